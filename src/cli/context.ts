@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadConfig, type Config } from '../config';
+import { centralDatabasePath, openCore, type Core } from '../core';
+
+/** A failure to report to the person at the terminal: message, and the exit code to use. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface GlobalOptions {
+  dataDir?: string;
+  db?: string;
+  logLevel?: string;
+}
+
+/** The options given before or after the subcommand, merged. */
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export function configFor(command: Command): Config {
+  const { dataDir, logLevel } = globalOptions(command);
+  return loadConfig({ dataDir, logLevel });
+}
+
+/** The central database a read command looks at: --db if given, else the data directory's. */
+export function databasePath(command: Command): string {
+  return globalOptions(command).db ?? centralDatabasePath(configFor(command).dataDir);
+}
+
+/** Opens an existing central database (read commands never create one). */
+export function openExisting(command: Command): Core {
+  const path = databasePath(command);
+  if (!existsSync(path)) {
+    throw new CliError(`no Switchyard database at ${path}: pass --data-dir or --db, or start the host there first`);
+  }
+  return openCore(path, { synchronous: configFor(command).synchronous });
+}
+
+/** Parses a flag that must be a whole number ≥ min, for commander. */
+export function wholeNumber(min: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min) {
+      throw new InvalidArgumentError(`expected a whole number ≥ ${min}, got "${value}"`);
+    }
+    return Number(value);
+  };
+}

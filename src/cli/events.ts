@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import type { RecordedEvent } from '../events/define';
+import { openExisting, wholeNumber } from './context';
+import { clip, dim, formatTable } from './format';
+
+interface EventsOptions {
+  stream?: string;
+  type?: string;
+  from: number;
+  limit?: number;
+  follow?: boolean;
+  json?: boolean;
+}
+
+const row = (event: RecordedEvent) => [
+  event.position,
+  event.metadata.recordedAt,
+  event.stream,
+  event.type,
+  event.metadata.actor,
+  clip(JSON.stringify(event.data)),
+];
+const HEADERS = ['POSITION', 'RECORDED AT', 'STREAM', 'TYPE', 'ACTOR', 'DATA'];
+
+export function registerEvents(program: Command): void {
+  program
+    .command('events')
+    .description('list the event log, oldest first (--follow to keep printing new events)')
+    .option('--stream <stream>', 'only this stream, e.g. agent-group-ag-123')
+    .option('--type <type>', 'only this event type, e.g. DestinationAdded')
+    .option('--from <position>', 'start at this position', wholeNumber(1), 1)
+    .option('--limit <n>', 'print at most n events', wholeNumber(1))
+    .option('--follow', 'after the log, wait for new events and print them as they commit')
+    .option('--json', 'one JSON object per event per line (JSON Lines)')
+    .action(async (options: EventsOptions, command: Command) => {
+      const core = openExisting(command);
+      const filter = {
+        after: options.from - 1,
+        ...(options.stream !== undefined && { stream: options.stream }),
+        ...(options.type !== undefined && { type: options.type }),
+      };
+      const matches = (event: RecordedEvent) =>
+        (filter.stream === undefined || event.stream === filter.stream) && (filter.type === undefined || event.type === filter.type);
+      const limit = options.limit ?? Infinity;
+      let printed = 0;
+      try {
+        if (!options.follow) {
+          const events: RecordedEvent[] = [];
+          for (const event of core.store.readAll(filter)) {
+            if (printed++ >= limit) break;
+            if (options.json) process.stdout.write(JSON.stringify(event) + '\n');
+            else events.push(event);
+          }
+          if (!options.json) console.log(events.length ? formatTable(HEADERS, events.map(row)) : dim('no events'));
+          return;
+        }
+        await new Promise<void>((resolve, reject) => {
+          const subscription = core.store.subscribe({ after: filter.after }).subscribe({
+            next: (event) => {
+              if (!matches(event)) return;
+              process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
+              if (++printed >= limit) finish();
+            },
+            error: reject,
+          });
+          const finish = () => {
+            subscription.unsubscribe();
+            process.off('SIGINT', finish);
+            process.off('SIGTERM', finish);
+            resolve();
+          };
+          process.once('SIGINT', finish);
+          process.once('SIGTERM', finish);
+        });
+      } finally {
+        core.close();
+      }
+    });
+}

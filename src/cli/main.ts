@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CommandIdConflictError, CommandValidationError } from '../commands/bus';
+import { ConfigError } from '../config';
+import { CliError } from './context';
+import { registerDemo } from './demo';
+import { registerEvents } from './events';
+import { registerReplay } from './replay';
+import { bad } from './format';
+
+export function buildProgram(): Command {
+  const program = new Command('switchyard')
+    .description('Switchyard: an event-sourced host router for AI agents in containers')
+    .option('--data-dir <dir>', 'data directory (default ./data, or SWITCHYARD_DATA_DIR)')
+    .option('--db <file>', 'read this central database file instead of the data directory’s')
+    .option('--log-level <level>', 'pino log level (or SWITCHYARD_LOG_LEVEL)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerEvents(program);
+  registerReplay(program);
+  registerDemo(program);
+  for (const command of program.commands) command.exitOverride().showHelpAfterError();
+  return program;
+}
+
+const USAGE_ERRORS = [CliError, ConfigError, CommandValidationError, CommandIdConflictError];
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not failures; every other parse error is bad usage.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const known = USAGE_ERRORS.some((type) => error instanceof type);
+    process.stderr.write(bad(`switchyard: ${error instanceof Error ? error.message : String(error)}`) + '\n');
+    if (!known && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+    return error instanceof CliError ? error.exitCode : error instanceof ConfigError ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

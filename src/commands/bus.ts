@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { EventMetadata, PendingEvent, RecordedEvent } from '../events/define';
+import type { EventStore } from '../events/store';
+import type { Views } from '../projections';
+import type { ProjectionRunner } from '../projections/runner';
+import { CommandEnvelope, isRejection, type CommandContext, type CommandDefinition } from './define';
+
+export interface EventRef {
+  position: number;
+  eventId: string;
+  stream: string;
+  type: string;
+}
+
+export type Outcome =
+  | { status: 'accepted'; commandId: string; type: string; events: EventRef[]; duplicate: boolean }
+  | {
+      status: 'rejected';
+      commandId: string;
+      type: string;
+      code: string;
+      message: string;
+      details?: Readonly<Record<string, unknown>>;
+      duplicate: boolean;
+    };
+
+export type BatchResult = Outcome | { status: 'failed'; commandId: string | undefined; type: string | undefined; error: Error };
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `payload.localName`. */
+  path: string;
+  message: string;
+}
+
+export class CommandValidationError extends Error {
+  constructor(
+    readonly commandType: string | undefined,
+    readonly issues: FieldIssue[],
+  ) {
+    super(`invalid ${commandType ?? 'command'}: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`);
+    this.name = 'CommandValidationError';
+  }
+}
+
+export class UnknownCommandError extends Error {
+  constructor(readonly commandType: string) {
+    super(`unknown command type ${commandType}`);
+    this.name = 'UnknownCommandError';
+  }
+}
+
+export class CommandIdConflictError extends Error {
+  constructor(
+    readonly commandId: string,
+    readonly firstType: string,
+    readonly secondType: string,
+  ) {
+    super(
+      `command id ${commandId} was already used by a ${firstType} with a different payload; ` +
+        `this ${secondType} was not applied (a command id names one command)`,
+    );
+    this.name = 'CommandIdConflictError';
+  }
+}
+
+export interface CommandBusOptions {
+  clock?: () => Date;
+  logger?: Logger;
+}
+
+interface CommandRow {
+  type: string;
+  payload_hash: string;
+  outcome: string;
+}
+
+function toIssues(error: z.ZodError, prefix: string): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(command)',
+    message: issue.message,
+  }));
+}
+
+/**
+ * The typed command bus: validates, deduplicates by command id, decides against the
+ * read-only views, appends and projects in one transaction, and lets subscribers hear
+ * of the events only once they are committed.
+ */
+export class CommandBus {
+  private readonly definitions = new Map<string, CommandDefinition>();
+  private readonly clock: () => Date;
+  private readonly logger: Logger | undefined;
+  private readonly findCommand: Database.Statement;
+  private readonly recordCommand: Database.Statement;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly projections: ProjectionRunner,
+    private readonly views: Views,
+    options: CommandBusOptions = {},
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+    this.logger = options.logger;
+    this.findCommand = store.db.prepare('SELECT type, payload_hash, outcome FROM commands WHERE command_id = ?');
+    this.recordCommand = store.db.prepare(
+      'INSERT INTO commands (command_id, type, payload_hash, outcome, handled_at) VALUES (?, ?, ?, ?, ?)',
+    );
+  }
+
+  register(...definitions: CommandDefinition[]): this {
+    for (const definition of definitions) {
+      if (this.definitions.has(definition.type)) throw new Error(`command ${definition.type} registered twice`);
+      this.definitions.set(definition.type, definition);
+    }
+    return this;
+  }
+
+  /** Handles one command in its own transaction. Throws on invalid input or a conflict. */
+  dispatch(input: unknown): Outcome {
+    return this.store.transaction(() => this.handle(input));
+  }
+
+  /**
+   * Group commit: handles the commands in one transaction, each in its own savepoint, so
+   * the fsync is paid once while one command's failure rolls back only that command.
+   */
+  dispatchBatch(inputs: readonly unknown[]): BatchResult[] {
+    return this.store.transaction(() =>
+      inputs.map((input): BatchResult => {
+        try {
+          return this.store.transaction(() => this.handle(input));
+        } catch (error) {
+          const envelope = input as Partial<CommandEnvelope> | undefined;
+          return {
+            status: 'failed',
+            commandId: typeof envelope?.commandId === 'string' ? envelope.commandId : undefined,
+            type: typeof envelope?.type === 'string' ? envelope.type : undefined,
+            error: error instanceof Error ? error : new Error(String(error)),
+          };
+        }
+      }),
+    );
+  }
+
+  private handle(input: unknown): Outcome {
+    const envelopeResult = CommandEnvelope.safeParse(input);
+    if (!envelopeResult.success) {
+      const type = (input as { type?: unknown } | undefined)?.type;
+      throw new CommandValidationError(typeof type === 'string' ? type : undefined, toIssues(envelopeResult.error, ''));
+    }
+    const envelope = envelopeResult.data;
+    const definition = this.definitions.get(envelope.type);
+    if (!definition) throw new UnknownCommandError(envelope.type);
+    const parsed = definition.schema.safeParse(envelope.payload);
+    if (!parsed.success) throw new CommandValidationError(envelope.type, toIssues(parsed.error, 'payload'));
+
+    const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(parsed.data)).digest('hex');
+    const prior = this.findCommand.get(envelope.commandId) as CommandRow | undefined;
+    if (prior) {
+      if (prior.payload_hash !== payloadHash) throw new CommandIdConflictError(envelope.commandId, prior.type, envelope.type);
+      return { ...(JSON.parse(prior.outcome) as Outcome), duplicate: true };
+    }
+
+    const context: CommandContext = {
+      commandId: envelope.commandId,
+      actor: envelope.actor ?? 'host',
+      issuedAt: envelope.issuedAt ?? this.clock().toISOString(),
+      correlationId: envelope.correlationId ?? envelope.commandId,
+      causationId: envelope.causationId ?? envelope.commandId,
+    };
+    const decision = definition.decide(this.views, parsed.data, context);
+    let outcome: Outcome;
+    if (isRejection(decision)) {
+      outcome = { status: 'rejected', commandId: context.commandId, type: envelope.type, code: decision.code, message: decision.message, duplicate: false };
+      if (decision.details) outcome.details = decision.details;
+      this.logger?.info({ command: envelope.type, commandId: context.commandId, code: decision.code }, decision.message);
+    } else {
+      const recorded = this.appendDecision(decision, context);
+      outcome = {
+        status: 'accepted',
+        commandId: context.commandId,
+        type: envelope.type,
+        events: recorded.map(({ position, eventId, stream, type }) => ({ position, eventId, stream, type })),
+        duplicate: false,
+      };
+      this.logger?.debug(
+        { command: envelope.type, commandId: context.commandId, correlationId: context.correlationId, position: recorded.at(-1)?.position },
+        'command accepted',
+      );
+    }
+    const { duplicate: _ignored, ...stored } = outcome;
+    this.recordCommand.run(context.commandId, envelope.type, payloadHash, JSON.stringify(stored), context.issuedAt);
+    return outcome;
+  }
+
+  /**
+   * Appends a decision's events stream by stream and projects each one. The expected
+   * version is not checked here: the decision was made inside this same write
+   * transaction (BEGIN IMMEDIATE), so no other writer can have moved the streams.
+   */
+  private appendDecision(events: readonly PendingEvent[], context: CommandContext): RecordedEvent[] {
+    const metadata: EventMetadata = {
+      commandId: context.commandId,
+      correlationId: context.correlationId,
+      causationId: context.causationId,
+      actor: context.actor,
+      recordedAt: this.clock().toISOString(),
+    };
+    const byStream = new Map<string, PendingEvent[]>();
+    for (const event of events) {
+      const list = byStream.get(event.stream);
+      if (list) list.push(event);
+      else byStream.set(event.stream, [event]);
+    }
+    const recorded: RecordedEvent[] = [];
+    for (const [stream, streamEvents] of byStream) {
+      for (const event of this.store.append(stream, 'any', streamEvents, metadata)) {
+        this.projections.apply(event);
+        recorded.push(event);
+      }
+    }
+    return recorded;
+  }
+}

@@ -1,0 +1,42 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export const Config = z.object({
+  dataDir: z.string().min(1).default('./data'),
+  synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof Config>;
+
+const ENVIRONMENT: Record<keyof Config, string> = {
+  dataDir: 'SWITCHYARD_DATA_DIR',
+  synchronous: 'SWITCHYARD_SYNCHRONOUS',
+  logLevel: 'SWITCHYARD_LOG_LEVEL',
+};
+
+export class ConfigError extends Error {
+  constructor(issues: z.core.$ZodIssue[]) {
+    super(
+      'invalid configuration: ' +
+        issues
+          .map((issue) => {
+            const key = String(issue.path[0]) as keyof Config;
+            return `${key} (flag --${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} or ${ENVIRONMENT[key]}): ${issue.message}`;
+          })
+          .join('; '),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Flags win over SWITCHYARD_* environment variables, which win over defaults. */
+export function loadConfig(flags: Partial<Record<keyof Config, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const merged: Record<string, unknown> = {};
+  for (const key of Object.keys(ENVIRONMENT) as (keyof Config)[]) {
+    const value = flags[key] ?? env[ENVIRONMENT[key]];
+    if (value !== undefined) merged[key] = value;
+  }
+  const result = Config.safeParse(merged);
+  if (!result.success) throw new ConfigError(result.error.issues);
+  return { ...result.data, dataDir: resolve(result.data.dataDir) };
+}

@@ -1,0 +1,302 @@
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { interval, merge, Observable, Subject } from 'rxjs';
+import { migrate } from '../db/migrate';
+import { openDatabase, type Synchronous } from '../db/sqlite';
+import type { EventMetadata, EventRegistry, RecordedEvent } from './define';
+
+/**
+ * What the appender believes about the stream: `any` (no check), `no-stream` (it must
+ * not exist), `exists` (it must have at least one event) or an exact version (0 = empty).
+ */
+export type ExpectedVersion = 'any' | 'no-stream' | 'exists' | number;
+
+export class WrongExpectedVersionError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    /** The stream's version when the append was tried; 0 when it has no events. */
+    readonly actual: number,
+  ) {
+    super(`stream ${stream}: expected version ${String(expected)}, actual version ${actual}`);
+    this.name = 'WrongExpectedVersionError';
+  }
+}
+
+export class DuplicateEventError extends Error {
+  constructor(readonly eventId: string, readonly commandId: string) {
+    super(`event ${eventId} of command ${commandId} is already in the log: the command was appended before`);
+    this.name = 'DuplicateEventError';
+  }
+}
+
+export interface EventToAppend {
+  readonly type: string;
+  readonly data: unknown;
+}
+
+export interface ReadOptions {
+  /** Only events after this position (0 = from the start). */
+  after?: number;
+  /** Only events up to and including this position. */
+  until?: number;
+  stream?: string;
+  type?: string;
+  /** Rows fetched per query: memory stays bounded by it whatever the log's size. */
+  batchSize?: number;
+}
+
+export interface SubscribeOptions {
+  after?: number;
+  /** How often to look for events committed by other processes. */
+  pollIntervalMs?: number;
+  batchSize?: number;
+}
+
+export interface EventStoreOptions {
+  synchronous?: Synchronous;
+}
+
+interface EventRow {
+  position: number;
+  event_id: string;
+  stream: string;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  data: string;
+  metadata: string;
+}
+
+/** Event ids come from the command id, so a retried command cannot append twice. */
+export function deriveEventId(commandId: string, stream: string, index: number): string {
+  return 'evt-' + createHash('sha256').update(`${commandId}\u0000${stream}\u0000${index}`).digest('hex').slice(0, 32);
+}
+
+const DEFAULT_BATCH = 1000;
+
+export class EventStore {
+  private readonly commits = new Subject<void>();
+  private appendedSinceCommit = false;
+  private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly insertEvent: Database.Statement;
+  private readonly selectStreamVersion: Database.Statement;
+  private readonly selectLastPosition: Database.Statement;
+  private readonly readQueries = new Map<string, Database.Statement>();
+
+  constructor(
+    readonly db: Database.Database,
+    readonly registry: EventRegistry,
+  ) {
+    this.runInTransaction = db.transaction((fn: () => unknown) => fn());
+    this.insertEvent = db.prepare(
+      `INSERT INTO events (event_id, stream, stream_version, type, schema_version, data, metadata)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectStreamVersion = db
+      .prepare('SELECT stream_version FROM events WHERE stream = ? ORDER BY stream_version DESC LIMIT 1')
+      .pluck();
+    this.selectLastPosition = db.prepare('SELECT max(position) FROM events').pluck();
+  }
+
+  /** Opens (and migrates) the database file and returns a store on it. */
+  static open(path: string, registry: EventRegistry, options: EventStoreOptions = {}): EventStore {
+    const db = openDatabase(path, { synchronous: options.synchronous ?? 'FULL' });
+    migrate(db);
+    return new EventStore(db, registry);
+  }
+
+  /**
+   * Runs fn atomically. The outermost call takes the write lock at once (BEGIN IMMEDIATE)
+   * and commits; a nested call is a SAVEPOINT, so its failure rolls back only its own
+   * work. Subscribers hear of new events only after the outermost commit.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.runInTransaction(fn) as T;
+    let result: T;
+    try {
+      result = this.runInTransaction.immediate(fn) as T;
+    } catch (error) {
+      this.appendedSinceCommit = false;
+      throw error;
+    }
+    if (this.appendedSinceCommit) {
+      this.appendedSinceCommit = false;
+      this.commits.next();
+    }
+    return result;
+  }
+
+  /** The stream's current version: the number of events in it. */
+  streamVersion(stream: string): number {
+    return (this.selectStreamVersion.get(stream) as number | undefined) ?? 0;
+  }
+
+  lastPosition(): number {
+    return (this.selectLastPosition.get() as number | null) ?? 0;
+  }
+
+  /**
+   * Appends events to one stream atomically, checking the expected version. Data is
+   * validated against each type's schema and written at its current schema version.
+   */
+  append(
+    stream: string,
+    expected: ExpectedVersion,
+    events: readonly EventToAppend[],
+    metadata: EventMetadata,
+  ): RecordedEvent[] {
+    return this.transaction(() => {
+      const actual = this.streamVersion(stream);
+      if (!versionMatches(expected, actual)) throw new WrongExpectedVersionError(stream, expected, actual);
+      const metadataJson = JSON.stringify(metadata);
+      const recorded: RecordedEvent[] = [];
+      let version = actual;
+      for (let i = 0; i < events.length; i++) {
+        const { type, data: raw } = events[i]!;
+        const definition = this.registry.get(type);
+        const data = definition.schema.parse(raw);
+        const eventId = deriveEventId(metadata.commandId, stream, i);
+        version += 1;
+        let position: number;
+        try {
+          position = Number(
+            this.insertEvent.run(eventId, stream, version, type, definition.version, JSON.stringify(data), metadataJson)
+              .lastInsertRowid,
+          );
+        } catch (error) {
+          throw translateConstraint(error, { eventId, commandId: metadata.commandId, stream, expected, actual });
+        }
+        recorded.push({ position, eventId, stream, streamVersion: version, type, schemaVersion: definition.version, data, metadata });
+      }
+      if (recorded.length > 0) this.appendedSinceCommit = true;
+      return recorded;
+    });
+  }
+
+  readStream(stream: string, options: Omit<ReadOptions, 'stream'> = {}): RecordedEvent[] {
+    return [...this.readAll({ ...options, stream })];
+  }
+
+  /** Reads the log in position order, lazily, a batch at a time. */
+  *readAll(options: ReadOptions = {}): Generator<RecordedEvent> {
+    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    let after = options.after ?? 0;
+    for (;;) {
+      const batch = this.readBatch(after, batchSize, options);
+      for (const event of batch) yield event;
+      if (batch.length < batchSize) return;
+      after = batch[batch.length - 1]!.position;
+    }
+  }
+
+  /**
+   * Committed events after a position: first the ones already in the log (catch-up),
+   * then new ones as they commit, in this process or another. Each is delivered exactly
+   * once and in order, because every read resumes after the last position delivered.
+   */
+  subscribe(options: SubscribeOptions = {}): Observable<RecordedEvent> {
+    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    const pollIntervalMs = options.pollIntervalMs ?? 200;
+    return new Observable<RecordedEvent>((subscriber) => {
+      let last = options.after ?? 0;
+      let draining = false;
+      let pending = false;
+      const drain = () => {
+        // An observer that appends while handling an event re-enters here; it is picked
+        // up by the loop below instead of reading concurrently.
+        if (draining) {
+          pending = true;
+          return;
+        }
+        draining = true;
+        try {
+          do {
+            pending = false;
+            for (;;) {
+              const batch = this.readBatch(last, batchSize, {});
+              for (const event of batch) {
+                if (subscriber.closed) return;
+                last = event.position;
+                subscriber.next(event);
+              }
+              if (batch.length < batchSize) break;
+            }
+          } while (pending && !subscriber.closed);
+        } catch (error) {
+          subscriber.error(error);
+        } finally {
+          draining = false;
+        }
+      };
+      const wakeups = merge(this.commits, interval(pollIntervalMs)).subscribe(drain);
+      drain();
+      return () => wakeups.unsubscribe();
+    });
+  }
+
+  close(): void {
+    this.commits.complete();
+    this.db.close();
+  }
+
+  private readBatch(after: number, limit: number, filter: ReadOptions): RecordedEvent[] {
+    const conditions = ['position > @after'];
+    if (filter.until !== undefined) conditions.push('position <= @until');
+    if (filter.stream !== undefined) conditions.push('stream = @stream');
+    if (filter.type !== undefined) conditions.push('type = @type');
+    const sql = `SELECT * FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
+    let statement = this.readQueries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.readQueries.set(sql, statement);
+    }
+    const rows = statement.all({
+      after,
+      limit,
+      ...(filter.until !== undefined && { until: filter.until }),
+      ...(filter.stream !== undefined && { stream: filter.stream }),
+      ...(filter.type !== undefined && { type: filter.type }),
+    }) as EventRow[];
+    return rows.map((row) => this.toRecorded(row));
+  }
+
+  private toRecorded(row: EventRow): RecordedEvent {
+    const { schemaVersion, data } = this.registry.upcast(row.type, row.schema_version, JSON.parse(row.data));
+    return {
+      position: row.position,
+      eventId: row.event_id,
+      stream: row.stream,
+      streamVersion: row.stream_version,
+      type: row.type,
+      schemaVersion,
+      data,
+      metadata: JSON.parse(row.metadata) as EventMetadata,
+    };
+  }
+}
+
+function versionMatches(expected: ExpectedVersion, actual: number): boolean {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no-stream':
+      return actual === 0;
+    case 'exists':
+      return actual > 0;
+    default:
+      return expected === actual;
+  }
+}
+
+function translateConstraint(
+  error: unknown,
+  context: { eventId: string; commandId: string; stream: string; expected: ExpectedVersion; actual: number },
+): unknown {
+  const message = error instanceof Error ? error.message : '';
+  if (message.includes('events.event_id')) return new DuplicateEventError(context.eventId, context.commandId);
+  if (message.includes('events.stream')) {
+    return new WrongExpectedVersionError(context.stream, context.expected, context.actual);
+  }
+  return error;
+}

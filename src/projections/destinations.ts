@@ -1,0 +1,69 @@
+import type Database from 'better-sqlite3';
+import { DestinationAdded, DestinationRemoved, type TargetType } from '../events/destinations';
+import { defineProjection } from './runner';
+
+export interface DestinationRow {
+  agent_group_id: string;
+  local_name: string;
+  target_type: TargetType;
+  target_id: string;
+  granted_at: number;
+  granted_time: string;
+  granted_by: string;
+  revoked_at: number | null;
+  revoked_time: string | null;
+  revoked_by: string | null;
+}
+
+/** The destination map (the ACL), kept temporal: revoking closes a row, never deletes it. */
+export const destinationsProjection = defineProjection({
+  name: 'destinations',
+  tables: ['destinations'],
+  bind(db, on) {
+    const grant = db.prepare(
+      `INSERT INTO destinations (agent_group_id, local_name, target_type, target_id, granted_at, granted_time, granted_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const revoke = db.prepare(
+      `UPDATE destinations SET revoked_at = ?, revoked_time = ?, revoked_by = ?
+       WHERE agent_group_id = ? AND local_name = ? AND revoked_at IS NULL`,
+    );
+    on(DestinationAdded, (data, event) => {
+      grant.run(data.agentGroupId, data.localName, data.targetType, data.targetId, event.position, event.metadata.recordedAt, event.metadata.actor);
+    });
+    on(DestinationRemoved, (data, event) => {
+      revoke.run(event.position, event.metadata.recordedAt, event.metadata.actor, data.agentGroupId, data.localName);
+    });
+  },
+});
+
+/** Read-only queries over the destination map, for deciders and the CLI. */
+export class DestinationsView {
+  private readonly byName: Database.Statement;
+  private readonly byNameAt: Database.Statement;
+  private readonly listCurrent: Database.Statement;
+  private readonly listAt: Database.Statement;
+
+  constructor(db: Database.Database) {
+    const liveAt = 'granted_at <= @at AND (revoked_at IS NULL OR revoked_at > @at)';
+    this.byName = db.prepare('SELECT * FROM destinations WHERE agent_group_id = ? AND local_name = ? AND revoked_at IS NULL');
+    this.byNameAt = db.prepare(`SELECT * FROM destinations WHERE agent_group_id = @agentGroupId AND local_name = @localName AND ${liveAt}`);
+    this.listCurrent = db.prepare('SELECT * FROM destinations WHERE agent_group_id = ? AND revoked_at IS NULL ORDER BY local_name');
+    this.listAt = db.prepare(`SELECT * FROM destinations WHERE agent_group_id = @agentGroupId AND ${liveAt} ORDER BY local_name`);
+  }
+
+  /** The row that grants `localName` to the agent group, today or as of a position. */
+  find(agentGroupId: string, localName: string, atPosition?: number): DestinationRow | undefined {
+    return (
+      atPosition === undefined
+        ? this.byName.get(agentGroupId, localName)
+        : this.byNameAt.get({ agentGroupId, localName, at: atPosition })
+    ) as DestinationRow | undefined;
+  }
+
+  list(agentGroupId: string, atPosition?: number): DestinationRow[] {
+    return (
+      atPosition === undefined ? this.listCurrent.all(agentGroupId) : this.listAt.all({ agentGroupId, at: atPosition })
+    ) as DestinationRow[];
+  }
+}
