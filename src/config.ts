@@ -8,6 +8,7 @@ export const Config = z.object({
 });
 export type Config = z.infer<typeof Config>;
 
+const FLAGS: Partial<Record<keyof Config, string>> = { dataDir: '--data-dir', logLevel: '--log-level' };
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
   synchronous: 'SWITCHYARD_SYNCHRONOUS',
@@ -21,7 +22,8 @@ export class ConfigError extends Error {
         issues
           .map((issue) => {
             const key = String(issue.path[0]) as keyof Config;
-            return `${key} (flag --${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} or ${ENVIRONMENT[key]}): ${issue.message}`;
+            const sources = [FLAGS[key] && `flag ${FLAGS[key]}`, ENVIRONMENT[key]].filter(Boolean).join(' or ');
+            return `${key} (${sources}): ${issue.message}`;
           })
           .join('; '),
     );

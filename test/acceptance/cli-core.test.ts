@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
+import { centralDatabasePath, openDataDir } from '../../src/core';
+import { runCli, startCli } from '../support/cli';
+import { useTempDir } from '../support/temp';
+
+describe('switchyard CLI (built): events and replay --verify', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+
+  const seed = () => {
+    const core = openDataDir(dataDir());
+    try {
+      core.bus.dispatch(AddDestination.envelope('c-1', { agentGroupId: 'ag-1', localName: 'family', targetType: 'channel', targetId: 'mg-1' }, { actor: 'operator:alice' }));
+      core.bus.dispatch(AddDestination.envelope('c-2', { agentGroupId: 'ag-1', localName: 'research', targetType: 'agent', targetId: 'ag-2' }));
+      core.bus.dispatch(RemoveDestination.envelope('c-3', { agentGroupId: 'ag-1', localName: 'research' }));
+      core.bus.dispatch(AddDestination.envelope('c-4', { agentGroupId: 'ag-2', localName: 'parent', targetType: 'agent', targetId: 'ag-1' }));
+    } finally {
+      core.close();
+    }
+  };
+
+  it('replay --verify says equal on a log made through the bus', () => {
+    seed();
+    const result = runCli(['--data-dir', dataDir(), 'replay', '--verify']);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/destinations\s+equal/);
+    expect(result.stdout).toContain('4 events replayed');
+  });
+
+  it('replay --verify names the table that differs after a projection row is tampered with, and exits 1', () => {
+    seed();
+    const db = new Database(centralDatabasePath(dataDir()));
+    db.prepare("UPDATE destinations SET target_id = 'mg-evil' WHERE local_name = 'family'").run();
+    db.close();
+    const human = runCli(['--data-dir', dataDir(), 'replay', '--verify']);
+    expect(human.status).toBe(1);
+    expect(human.stdout).toMatch(/destinations\s+DIFFERS\s+1\s+1/);
+    const json = runCli(['--db', centralDatabasePath(dataDir()), 'replay', '--verify', '--json']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ equal: false, events: 4, tables: [{ table: 'destinations', equal: false, onlyLive: 1, onlyRebuilt: 1 }] });
+  });
+
+  it('events lists the log for people and as JSON Lines, filtered by stream, type, from and limit', () => {
+    seed();
+    const table = runCli(['--data-dir', dataDir(), 'events']);
+    expect(table.status).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^POSITION\s+RECORDED AT\s+STREAM\s+TYPE\s+ACTOR\s+DATA$/);
+    expect(table.stdout).toMatch(/1\s+\S+Z\s+agent-group-ag-1\s+DestinationAdded\s+operator:alice/);
+
+    const lines = (args: string[]) =>
+      runCli(['--data-dir', dataDir(), 'events', '--json', ...args]).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    expect(lines([]).map((e) => e.position)).toEqual([1, 2, 3, 4]);
+    expect(lines(['--stream', 'agent-group-ag-2']).map((e) => e.position)).toEqual([4]);
+    expect(lines(['--type', 'DestinationRemoved'])).toMatchObject([{ position: 3, data: { localName: 'research' }, metadata: { commandId: 'c-3' } }]);
+    expect(lines(['--from', '2', '--limit', '2']).map((e) => e.position)).toEqual([2, 3]);
+  });
+
+  it('events --follow prints the log, then events as they commit', async () => {
+    seed();
+    const follow = startCli(['--data-dir', dataDir(), 'events', '--follow', '--json', '--from', '4', '--limit', '3']);
+    await follow.lines(1);
+    const core = openDataDir(dataDir());
+    core.bus.dispatch(AddDestination.envelope('c-5', { agentGroupId: 'ag-3', localName: 'a', targetType: 'agent', targetId: 'ag-1' }));
+    core.bus.dispatch(AddDestination.envelope('c-6', { agentGroupId: 'ag-3', localName: 'b', targetType: 'agent', targetId: 'ag-2' }));
+    core.close();
+    const result = await follow.done;
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line).metadata.commandId)).toEqual(['c-4', 'c-5', 'c-6']);
+  });
+
+  it('bad flags exit 2 with the reason and usage; --help exits 0', () => {
+    const bad = runCli(['events', '--limit', 'lots']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`option '--limit <n>' argument 'lots' is invalid. expected a whole number ≥ 1`);
+    expect(bad.stderr).toContain('Usage: switchyard events');
+    expect(runCli(['events', '--nope']).status).toBe(2);
+    expect(runCli(['replay']).status).toBe(2);
+    expect(runCli(['frobnicate']).status).toBe(2);
+    for (const args of [['--help'], ['events', '--help'], ['replay', '--help']]) {
+      const help = runCli(args);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain('Usage: switchyard');
+    }
+  });
+
+  it('a read command on a missing database says where it looked, and exits 1', () => {
+    const result = runCli(['--data-dir', join(tempDir(), 'nowhere'), 'events']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`no Switchyard database at ${join(tempDir(), 'nowhere', 'switchyard.db')}`);
+  });
+
+  it('rejects an invalid configuration value naming the setting and its environment variable', () => {
+    const result = runCli(['--data-dir', dataDir(), 'demo'], { SWITCHYARD_SYNCHRONOUS: 'OFF' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/synchronous \(SWITCHYARD_SYNCHRONOUS\): .*"FULL"\|"NORMAL"/);
+  });
+});

@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import { firstValueFrom, take, toArray } from 'rxjs';
+import { CommandIdConflictError, CommandValidationError, UnknownCommandError } from '../../src/commands/bus';
+import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
+import { openCore, type Core } from '../../src/core';
+import { useTempDir } from '../support/temp';
+
+const grant = (id: string, localName = 'family', agentGroupId = 'ag-1') =>
+  AddDestination.envelope(id, { agentGroupId, localName, targetType: 'channel', targetId: 'mg-1' }, { actor: 'operator:alice' });
+
+describe('CommandBus', () => {
+  const tempDir = useTempDir();
+  let core: Core;
+  beforeEach(() => {
+    core = openCore(join(tempDir(), 'switchyard.db'), { clock: () => new Date('2026-11-24T10:00:00.000Z') });
+  });
+  afterEach(() => core.close());
+
+  const eventCount = () => core.store.lastPosition();
+  const commandCount = () => core.store.db.prepare('SELECT count(*) FROM commands').pluck().get() as number;
+
+  it('appends the decided events with full metadata and projects them in the same transaction', () => {
+    const outcome = core.bus.dispatch(grant('cmd-1'));
+    expect(outcome).toMatchObject({ status: 'accepted', duplicate: false, events: [{ position: 1, type: 'DestinationAdded', stream: 'agent-group-ag-1' }] });
+    const [event] = core.store.readAll();
+    expect(event!.metadata).toEqual({
+      commandId: 'cmd-1',
+      correlationId: 'cmd-1',
+      causationId: 'cmd-1',
+      actor: 'operator:alice',
+      recordedAt: '2026-11-24T10:00:00.000Z',
+    });
+    expect(core.views.destinations.find('ag-1', 'family')).toMatchObject({ target_id: 'mg-1', granted_at: 1, granted_by: 'operator:alice' });
+  });
+
+  it('carries correlation and causation ids given on the envelope', () => {
+    core.bus.dispatch({ ...grant('cmd-2'), correlationId: 'corr-9', causationId: 'evt-parent' });
+    expect([...core.store.readAll()][0]!.metadata).toMatchObject({ correlationId: 'corr-9', causationId: 'evt-parent' });
+  });
+
+  it('returns the first outcome for a repeated command id and appends nothing', () => {
+    const first = core.bus.dispatch(grant('cmd-1'));
+    const again = core.bus.dispatch(grant('cmd-1'));
+    expect(again).toEqual({ ...first, duplicate: true });
+    expect(eventCount()).toBe(1);
+  });
+
+  it('returns the first rejection for a repeated rejected command', () => {
+    core.bus.dispatch(grant('cmd-1'));
+    const rejected = core.bus.dispatch(grant('cmd-2'));
+    expect(rejected).toMatchObject({ status: 'rejected', code: 'name-taken', duplicate: false });
+    core.bus.dispatch(RemoveDestination.envelope('cmd-3', { agentGroupId: 'ag-1', localName: 'family' }));
+    expect(core.bus.dispatch(grant('cmd-2'))).toEqual({ ...rejected, duplicate: true });
+  });
+
+  it('refuses the same command id with a different payload as a conflict', () => {
+    core.bus.dispatch(grant('cmd-1', 'family'));
+    expect(() => core.bus.dispatch(grant('cmd-1', 'friends'))).toThrow(CommandIdConflictError);
+    expect(eventCount()).toBe(1);
+  });
+
+  it('names the field path and what was expected when the payload is invalid', () => {
+    const bad = { type: 'AddDestination', commandId: 'cmd-1', payload: { agentGroupId: 'ag-1', localName: 7, targetType: 'room', targetId: 'mg-1' } };
+    let error: CommandValidationError | undefined;
+    try {
+      core.bus.dispatch(bad);
+    } catch (e) {
+      error = e as CommandValidationError;
+    }
+    expect(error).toBeInstanceOf(CommandValidationError);
+    expect(error!.issues.map((issue) => issue.path)).toEqual(['payload.localName', 'payload.targetType']);
+    expect(error!.message).toMatch(/payload\.localName: .*expected string/);
+    expect(error!.message).toMatch(/payload\.targetType: .*"channel"\|"agent"/);
+    expect(eventCount()).toBe(0);
+    expect(commandCount()).toBe(0);
+  });
+
+  it('rejects an envelope without a command id, and an unknown command type', () => {
+    expect(() => core.bus.dispatch({ type: 'AddDestination', payload: {} })).toThrow(/commandId: .*expected string/);
+    expect(() => core.bus.dispatch({ type: 'LaunchRocket', commandId: 'x', payload: {} })).toThrow(UnknownCommandError);
+  });
+
+  it('group commit: a failing or rejected command in a batch rolls back only itself', () => {
+    const results = core.bus.dispatchBatch([
+      grant('b-1', 'one'),
+      { type: 'AddDestination', commandId: 'b-2', payload: { agentGroupId: 'ag-1' } },
+      grant('b-3', 'one'),
+      grant('b-4', 'two'),
+      grant('b-1', 'one'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'failed', 'rejected', 'accepted', 'accepted']);
+    expect(results[4]).toMatchObject({ duplicate: true });
+    expect(results[1]).toMatchObject({ commandId: 'b-2', error: expect.any(CommandValidationError) });
+    expect(eventCount()).toBe(2);
+    expect(core.views.destinations.list('ag-1').map((d) => d.local_name)).toEqual(['one', 'two']);
+  });
+
+  it('group commit: an exception inside one command undoes its partial writes only', () => {
+    const explode = { ...AddDestination, type: 'Explode', decide: () => { throw new Error('decider bug'); } };
+    core.bus.register(explode);
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), { type: 'Explode', commandId: 'b-2', payload: grant('x').payload }, grant('b-3', 'two')]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'failed', 'accepted']);
+    expect(commandCount()).toBe(2);
+  });
+
+  it('publishes events to subscribers only after the transaction commits', async () => {
+    const seen = firstValueFrom(core.store.subscribe().pipe(take(2), toArray()));
+    expect(() =>
+      core.store.transaction(() => {
+        core.bus.dispatch(grant('rolled-back', 'ghost'));
+        throw new Error('abort the outer transaction');
+      }),
+    ).toThrow('abort');
+    core.bus.dispatchBatch([grant('c-1', 'one'), grant('c-2', 'two')]);
+    const events = await seen;
+    expect(events.map((e) => e.metadata.commandId)).toEqual(['c-1', 'c-2']);
+    expect(core.views.destinations.find('ag-1', 'ghost')).toBeUndefined();
+  });
+});
