@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { PendingEvent } from '../events/define';
 import type { Views } from '../projections';
@@ -65,4 +66,14 @@ export function defineCommand<Type extends string, Schema extends z.ZodType>(
     decide,
     envelope: (commandId, payload, metadata = {}) => ({ type, commandId, payload, ...metadata }),
   };
+}
+
+/**
+ * A new entity id for a decider: prefixed, sortable by the command's time, and derived
+ * from the command id, so re-running the decision later gives the same id.
+ */
+export function newId(prefix: string, context: CommandContext, salt = ''): string {
+  const time = Date.parse(context.issuedAt).toString(36).padStart(9, '0');
+  const suffix = createHash('sha256').update(`${context.commandId}\u0000${salt}`).digest('hex').slice(0, 12);
+  return `${prefix}-${time}${suffix}`;
 }

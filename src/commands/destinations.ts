@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DestinationAdded, DestinationRemoved, TargetType } from '../events/destinations';
+import { Id } from '../events/primitives';
 import { defineCommand, reject } from './define';
 
 /**
@@ -14,13 +15,18 @@ export function normalizeLocalName(name: string): string {
   return normalized === '' ? 'unnamed' : normalized;
 }
 
-const Id = z.string().min(1).max(200);
 const LocalName = z.string().min(1).max(100).transform(normalizeLocalName);
 
 export const AddDestination = defineCommand(
   'AddDestination',
   z.object({ agentGroupId: Id, localName: LocalName, targetType: TargetType, targetId: Id }),
   (views, command) => {
+    if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+    const targetExists =
+      command.targetType === 'channel' ? views.messagingGroups.get(command.targetId) : views.agentGroups.get(command.targetId);
+    if (!targetExists) {
+      return reject('unknown-target', `no ${command.targetType === 'channel' ? 'messaging group' : 'agent group'} ${command.targetId}`);
+    }
     const existing = views.destinations.find(command.agentGroupId, command.localName);
     if (existing) {
       return reject('name-taken', `agent group ${command.agentGroupId} already has a destination named ${command.localName}`, {

@@ -1,5 +1,8 @@
+import { agentGroupEvents } from './agent-groups';
 import { EventRegistry } from './define';
 import { destinationEvents } from './destinations';
+import { inboundEvents } from './inbound';
+import { messagingGroupEvents } from './messaging-groups';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...destinationEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents]);

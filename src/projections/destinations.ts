@@ -43,6 +43,8 @@ export class DestinationsView {
   private readonly byNameAt: Database.Statement;
   private readonly listCurrent: Database.Statement;
   private readonly listAt: Database.Statement;
+  private readonly byTarget: Database.Statement;
+  private readonly holders: Database.Statement;
 
   constructor(db: Database.Database) {
     const liveAt = 'granted_at <= @at AND (revoked_at IS NULL OR revoked_at > @at)';
@@ -50,6 +52,20 @@ export class DestinationsView {
     this.byNameAt = db.prepare(`SELECT * FROM destinations WHERE agent_group_id = @agentGroupId AND local_name = @localName AND ${liveAt}`);
     this.listCurrent = db.prepare('SELECT * FROM destinations WHERE agent_group_id = ? AND revoked_at IS NULL ORDER BY local_name');
     this.listAt = db.prepare(`SELECT * FROM destinations WHERE agent_group_id = @agentGroupId AND ${liveAt} ORDER BY local_name`);
+    this.byTarget = db.prepare(
+      'SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NULL ORDER BY granted_at LIMIT 1',
+    );
+    this.holders = db.prepare('SELECT DISTINCT agent_group_id FROM destinations WHERE target_type = ? AND target_id = ? AND revoked_at IS NULL');
+  }
+
+  /** Reverse lookup: the name under which the agent group knows a chat or agent today. */
+  nameFor(agentGroupId: string, targetType: TargetType, targetId: string): DestinationRow | undefined {
+    return this.byTarget.get(agentGroupId, targetType, targetId) as DestinationRow | undefined;
+  }
+
+  /** The agent groups that hold a destination to this target today. */
+  agentGroupsTargeting(targetType: TargetType, targetId: string): string[] {
+    return this.holders.pluck().all(targetType, targetId) as string[];
   }
 
   /** The row that grants `localName` to the agent group, today or as of a position. */

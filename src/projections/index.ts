@@ -1,12 +1,28 @@
 import type Database from 'better-sqlite3';
+import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
 import { destinationsProjection, DestinationsView } from './destinations';
+import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
 import type { Projection } from './runner';
+import { sessionsProjection, SessionsView } from './sessions';
+import { wiringsProjection, WiringsView } from './wirings';
 
 /** Every inline projection, in the order they are applied. */
-export const projections: readonly Projection[] = [destinationsProjection];
+export const projections: readonly Projection[] = [
+  agentGroupsProjection,
+  messagingGroupsProjection,
+  wiringsProjection,
+  destinationsProjection,
+  sessionsProjection,
+];
 
 /** The read-only views deciders decide against. */
 export function createViews(db: Database.Database) {
-  return { destinations: new DestinationsView(db) };
+  return {
+    agentGroups: new AgentGroupsView(db),
+    messagingGroups: new MessagingGroupsView(db),
+    wirings: new WiringsView(db),
+    destinations: new DestinationsView(db),
+    sessions: new SessionsView(db),
+  };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
+import { RegisterMessagingGroup } from '../../src/commands/messaging-groups';
 import { centralDatabasePath, openDataDir } from '../../src/core';
 import { runCli, startCli } from '../support/cli';
 import { useTempDir } from '../support/temp';
@@ -9,9 +11,13 @@ describe('switchyard CLI (built): events and replay --verify', () => {
   const tempDir = useTempDir();
   const dataDir = () => join(tempDir(), 'data');
 
+  /** Two agent groups and a chat (positions 1-3), then four destination commands (4-7). */
   const seed = () => {
     const core = openDataDir(dataDir());
     try {
+      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-1', { agentGroupId: 'ag-1', name: 'One', folder: 'one' }));
+      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-2', { agentGroupId: 'ag-2', name: 'Two', folder: 'two' }));
+      core.bus.dispatch(RegisterMessagingGroup.envelope('c-mg-1', { messagingGroupId: 'mg-1', channelType: 'telegram', platformId: '-1' }));
       core.bus.dispatch(AddDestination.envelope('c-1', { agentGroupId: 'ag-1', localName: 'family', targetType: 'channel', targetId: 'mg-1' }, { actor: 'operator:alice' }));
       core.bus.dispatch(AddDestination.envelope('c-2', { agentGroupId: 'ag-1', localName: 'research', targetType: 'agent', targetId: 'ag-2' }));
       core.bus.dispatch(RemoveDestination.envelope('c-3', { agentGroupId: 'ag-1', localName: 'research' }));
@@ -27,7 +33,7 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/destinations\s+equal/);
-    expect(result.stdout).toContain('4 events replayed');
+    expect(result.stdout).toContain('7 events replayed');
   });
 
   it('replay --verify names the table that differs after a projection row is tampered with, and exits 1', () => {
@@ -40,7 +46,8 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     expect(human.stdout).toMatch(/destinations\s+DIFFERS\s+1\s+1/);
     const json = runCli(['--db', centralDatabasePath(dataDir()), 'replay', '--verify', '--json']);
     expect(json.status).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ equal: false, events: 4, tables: [{ table: 'destinations', equal: false, onlyLive: 1, onlyRebuilt: 1 }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({ equal: false, events: 7 });
+    expect(JSON.parse(json.stdout).tables.filter((t: { equal: boolean }) => !t.equal)).toEqual([{ table: 'destinations', equal: false, onlyLive: 1, onlyRebuilt: 1 }]);
   });
 
   it('events lists the log for people and as JSON Lines, filtered by stream, type, from and limit', () => {
@@ -48,23 +55,23 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     const table = runCli(['--data-dir', dataDir(), 'events']);
     expect(table.status).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/^POSITION\s+RECORDED AT\s+STREAM\s+TYPE\s+ACTOR\s+DATA$/);
-    expect(table.stdout).toMatch(/1\s+\S+Z\s+agent-group-ag-1\s+DestinationAdded\s+operator:alice/);
+    expect(table.stdout).toMatch(/4\s+\S+Z\s+agent-group-ag-1\s+DestinationAdded\s+operator:alice/);
 
     const lines = (args: string[]) =>
       runCli(['--data-dir', dataDir(), 'events', '--json', ...args]).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
-    expect(lines([]).map((e) => e.position)).toEqual([1, 2, 3, 4]);
-    expect(lines(['--stream', 'agent-group-ag-2']).map((e) => e.position)).toEqual([4]);
-    expect(lines(['--type', 'DestinationRemoved'])).toMatchObject([{ position: 3, data: { localName: 'research' }, metadata: { commandId: 'c-3' } }]);
-    expect(lines(['--from', '2', '--limit', '2']).map((e) => e.position)).toEqual([2, 3]);
+    expect(lines([]).map((e) => e.position)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(lines(['--stream', 'agent-group-ag-2']).map((e) => e.position)).toEqual([2, 7]);
+    expect(lines(['--type', 'DestinationRemoved'])).toMatchObject([{ position: 6, data: { localName: 'research' }, metadata: { commandId: 'c-3' } }]);
+    expect(lines(['--from', '5', '--limit', '2']).map((e) => e.position)).toEqual([5, 6]);
   });
 
   it('events --follow prints the log, then events as they commit', async () => {
     seed();
-    const follow = startCli(['--data-dir', dataDir(), 'events', '--follow', '--json', '--from', '4', '--limit', '3']);
+    const follow = startCli(['--data-dir', dataDir(), 'events', '--follow', '--json', '--from', '7', '--limit', '3']);
     await follow.lines(1);
     const core = openDataDir(dataDir());
-    core.bus.dispatch(AddDestination.envelope('c-5', { agentGroupId: 'ag-3', localName: 'a', targetType: 'agent', targetId: 'ag-1' }));
-    core.bus.dispatch(AddDestination.envelope('c-6', { agentGroupId: 'ag-3', localName: 'b', targetType: 'agent', targetId: 'ag-2' }));
+    core.bus.dispatch(AddDestination.envelope('c-5', { agentGroupId: 'ag-2', localName: 'a', targetType: 'agent', targetId: 'ag-1' }));
+    core.bus.dispatch(AddDestination.envelope('c-6', { agentGroupId: 'ag-2', localName: 'b', targetType: 'channel', targetId: 'mg-1' }));
     core.close();
     const result = await follow.done;
     expect(result.status).toBe(0);

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { CommandIdConflictError, CommandValidationError, UnknownCommandError } from '../../src/commands/bus';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
+import { RegisterMessagingGroup } from '../../src/commands/messaging-groups';
 import { openCore, type Core } from '../../src/core';
 import { useTempDir } from '../support/temp';
 
@@ -13,16 +15,20 @@ describe('CommandBus', () => {
   let core: Core;
   beforeEach(() => {
     core = openCore(join(tempDir(), 'switchyard.db'), { clock: () => new Date('2026-11-24T10:00:00.000Z') });
+    core.bus.dispatch(CreateAgentGroup.envelope('setup-ag', { agentGroupId: 'ag-1', name: 'Andy', folder: 'andy' }));
+    core.bus.dispatch(RegisterMessagingGroup.envelope('setup-mg', { messagingGroupId: 'mg-1', channelType: 'telegram', platformId: '-100' }));
   });
   afterEach(() => core.close());
 
-  const eventCount = () => core.store.lastPosition();
-  const commandCount = () => core.store.db.prepare('SELECT count(*) FROM commands').pluck().get() as number;
+  // Counted past the two set-up commands.
+  const eventCount = () => core.store.lastPosition() - 2;
+  const commandCount = () => (core.store.db.prepare('SELECT count(*) FROM commands').pluck().get() as number) - 2;
+  const eventsAfterSetup = () => [...core.store.readAll({ after: 2 })];
 
   it('appends the decided events with full metadata and projects them in the same transaction', () => {
     const outcome = core.bus.dispatch(grant('cmd-1'));
-    expect(outcome).toMatchObject({ status: 'accepted', duplicate: false, events: [{ position: 1, type: 'DestinationAdded', stream: 'agent-group-ag-1' }] });
-    const [event] = core.store.readAll();
+    expect(outcome).toMatchObject({ status: 'accepted', duplicate: false, events: [{ position: 3, type: 'DestinationAdded', stream: 'agent-group-ag-1' }] });
+    const [event] = eventsAfterSetup();
     expect(event!.metadata).toEqual({
       commandId: 'cmd-1',
       correlationId: 'cmd-1',
@@ -30,12 +36,12 @@ describe('CommandBus', () => {
       actor: 'operator:alice',
       recordedAt: '2026-11-24T10:00:00.000Z',
     });
-    expect(core.views.destinations.find('ag-1', 'family')).toMatchObject({ target_id: 'mg-1', granted_at: 1, granted_by: 'operator:alice' });
+    expect(core.views.destinations.find('ag-1', 'family')).toMatchObject({ target_id: 'mg-1', granted_at: 3, granted_by: 'operator:alice' });
   });
 
   it('carries correlation and causation ids given on the envelope', () => {
     core.bus.dispatch({ ...grant('cmd-2'), correlationId: 'corr-9', causationId: 'evt-parent' });
-    expect([...core.store.readAll()][0]!.metadata).toMatchObject({ correlationId: 'corr-9', causationId: 'evt-parent' });
+    expect(eventsAfterSetup()[0]!.metadata).toMatchObject({ correlationId: 'corr-9', causationId: 'evt-parent' });
   });
 
   it('returns the first outcome for a repeated command id and appends nothing', () => {
@@ -104,7 +110,7 @@ describe('CommandBus', () => {
   });
 
   it('publishes events to subscribers only after the transaction commits', async () => {
-    const seen = firstValueFrom(core.store.subscribe().pipe(take(2), toArray()));
+    const seen = firstValueFrom(core.store.subscribe({ after: 2 }).pipe(take(2), toArray()));
     expect(() =>
       core.store.transaction(() => {
         core.bus.dispatch(grant('rolled-back', 'ghost'));

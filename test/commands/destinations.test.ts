@@ -1,34 +1,42 @@
 import { AddDestination, normalizeLocalName, RemoveDestination } from '../../src/commands/destinations';
 import { DestinationAdded, DestinationRemoved } from '../../src/events/destinations';
 import { given } from '../support/decider';
+import { agentGroupCreated, chatRegistered } from '../support/fixtures';
 
 const family = { agentGroupId: 'ag-1', localName: 'family', targetType: 'channel' as const, targetId: 'mg-1' };
+const scene = [agentGroupCreated('ag-1'), agentGroupCreated('ag-2'), chatRegistered('mg-1'), chatRegistered('mg-2')];
 
 describe('AddDestination', () => {
   it('grants a new name', () => {
-    given().when(AddDestination, family).then(DestinationAdded.create(family));
+    given(...scene).when(AddDestination, family).then(DestinationAdded.create(family));
   });
 
   it('normalizes the local name before granting it', () => {
-    given()
+    given(...scene)
       .when(AddDestination, { ...family, localName: '  Family Chat!! ' })
       .then(DestinationAdded.create({ ...family, localName: 'family-chat' }));
   });
 
   it('refuses a name the agent group already holds', () => {
-    given(DestinationAdded.create(family))
+    given(...scene, DestinationAdded.create(family))
       .when(AddDestination, { ...family, localName: 'FAMILY', targetId: 'mg-2' })
       .thenRejects('name-taken');
   });
 
   it('grants a name again once it was removed', () => {
-    given(DestinationAdded.create(family), DestinationRemoved.create({ agentGroupId: 'ag-1', localName: 'family' }))
+    given(...scene, DestinationAdded.create(family), DestinationRemoved.create({ agentGroupId: 'ag-1', localName: 'family' }))
       .when(AddDestination, family)
       .then(DestinationAdded.create(family));
   });
 
+  it('refuses an unknown agent group or target', () => {
+    given(...scene).when(AddDestination, { ...family, agentGroupId: 'ag-9' }).thenRejects('unknown-agent-group');
+    given(...scene).when(AddDestination, { ...family, targetId: 'mg-9' }).thenRejects('unknown-target');
+    given(...scene).when(AddDestination, { ...family, targetType: 'agent', targetId: 'mg-1' }).thenRejects('unknown-target');
+  });
+
   it('keeps names local to each agent group', () => {
-    given(DestinationAdded.create(family))
+    given(...scene, DestinationAdded.create(family))
       .when(AddDestination, { ...family, agentGroupId: 'ag-2' })
       .then(DestinationAdded.create({ ...family, agentGroupId: 'ag-2' }));
   });
@@ -36,13 +44,13 @@ describe('AddDestination', () => {
 
 describe('RemoveDestination', () => {
   it('revokes a held name', () => {
-    given(DestinationAdded.create(family))
+    given(...scene, DestinationAdded.create(family))
       .when(RemoveDestination, { agentGroupId: 'ag-1', localName: 'Family' })
       .then(DestinationRemoved.create({ agentGroupId: 'ag-1', localName: 'family' }));
   });
 
   it('refuses a name that is not held', () => {
-    given().when(RemoveDestination, { agentGroupId: 'ag-1', localName: 'family' }).thenRejects('no-such-destination');
+    given(...scene).when(RemoveDestination, { agentGroupId: 'ag-1', localName: 'family' }).thenRejects('no-such-destination');
   });
 });
 

@@ -5,6 +5,7 @@ import { migrate } from '../../src/db/migrate';
 import { openDatabase } from '../../src/db/sqlite';
 import { projections } from '../../src/projections';
 import { compareTables, ProjectionRunner } from '../../src/projections/runner';
+import { seedScenario } from '../support/scenario';
 import { useTempDir } from '../support/temp';
 
 describe('projections', () => {
@@ -13,9 +14,11 @@ describe('projections', () => {
   it('a rebuild from the log equals the live tables exactly, and the ACL is temporal', () => {
     const core = openCore(join(tempDir(), 'live.db'));
     try {
+      seedScenario(core);
       for (let i = 0; i < 50; i++) {
-        core.bus.dispatch(AddDestination.envelope(`add-${i}`, { agentGroupId: `ag-${i % 3}`, localName: `dest ${i % 7}`, targetType: i % 2 ? 'agent' : 'channel', targetId: `t-${i}` }));
-        if (i % 4 === 0) core.bus.dispatch(RemoveDestination.envelope(`rm-${i}`, { agentGroupId: `ag-${i % 3}`, localName: `dest ${i % 7}` }));
+        const agentGroupId = ['ag-admin', 'ag-andy', 'ag-research'][i % 3]!;
+        core.bus.dispatch(AddDestination.envelope(`add-${i}`, { agentGroupId, localName: `dest ${i % 7}`, targetType: i % 2 ? 'agent' : 'channel', targetId: i % 2 ? 'ag-andy' : 'mg-ops' }));
+        if (i % 4 === 0) core.bus.dispatch(RemoveDestination.envelope(`rm-${i}`, { agentGroupId, localName: `dest ${i % 7}` }));
       }
       const rebuiltPath = join(tempDir(), 'rebuilt.db');
       const rebuilt = openDatabase(rebuiltPath);
@@ -23,14 +26,15 @@ describe('projections', () => {
       const replayed = new ProjectionRunner(rebuilt, projections).rebuild(core.store.readAll());
       rebuilt.close();
       expect(replayed).toBe(core.store.lastPosition());
-      expect(compareTables(core.store.db, rebuiltPath, core.projections.tables())).toEqual([
-        { table: 'destinations', equal: true, onlyLive: 0, onlyRebuilt: 0 },
-      ]);
+      const comparison = compareTables(core.store.db, rebuiltPath, core.projections.tables());
+      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions']);
+      expect(comparison.every((t) => t.equal)).toBe(true);
 
       // Rebuilding in place gives the same rows as before.
-      const before = core.store.db.prepare('SELECT * FROM destinations ORDER BY granted_at').all();
+      const snapshot = () => core.projections.tables().map((table) => core.store.db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all());
+      const before = snapshot();
       core.projections.rebuild(core.store.readAll());
-      expect(core.store.db.prepare('SELECT * FROM destinations ORDER BY granted_at').all()).toEqual(before);
+      expect(snapshot()).toEqual(before);
 
       const first = core.store.db.prepare("SELECT * FROM destinations WHERE revoked_at IS NOT NULL ORDER BY granted_at LIMIT 1").get() as {
         agent_group_id: string; local_name: string; granted_at: number; revoked_at: number;

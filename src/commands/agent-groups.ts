@@ -1,0 +1,67 @@
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { AgentGroupCreated, AgentGroupDeleted, AgentGroupUpdated } from '../events/agent-groups';
+import { ContainerConfig, Id } from '../events/primitives';
+import { defineCommand, newId, reject } from './define';
+
+/**
+ * A folder name under the groups directory: one path segment of safe characters. The
+ * pattern already excludes separators, dots and NUL; the resolve check states the rule
+ * itself (the path stays strictly inside the groups directory) in case the pattern grows.
+ */
+export const FolderName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'expected a folder name: 1–64 letters, digits, "-" or "_", not starting with "-" or "_"')
+  .refine((folder) => posix.dirname(posix.resolve('/groups', folder)) === '/groups', 'expected a folder directly inside the groups directory');
+
+const Name = z.string().trim().min(1).max(100);
+
+export const CreateAgentGroup = defineCommand(
+  'CreateAgentGroup',
+  z.object({
+    agentGroupId: Id.optional(),
+    name: Name,
+    folder: FolderName,
+    isAdmin: z.boolean().default(false),
+    agentProvider: z.string().min(1).max(100).nullable().default(null),
+    containerConfig: ContainerConfig.default(ContainerConfig.parse({})),
+  }),
+  (views, command, context) => {
+    const agentGroupId = command.agentGroupId ?? newId('ag', context);
+    if (views.agentGroups.getIncludingDeleted(agentGroupId)) return reject('agent-group-exists', `agent group ${agentGroupId} already exists`);
+    if (views.agentGroups.folderTaken(command.folder)) {
+      return reject('folder-taken', `folder ${command.folder} already belongs to an agent group`, { folder: command.folder });
+    }
+    return [AgentGroupCreated.create({ ...command, agentGroupId })];
+  },
+);
+
+export const UpdateAgentGroup = defineCommand(
+  'UpdateAgentGroup',
+  z
+    .object({
+      agentGroupId: Id,
+      name: Name.optional(),
+      isAdmin: z.boolean().optional(),
+      agentProvider: z.string().min(1).max(100).nullable().optional(),
+      containerConfig: ContainerConfig.optional(),
+    })
+    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider or containerConfig'),
+  (views, command) => {
+    if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+    return [AgentGroupUpdated.create(command)];
+  },
+);
+
+export const DeleteAgentGroup = defineCommand('DeleteAgentGroup', z.object({ agentGroupId: Id }), (views, command) => {
+  if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+  const wirings = views.wirings.forAgentGroup(command.agentGroupId);
+  if (wirings.length > 0) {
+    return reject('still-wired', `agent group ${command.agentGroupId} is still wired to ${wirings.length} chat(s): unwire them first`, {
+      messagingGroupIds: wirings.map((w) => w.messagingGroupId),
+    });
+  }
+  return [AgentGroupDeleted.create(command)];
+});
+
+export const agentGroupCommands = [CreateAgentGroup, UpdateAgentGroup, DeleteAgentGroup];

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { defineEvent } from './define';
+import { messagingGroupStream } from './messaging-groups';
+import { ChannelType, Id, MessageContent, SessionMode, Timestamp } from './primitives';
+
+export const sessionStream = (sessionId: string) => `session-${sessionId}`;
+
+export const SessionOpened = defineEvent({
+  type: 'SessionOpened',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    agentGroupId: Id,
+    /** Null for an agent-shared session, which serves every chat wired that way. */
+    messagingGroupId: Id.nullable(),
+    /** Set only for a per-thread session. */
+    threadId: z.string().nullable(),
+    sessionMode: SessionMode,
+    agentProvider: z.string().nullable(),
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+/** The wiring that took a message, and why it was chosen. */
+export const RoutingRule = z.object({
+  rule: z.enum(['wiring-priority', 'wiring-trigger']),
+  agentGroupId: Id,
+  priority: z.number().int(),
+  sessionMode: SessionMode,
+  triggerPattern: z.string().nullable(),
+  /** Wirings of higher priority that were passed over, with why. */
+  skipped: z.array(z.object({ agentGroupId: Id, priority: z.number().int(), reason: z.string() })),
+});
+
+export const InboundRouted = defineEvent({
+  type: 'InboundRouted',
+  version: 1,
+  schema: z.object({
+    /** The host's id for the message: the messages_in id and the inbox folder name. */
+    messageId: Id,
+    sessionId: Id,
+    agentGroupId: Id,
+    messagingGroupId: Id,
+    channelType: ChannelType,
+    platformId: z.string(),
+    threadId: z.string().nullable(),
+    platformMessageId: z.string(),
+    kind: z.enum(['chat', 'chat-sdk']),
+    content: MessageContent,
+    timestamp: Timestamp,
+    /** The name the receiving agent's own destination map gives this chat, if any. */
+    fromName: z.string().nullable(),
+    routing: RoutingRule,
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+export const InboundDropReason = z.enum(['no-agent-wired', 'no-trigger-matched']);
+
+export const InboundDropped = defineEvent({
+  type: 'InboundDropped',
+  version: 1,
+  schema: z.object({
+    messageId: Id,
+    messagingGroupId: Id,
+    channelType: ChannelType,
+    platformId: z.string(),
+    threadId: z.string().nullable(),
+    platformMessageId: z.string(),
+    reason: InboundDropReason,
+    /** What the decision saw: each wiring considered and why it did not take the message. */
+    evidence: z.object({
+      wirings: z.array(z.object({ agentGroupId: Id, priority: z.number().int(), triggerPattern: z.string().nullable(), requiresTrigger: z.boolean() })),
+      text: z.string().nullable(),
+    }),
+  }),
+  stream: (data) => messagingGroupStream(data.messagingGroupId),
+});
+
+export const inboundEvents = [SessionOpened, InboundRouted, InboundDropped];

@@ -1,0 +1,73 @@
+import type Database from 'better-sqlite3';
+import { InboundRouted, SessionOpened } from '../events/inbound';
+import type { SessionMode } from '../events/primitives';
+import { defineProjection } from './runner';
+
+export interface SessionRow {
+  id: string;
+  agent_group_id: string;
+  messaging_group_id: string | null;
+  thread_id: string | null;
+  session_mode: SessionMode;
+  agent_provider: string | null;
+  status: string;
+  last_active: string | null;
+  created_at: string;
+  opened_position: number;
+}
+
+/** One row per session: one conversation of one agent group, one folder. */
+export const sessionsProjection = defineProjection({
+  name: 'sessions',
+  tables: ['sessions'],
+  bind(db, on) {
+    const insert = db.prepare(
+      `INSERT INTO sessions (id, agent_group_id, messaging_group_id, thread_id, session_mode, agent_provider, created_at, opened_position)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const touch = db.prepare('UPDATE sessions SET last_active = ? WHERE id = ?');
+    on(SessionOpened, (data, event) => {
+      insert.run(data.sessionId, data.agentGroupId, data.messagingGroupId, data.threadId, data.sessionMode, data.agentProvider, event.metadata.recordedAt, event.position);
+    });
+    on(InboundRouted, (data, event) => touch.run(event.metadata.recordedAt, data.sessionId));
+  },
+});
+
+export class SessionsView {
+  private readonly byId: Database.Statement;
+  private readonly forChat: Database.Statement;
+  private readonly agentShared: Database.Statement;
+  private readonly forAgent: Database.Statement;
+  private readonly all: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.byId = db.prepare('SELECT * FROM sessions WHERE id = ?');
+    this.forChat = db.prepare(
+      `SELECT * FROM sessions WHERE agent_group_id = ? AND messaging_group_id = ? AND thread_id IS ? AND session_mode = ?`,
+    );
+    this.agentShared = db.prepare(`SELECT * FROM sessions WHERE agent_group_id = ? AND session_mode = 'agent-shared'`);
+    this.forAgent = db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY opened_position');
+    this.all = db.prepare('SELECT * FROM sessions ORDER BY opened_position');
+  }
+
+  get(id: string): SessionRow | undefined {
+    return this.byId.get(id) as SessionRow | undefined;
+  }
+
+  /**
+   * The session a message for this agent would join under the given mode: one per chat
+   * (shared), per chat and thread (per-thread), or one for the agent group (agent-shared).
+   */
+  find(mode: SessionMode, agentGroupId: string, messagingGroupId: string, threadId: string | null): SessionRow | undefined {
+    if (mode === 'agent-shared') return this.agentShared.get(agentGroupId) as SessionRow | undefined;
+    return this.forChat.get(agentGroupId, messagingGroupId, mode === 'per-thread' ? threadId : null, mode) as SessionRow | undefined;
+  }
+
+  forAgentGroup(agentGroupId: string): SessionRow[] {
+    return this.forAgent.all(agentGroupId) as SessionRow[];
+  }
+
+  list(): SessionRow[] {
+    return this.all.all() as SessionRow[];
+  }
+}
