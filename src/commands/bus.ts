@@ -84,6 +84,13 @@ function toIssues(error: z.ZodError, prefix: string): FieldIssue[] {
   }));
 }
 
+/** Validates a command's payload, throwing an error that names each bad field. */
+export function parsePayload<S extends z.ZodType>(definition: CommandDefinition<string, S>, payload: unknown): z.output<S> {
+  const parsed = definition.schema.safeParse(payload);
+  if (!parsed.success) throw new CommandValidationError(definition.type, toIssues(parsed.error, 'payload'));
+  return parsed.data;
+}
+
 /**
  * The typed command bus: validates, deduplicates by command id, decides against the
  * read-only views, appends and projects in one transaction, and lets subscribers hear
@@ -154,10 +161,8 @@ export class CommandBus {
     const envelope = envelopeResult.data;
     const definition = this.definitions.get(envelope.type);
     if (!definition) throw new UnknownCommandError(envelope.type);
-    const parsed = definition.schema.safeParse(envelope.payload);
-    if (!parsed.success) throw new CommandValidationError(envelope.type, toIssues(parsed.error, 'payload'));
-
-    const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(parsed.data)).digest('hex');
+    const payload = parsePayload(definition, envelope.payload);
+    const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(payload)).digest('hex');
     const prior = this.findCommand.get(envelope.commandId) as CommandRow | undefined;
     if (prior) {
       if (prior.payload_hash !== payloadHash) throw new CommandIdConflictError(envelope.commandId, prior.type, envelope.type);
@@ -171,7 +176,7 @@ export class CommandBus {
       correlationId: envelope.correlationId ?? envelope.commandId,
       causationId: envelope.causationId ?? envelope.commandId,
     };
-    const decision = definition.decide(this.views, parsed.data, context);
+    const decision = definition.decide(this.views, payload, context);
     let outcome: Outcome;
     if (isRejection(decision)) {
       outcome = { status: 'rejected', commandId: context.commandId, type: envelope.type, code: decision.code, message: decision.message, duplicate: false };

@@ -1,0 +1,71 @@
+import { CreateAgentGroup, DeleteAgentGroup, UpdateAgentGroup } from '../../src/commands/agent-groups';
+import { AgentGroupDeleted, AgentGroupUpdated } from '../../src/events/agent-groups';
+import { ContainerConfig } from '../../src/events/primitives';
+import { given } from '../support/decider';
+import { agentGroupCreated, channelWired, chatRegistered } from '../support/fixtures';
+
+describe('CreateAgentGroup', () => {
+  it('creates the group with the given id, defaults filled in', () => {
+    given()
+      .when(CreateAgentGroup, { agentGroupId: 'ag-1', name: 'Andy', folder: 'andy' })
+      .then(agentGroupCreated('ag-1', { name: 'Andy', folder: 'andy' }));
+  });
+
+  it('derives a prefixed id from the command when none is given', () => {
+    const decision = given().when(CreateAgentGroup, { name: 'Andy', folder: 'andy', isAdmin: true });
+    decision.then({
+      stream: expect.stringMatching(/^agent-group-ag-[0-9a-z]{9}[0-9a-f]{12}$/),
+      type: 'AgentGroupCreated',
+      schemaVersion: 1,
+      data: expect.objectContaining({ agentGroupId: expect.stringMatching(/^ag-/), isAdmin: true, containerConfig: ContainerConfig.parse({}) }),
+    });
+  });
+
+  it('refuses a folder another group has, even a deleted one', () => {
+    given(agentGroupCreated('ag-1', { folder: 'andy' })).when(CreateAgentGroup, { name: 'Other', folder: 'andy' }).thenRejects('folder-taken');
+    given(agentGroupCreated('ag-1', { folder: 'andy' }), AgentGroupDeleted.create({ agentGroupId: 'ag-1' }))
+      .when(CreateAgentGroup, { name: 'Other', folder: 'andy' })
+      .thenRejects('folder-taken');
+  });
+
+  it('refuses an id that exists', () => {
+    given(agentGroupCreated('ag-1')).when(CreateAgentGroup, { agentGroupId: 'ag-1', name: 'Again', folder: 'again' }).thenRejects('agent-group-exists');
+  });
+
+  it.each([
+    '../x', 'a/b', '..', '.', '/etc', '.hidden', 'a\\b', 'nul\u0000byte', 'x'.repeat(65), '\uFF0E\uFF0E', '\u2025', '-flag', '', 'sp ace', 'dots.in.name',
+  ])('refuses the hostile folder name %j at validation, naming the field', (folder) => {
+    expect(() => given().when(CreateAgentGroup, { name: 'Evil', folder })).toThrow(/payload\.folder: expected a folder name/);
+  });
+
+  it.each(['andy', 'Research_Bot-2', 'a', 'x'.repeat(64)])('accepts the folder name %j', (folder) => {
+    expect(() => given().when(CreateAgentGroup, { agentGroupId: 'ag-1', name: 'Ok', folder })).not.toThrow();
+  });
+});
+
+describe('UpdateAgentGroup and DeleteAgentGroup', () => {
+  it('records only the fields that change', () => {
+    given(agentGroupCreated('ag-1'))
+      .when(UpdateAgentGroup, { agentGroupId: 'ag-1', name: 'Andy 2' })
+      .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', name: 'Andy 2' }));
+  });
+
+  it('refuses to update an unknown or deleted group', () => {
+    given().when(UpdateAgentGroup, { agentGroupId: 'ag-1', name: 'x' }).thenRejects('unknown-agent-group');
+    given(agentGroupCreated('ag-1'), AgentGroupDeleted.create({ agentGroupId: 'ag-1' }))
+      .when(UpdateAgentGroup, { agentGroupId: 'ag-1', name: 'x' })
+      .thenRejects('unknown-agent-group');
+  });
+
+  it('refuses an update that changes nothing', () => {
+    expect(() => given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1' })).toThrow(/at least one field/);
+  });
+
+  it('deletes an unwired group, refuses a wired one', () => {
+    given(agentGroupCreated('ag-1')).when(DeleteAgentGroup, { agentGroupId: 'ag-1' }).then(AgentGroupDeleted.create({ agentGroupId: 'ag-1' }));
+    const rejection = given(agentGroupCreated('ag-1'), chatRegistered('mg-1'), channelWired('mg-1', 'ag-1'))
+      .when(DeleteAgentGroup, { agentGroupId: 'ag-1' })
+      .thenRejects('still-wired');
+    expect(rejection.details).toEqual({ messagingGroupIds: ['mg-1'] });
+  });
+});
