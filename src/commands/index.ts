@@ -1,8 +1,10 @@
 import { agentGroupCommands } from './agent-groups';
 import type { CommandDefinition } from './define';
+import { deliveryCommands } from './delivery';
 import { destinationCommands } from './destinations';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
+import { outboundCommands } from './outbound';
 
 /** Every command the bus accepts. */
 export const commandDefinitions: readonly CommandDefinition[] = [
@@ -10,4 +12,6 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...messagingGroupCommands,
   ...destinationCommands,
   ...inboundCommands,
+  ...outboundCommands,
+  ...deliveryCommands,
 ];

@@ -1,8 +1,10 @@
 import { agentGroupEvents } from './agent-groups';
 import { EventRegistry } from './define';
 import { destinationEvents } from './destinations';
+import { deliveryEvents } from './delivery';
 import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
+import { outboundEvents } from './outbound';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents]);

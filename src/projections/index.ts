@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
+import { auditProjection, AuditView } from './audit';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
 import type { Projection } from './runner';
@@ -13,6 +14,7 @@ export const projections: readonly Projection[] = [
   wiringsProjection,
   destinationsProjection,
   sessionsProjection,
+  auditProjection,
 ];
 
 /** The read-only views deciders decide against. */
@@ -23,6 +25,7 @@ export function createViews(db: Database.Database) {
     wirings: new WiringsView(db),
     destinations: new DestinationsView(db),
     sessions: new SessionsView(db),
+    audit: new AuditView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

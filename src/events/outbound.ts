@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { defineEvent } from './define';
+import { sessionStream } from './inbound';
+import { Id } from './primitives';
+
+/** Where a routed row goes: a chat, or another agent group. */
+export const OutboundTarget = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('channel'), messagingGroupId: Id, channelType: z.string(), platformId: z.string(), threadId: z.string().nullable() }),
+  z.object({ type: z.literal('agent'), agentGroupId: Id }),
+]);
+export type OutboundTarget = z.infer<typeof OutboundTarget>;
+
+/** The messages_out row as the container wrote it: the evidence of every decision on it. */
+export const OutboundRow = z.object({
+  id: z.string().min(1).max(500),
+  seq: z.number().int(),
+  in_reply_to: z.string().nullable(),
+  timestamp: z.string(),
+  deliver_after: z.string().nullable(),
+  recurrence: z.string().nullable(),
+  kind: z.string(),
+  platform_id: z.string().nullable(),
+  channel_type: z.string().nullable(),
+  thread_id: z.string().nullable(),
+  content: z.string(),
+});
+export type OutboundRow = z.infer<typeof OutboundRow>;
+
+/** The ACL row that permitted a route, or the explicit rule that stood in for one. */
+export const AclEvidence = z.object({
+  rule: z.enum(['destination']),
+  localName: z.string(),
+  grantedAt: z.number().int(),
+  grantedBy: z.string(),
+});
+
+export const OutboundRouted = defineEvent({
+  type: 'OutboundRouted',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    agentGroupId: Id,
+    outboundId: z.string(),
+    seq: z.number().int(),
+    kind: z.string(),
+    content: z.string(),
+    files: z.array(z.string()),
+    inReplyTo: z.string().nullable(),
+    target: OutboundTarget,
+    acl: AclEvidence,
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+export const OutboundDropReason = z.enum([
+  'unknown-destination',
+  'not-permitted',
+  'target-deleted',
+  'malformed-row',
+  'self-address',
+  'unknown-action',
+]);
+export type OutboundDropReason = z.infer<typeof OutboundDropReason>;
+
+export const OutboundDropped = defineEvent({
+  type: 'OutboundDropped',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    agentGroupId: Id,
+    outboundId: z.string(),
+    reason: OutboundDropReason,
+    /** One sentence an operator can read: what was asked and what the ACL said. */
+    explanation: z.string(),
+    /** The resolved target, when the row named one that exists. */
+    target: OutboundTarget.nullable(),
+    row: OutboundRow,
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+export const outboundEvents = [OutboundRouted, OutboundDropped];

@@ -1,0 +1,136 @@
+import type Database from 'better-sqlite3';
+import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
+import type { RecordedEvent } from '../events/define';
+import { InboundDropped, InboundRouted } from '../events/inbound';
+import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
+import { defineProjection } from './runner';
+
+export type AuditOutcome = 'routed' | 'delivered' | 'dropped' | 'failed';
+
+export interface AuditRow {
+  audit_id: string;
+  message_id: string;
+  direction: 'inbound' | 'outbound';
+  outcome: AuditOutcome;
+  reason: string | null;
+  rule: string | null;
+  agent_group_id: string | null;
+  session_id: string | null;
+  messaging_group_id: string | null;
+  target: string | null;
+  platform_message_id: string | null;
+  attempts: number;
+  decided_position: number;
+  last_position: number;
+  decided_at: string;
+  updated_at: string;
+}
+
+/** A target in one readable word: `channel:telegram:-1001` or `agent:ag-…`. */
+export const describeTarget = (target: OutboundTarget | null): string | null =>
+  target === null ? null : target.type === 'agent' ? `agent:${target.agentGroupId}` : `channel:${target.channelType}:${target.platformId}`;
+
+/** One row per message with its final outcome: what an operator audits. */
+export const auditProjection = defineProjection({
+  name: 'audit',
+  tables: ['audit'],
+  bind(db, on) {
+    const insert = db.prepare(
+      `INSERT INTO audit (audit_id, message_id, direction, outcome, reason, rule, agent_group_id, session_id, messaging_group_id,
+         target, decided_position, last_position, decided_at, updated_at)
+       VALUES (@auditId, @messageId, @direction, @outcome, @reason, @rule, @agentGroupId, @sessionId, @messagingGroupId,
+         @target, @position, @position, @at, @at)`,
+    );
+    const progress = db.prepare(
+      `UPDATE audit SET outcome = coalesce(@outcome, outcome), reason = coalesce(@reason, reason), attempts = max(attempts, @attempts),
+         platform_message_id = coalesce(@platformMessageId, platform_message_id), last_position = @position, updated_at = @at
+       WHERE session_id = @sessionId AND message_id = @outboundId AND direction = 'outbound'`,
+    );
+    const decided = (event: RecordedEvent) => ({ auditId: event.metadata.commandId, position: event.position, at: event.metadata.recordedAt });
+    on(InboundRouted, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'routed', reason: null, rule: data.routing.rule,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: data.messagingGroupId, target: `agent:${data.agentGroupId}`,
+      }),
+    );
+    on(InboundDropped, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'dropped', reason: data.reason, rule: null,
+        agentGroupId: null, sessionId: null, messagingGroupId: data.messagingGroupId, target: null,
+      }),
+    );
+    on(OutboundRouted, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'routed', reason: null, rule: `destination:${data.acl.localName}`,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId,
+        messagingGroupId: data.target.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target),
+      }),
+    );
+    on(OutboundDropped, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'dropped', reason: data.reason, rule: null,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId,
+        messagingGroupId: data.target?.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target),
+      }),
+    );
+    const update = (event: RecordedEvent, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {
+      const { sessionId, outboundId } = event.data as { sessionId: string; outboundId: string };
+      progress.run({
+        sessionId, outboundId, position: event.position, at: event.metadata.recordedAt,
+        outcome: change.outcome ?? null, reason: change.reason ?? null, attempts: change.attempts, platformMessageId: change.platformMessageId ?? null,
+      });
+    };
+    on(DeliveryAttempted, (data, event) => update(event, { attempts: data.attempt }));
+    on(DeliverySucceeded, (data, event) => update(event, { outcome: 'delivered', attempts: data.attempt, platformMessageId: data.platformMessageId }));
+    on(DeliveryFailed, (data, event) =>
+      update(event, data.final ? { outcome: 'failed', reason: `${data.errorClass}: ${data.error}`, attempts: data.attempt } : { attempts: data.attempt }),
+    );
+  },
+});
+
+export interface AuditQuery {
+  agentGroupId?: string;
+  outcome?: AuditOutcome;
+  direction?: 'inbound' | 'outbound';
+  /** ISO-8601 bounds on the decision time, inclusive. */
+  since?: string;
+  until?: string;
+  limit?: number;
+}
+
+export class AuditView {
+  private readonly byMessage: Database.Statement;
+  private readonly outbound: Database.Statement;
+  private readonly queries = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {
+    this.byMessage = db.prepare('SELECT * FROM audit WHERE message_id = @id OR audit_id = @id OR platform_message_id = @id ORDER BY decided_position');
+    this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
+  }
+
+  /** Every audit row a message id could mean: host id, command id or platform id. */
+  find(id: string): AuditRow[] {
+    return this.byMessage.all({ id }) as AuditRow[];
+  }
+
+  outboundRow(sessionId: string, outboundId: string): AuditRow | undefined {
+    return this.outbound.get(sessionId, outboundId) as AuditRow | undefined;
+  }
+
+  *query(filter: AuditQuery): Generator<AuditRow> {
+    const conditions: string[] = [];
+    if (filter.agentGroupId !== undefined) conditions.push('agent_group_id = @agentGroupId');
+    if (filter.outcome !== undefined) conditions.push('outcome = @outcome');
+    if (filter.direction !== undefined) conditions.push('direction = @direction');
+    if (filter.since !== undefined) conditions.push('decided_at >= @since');
+    if (filter.until !== undefined) conditions.push('decided_at <= @until');
+    const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+    const sql = `SELECT * FROM audit ${where} ORDER BY decided_position ${filter.limit !== undefined ? 'LIMIT @limit' : ''}`;
+    let statement = this.queries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.queries.set(sql, statement);
+    }
+    yield* statement.iterate(filter) as IterableIterator<AuditRow>;
+  }
+}
