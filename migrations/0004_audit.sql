@@ -26,3 +26,14 @@ CREATE INDEX audit_by_agent_group ON audit (agent_group_id, decided_at);
 CREATE INDEX audit_by_outcome ON audit (outcome, decided_at);
 CREATE INDEX audit_by_time ON audit (decided_at);
 CREATE INDEX audit_by_session_outbound ON audit (session_id, message_id);
+
+-- Agent-to-agent messages by the id the target sees, so a reply (in_reply_to) finds the
+-- session of the conversation it answers.
+CREATE TABLE agent_messages (
+  message_id            TEXT PRIMARY KEY,
+  target_session_id     TEXT NOT NULL,
+  target_agent_group_id TEXT NOT NULL,
+  source_session_id     TEXT NOT NULL,
+  source_agent_group_id TEXT NOT NULL,
+  delivered_position    INTEGER NOT NULL
+);

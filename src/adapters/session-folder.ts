@@ -2,14 +2,27 @@ import { mkdirSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import { AgentGroupCreated } from '../events/agent-groups';
+import { AgentMessageDelivered } from '../events/agent-messages';
 import type { RecordedEvent } from '../events/define';
+import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
+import { OutboundDropped } from '../events/outbound';
+import type { Views } from '../projections';
 import type { Logger } from '../logger';
 import { saveAttachments } from './attachments';
 import type { Reactor } from './reactor';
 import { groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir } from './session-db';
 
-type InboundRoutedData = z.output<typeof InboundRouted.schema>;
+/** A messages_in row as the host writes it. */
+interface InboundRow {
+  messageId: string;
+  kind: string;
+  timestamp: string;
+  platformId: string | null;
+  channelType: string | null;
+  threadId: string | null;
+  content: z.output<typeof InboundRouted.schema>['content'];
+}
 
 export interface SessionFolderOptions {
   logger?: Logger;
@@ -22,10 +35,19 @@ export interface SessionFolderOptions {
  */
 export class SessionFolderReactor implements Reactor {
   readonly name = 'session-folder';
-  readonly handles: ReadonlySet<string> = new Set([AgentGroupCreated.type, SessionOpened.type, InboundRouted.type]);
+  readonly handles: ReadonlySet<string> = new Set([
+    AgentGroupCreated.type,
+    SessionOpened.type,
+    InboundRouted.type,
+    AgentMessageDelivered.type,
+    OutboundDropped.type,
+    DeliverySucceeded.type,
+    DeliveryFailed.type,
+  ]);
 
   constructor(
     private readonly dataDir: string,
+    private readonly views: Pick<Views, 'sessions'>,
     private readonly options: SessionFolderOptions = {},
   ) {}
 
@@ -43,11 +65,68 @@ export class SessionFolderReactor implements Reactor {
   private apply(event: RecordedEvent): void {
     if (AgentGroupCreated.is(event)) mkdirSync(groupDir(this.dataDir, event.data.folder), { recursive: true });
     else if (SessionOpened.is(event)) initSessionFolder(sessionDir(this.dataDir, event.data.agentGroupId, event.data.sessionId));
-    else if (InboundRouted.is(event)) this.writeInbound(event.data);
+    else if (InboundRouted.is(event)) this.writeInbound(event.data.agentGroupId, event.data.sessionId, event.data);
+    else if (AgentMessageDelivered.is(event)) {
+      const { data } = event;
+      // The target sees the sender as channel `agent` + its agent group id, which its own map names.
+      this.writeInbound(data.targetAgentGroupId, data.targetSessionId, {
+        messageId: data.messageId,
+        kind: 'chat',
+        timestamp: data.timestamp,
+        platformId: data.sourceAgentGroupId,
+        channelType: 'agent',
+        threadId: null,
+        content: parseContent(data.content),
+      });
+    } else if (OutboundDropped.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'dropped', null, event);
+    else if (DeliverySucceeded.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'delivered', event.data.platformMessageId, event);
+    else if (DeliveryFailed.is(event) && event.data.final) {
+      const { data } = event;
+      this.recordOutcome(data.sessionId, data.outboundId, 'failed', null, event);
+      this.tellSender(data.sessionId, `failed-${data.outboundId}`, event.metadata.recordedAt, {
+        type: 'delivery_failed',
+        text: `Your message ${data.outboundId} could not be delivered after ${data.attempt} attempt(s): ${data.errorClass}: ${data.error}`,
+        messageOutId: data.outboundId,
+        errorClass: data.errorClass,
+        error: data.error,
+      });
+    }
   }
 
-  private writeInbound(message: InboundRoutedData): void {
-    const dir = sessionDir(this.dataDir, message.agentGroupId, message.sessionId);
+  /** The `delivered` table of the sending session's inbound.db holds each row's final outcome. */
+  private recordOutcome(sessionId: string, outboundId: string, status: 'delivered' | 'dropped' | 'failed', platformMessageId: string | null, event: RecordedEvent): void {
+    const session = this.views.sessions.get(sessionId);
+    if (!session) return;
+    const dir = sessionDir(this.dataDir, session.agent_group_id, sessionId);
+    initSessionFolder(dir);
+    const db = openInboundDb(dir);
+    try {
+      db.prepare(
+        `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
+      ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** A host notice to the agent, as a chat message from `system` in its own session. */
+  private tellSender(sessionId: string, noticeId: string, at: string, content: Record<string, unknown>): void {
+    const session = this.views.sessions.get(sessionId);
+    if (!session) return;
+    this.writeInbound(session.agent_group_id, sessionId, {
+      messageId: `sys-${noticeId}`,
+      kind: 'chat',
+      timestamp: at,
+      platformId: null,
+      channelType: null,
+      threadId: null,
+      content: { sender: 'system', ...content },
+    });
+  }
+
+  private writeInbound(agentGroupId: string, sessionId: string, message: InboundRow): void {
+    const dir = sessionDir(this.dataDir, agentGroupId, sessionId);
     // SessionOpened made it, unless the folder was lost since; a message must not be.
     initSessionFolder(dir);
     const db = openInboundDb(dir);
@@ -69,7 +148,7 @@ const hasMessage = (db: Database.Database, id: string): boolean =>
  * ON CONFLICT (id) is INSERT OR IGNORE narrowed to the one conflict that means "already
  * written": a clash on seq would be a bug, and must fail rather than lose the message.
  */
-function insertMessage(db: Database.Database, message: InboundRoutedData, content: string): void {
+function insertMessage(db: Database.Database, message: InboundRow, content: string): void {
   db.prepare(
     `INSERT INTO messages_in (id, seq, kind, timestamp, status, platform_id, channel_type, thread_id, content)
      VALUES (@id, @seq, @kind, @timestamp, 'pending', @platformId, @channelType, @threadId, @content)
@@ -84,4 +163,15 @@ function insertMessage(db: Database.Database, message: InboundRoutedData, conten
     threadId: message.threadId,
     content,
   });
+}
+
+/** Agent content is a JSON object by contract; anything else is passed on as its text. */
+function parseContent(content: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(content);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // fall through: not JSON
+  }
+  return { text: content };
 }

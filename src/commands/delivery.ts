@@ -1,7 +1,10 @@
 import { z } from 'zod';
+import { AgentMessageDelivered } from '../events/agent-messages';
+import type { PendingEvent } from '../events/define';
 import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
+import { SessionOpened } from '../events/inbound';
 import { Id } from '../events/primitives';
-import { defineCommand, reject } from './define';
+import { defineCommand, newId, reject } from './define';
 
 /** Attempts per routed row before it is failed for good and the sender is told. */
 export const MAX_DELIVERY_ATTEMPTS = 3;
@@ -28,7 +31,7 @@ export const RecordDeliveryResult = defineCommand(
     attempt: z.number().int().min(1),
     result: z.discriminatedUnion('ok', [
       z.object({ ok: z.literal(true), platformMessageId: z.string().nullable() }),
-      z.object({ ok: z.literal(false), errorClass: z.string().min(1), error: z.string() }),
+      z.object({ ok: z.literal(false), errorClass: z.string().min(1), error: z.string(), retryable: z.boolean().default(true) }),
     ]),
   }),
   (views, command) => {
@@ -38,8 +41,75 @@ export const RecordDeliveryResult = defineCommand(
     }
     const ref = { sessionId: command.sessionId, outboundId: command.outboundId, attempt: command.attempt };
     if (command.result.ok) return [DeliverySucceeded.create({ ...ref, platformMessageId: command.result.platformMessageId })];
-    return [DeliveryFailed.create({ ...ref, errorClass: command.result.errorClass, error: command.result.error, final: command.attempt >= MAX_DELIVERY_ATTEMPTS })];
+    return [DeliveryFailed.create({ ...ref, errorClass: command.result.errorClass, error: command.result.error, final: !command.result.retryable || command.attempt >= MAX_DELIVERY_ATTEMPTS })];
   },
 );
 
-export const deliveryCommands = [RecordDeliveryAttempt, RecordDeliveryResult];
+
+/**
+ * Delivers a routed agent-to-agent row into the target's session, in the log: the
+ * target's session is the one whose message the row answers (in_reply_to), else the
+ * target's agent-shared session, opened if missing. Attempt and success are recorded in
+ * the same command, so there is nothing to retry and nothing to lose.
+ */
+export const DeliverAgentMessage = defineCommand(
+  'DeliverAgentMessage',
+  z.object({
+    ...RowRef,
+    targetAgentGroupId: Id,
+    kind: z.string(),
+    content: z.string(),
+    inReplyTo: z.string().nullable(),
+  }),
+  (views, command, context) => {
+    const row = views.audit.outboundRow(command.sessionId, command.outboundId);
+    if (!row || row.outcome !== 'routed') {
+      return reject('not-deliverable', `outbound ${command.outboundId} of ${command.sessionId} is ${row ? row.outcome : 'unknown'}, not awaiting delivery`);
+    }
+    const source = views.sessions.get(command.sessionId)!;
+    const ref = { sessionId: command.sessionId, outboundId: command.outboundId, attempt: row.attempts + 1 };
+    if (!views.agentGroups.get(command.targetAgentGroupId)) {
+      return [
+        DeliveryAttempted.create(ref),
+        DeliveryFailed.create({ ...ref, errorClass: 'TargetDeleted', error: `agent group ${command.targetAgentGroupId} no longer exists`, final: true }),
+      ];
+    }
+    // A reply goes back to the conversation it answers, not to the target's newest session.
+    const answered = command.inReplyTo ? views.agentMessages.get(command.inReplyTo) : undefined;
+    const replySession = answered?.source_agent_group_id === command.targetAgentGroupId ? answered.source_session_id : undefined;
+    const shared = views.sessions.find('agent-shared', command.targetAgentGroupId, '', null);
+    const targetSessionId = replySession ?? shared?.id ?? newId('sess', context);
+    const events: PendingEvent[] = [DeliveryAttempted.create(ref)];
+    if (!replySession && !shared) {
+      events.push(
+        SessionOpened.create({
+          sessionId: targetSessionId,
+          agentGroupId: command.targetAgentGroupId,
+          messagingGroupId: null,
+          threadId: null,
+          sessionMode: 'agent-shared',
+          agentProvider: views.agentGroups.get(command.targetAgentGroupId)!.agentProvider,
+        }),
+      );
+    }
+    const messageId = newId('msg', context);
+    events.push(
+      AgentMessageDelivered.create({
+        messageId,
+        targetSessionId,
+        targetAgentGroupId: command.targetAgentGroupId,
+        sourceSessionId: source.id,
+        sourceAgentGroupId: source.agent_group_id,
+        outboundId: command.outboundId,
+        kind: command.kind,
+        content: command.content,
+        timestamp: context.issuedAt,
+        inReplyTo: command.inReplyTo,
+      }),
+      DeliverySucceeded.create({ ...ref, platformMessageId: messageId }),
+    );
+    return events;
+  },
+);
+
+export const deliveryCommands = [RecordDeliveryAttempt, RecordDeliveryResult, DeliverAgentMessage];

@@ -1,4 +1,5 @@
 import { agentGroupEvents } from './agent-groups';
+import { agentMessageEvents } from './agent-messages';
 import { EventRegistry } from './define';
 import { destinationEvents } from './destinations';
 import { deliveryEvents } from './delivery';
@@ -7,4 +8,4 @@ import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents]);

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
+import { agentMessagesProjection, AgentMessagesView } from './agent-messages';
 import { auditProjection, AuditView } from './audit';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
@@ -15,6 +16,7 @@ export const projections: readonly Projection[] = [
   destinationsProjection,
   sessionsProjection,
   auditProjection,
+  agentMessagesProjection,
 ];
 
 /** The read-only views deciders decide against. */
@@ -26,6 +28,7 @@ export function createViews(db: Database.Database) {
     destinations: new DestinationsView(db),
     sessions: new SessionsView(db),
     audit: new AuditView(db),
+    agentMessages: new AgentMessagesView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -79,7 +79,7 @@ describe('session databases', () => {
   async function materialize(extraMessages: string[] = []) {
     const dataDir = join(tempDir(), 'data');
     const core = openDataDir(dataDir);
-    const runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir));
+    const runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir, core.views));
     runner.start();
     try {
       seedScenario(core);

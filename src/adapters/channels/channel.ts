@@ -1,0 +1,65 @@
+/**
+ * The channel adapter contract of the spec (§8): one adapter per channel type, reporting
+ * inbound messages and delivering outbound ones. Only adapters talk to platforms.
+ */
+
+/** A chat wired to an agent, so an adapter can filter at the source. */
+export interface Conversation {
+  platformId: string;
+  agentGroupId: string;
+  triggerPattern: string | null;
+  requiresTrigger: boolean;
+  sessionMode: string;
+}
+
+/** One message as a platform reported it. */
+export interface InboundReport {
+  channelType: string;
+  platformId: string;
+  threadId: string | null;
+  message: { id: string; kind: 'chat' | 'chat-sdk'; content: Record<string, unknown>; timestamp: string };
+  /** What the platform says about the chat, for a chat seen for the first time. */
+  chat?: { name?: string; isGroup?: boolean };
+}
+
+export interface OutboundFile {
+  name: string;
+  /** Absolute path on the host, inside the session's outbox/<row id>/. */
+  path: string;
+}
+
+export interface OutboundMessage {
+  kind: string;
+  /** The row's content: a JSON string as the agent wrote it. */
+  content: string;
+  files: OutboundFile[];
+}
+
+export interface ChannelSetup {
+  conversations: Conversation[];
+  /** Resolves once the message is recorded in the log (routed or dropped). */
+  onInbound(report: InboundReport): Promise<void>;
+}
+
+/** A failure the platform reported; `retryable` false means further attempts are pointless. */
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly errorClass: string,
+    readonly retryable = true,
+  ) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+export interface ChannelAdapter {
+  readonly channelType: string;
+  setup(setup: ChannelSetup): Promise<void>;
+  teardown(): Promise<void>;
+  isConnected(): boolean;
+  /** Sends one message; returns the platform's id for it (null if the platform gives none). */
+  deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | null>;
+  /** Best effort: show the agent is working. */
+  setTyping?(platformId: string, threadId: string | null): Promise<void>;
+}
