@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { Subject, takeUntil } from 'rxjs';
 import type { RecordedEvent } from '../events/define';
 import { openExisting, wholeNumber } from './context';
 import { clip, dim, formatTable } from './format';
@@ -55,22 +56,27 @@ export function registerEvents(program: Command): void {
           return;
         }
         await new Promise<void>((resolve, reject) => {
-          const subscription = core.store.subscribe({ after: filter.after }).subscribe({
-            next: (event) => {
-              if (!matches(event)) return;
-              process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
-              if (++printed >= limit) finish();
-            },
-            error: reject,
-          });
+          const done = new Subject<void>();
           const finish = () => {
-            subscription.unsubscribe();
+            done.next();
             process.off('SIGINT', finish);
             process.off('SIGTERM', finish);
             resolve();
           };
           process.once('SIGINT', finish);
           process.once('SIGTERM', finish);
+          // takeUntil, not unsubscribe(): the limit can be reached during the synchronous catch-up.
+          core.store
+            .subscribe({ after: filter.after })
+            .pipe(takeUntil(done))
+            .subscribe({
+              next: (event) => {
+                if (!matches(event) || printed >= limit) return;
+                process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
+                if (++printed >= limit) finish();
+              },
+              error: reject,
+            });
         });
       } finally {
         core.close();

@@ -1,4 +1,8 @@
-import pc from 'picocolors';
+import { createColors } from 'picocolors';
+
+// Colours for a person at a terminal only: picocolors alone would also colour in CI or a
+// pipe, where the escape codes end up in files and break greps. NO_COLOR is honoured.
+const pc = createColors(process.stdout.isTTY === true && !('NO_COLOR' in process.env));
 
 export type Cell = string | number | null | undefined;
 

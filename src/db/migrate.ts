@@ -61,7 +61,14 @@ export function migrate(db: Database.Database, migrations: Migration[] = loadMig
       }
       continue;
     }
-    db.transaction(() => {
+    const appliedNow = db.transaction(() => {
+      // Another process may have applied it since we read schema_migrations; under the
+      // write lock the answer is final.
+      const recorded = db.prepare('SELECT checksum FROM schema_migrations WHERE file = ?').pluck().get(file) as string | undefined;
+      if (recorded !== undefined) {
+        if (recorded !== sum) throw new Error(`migration ${file} was changed after it was applied (checksum differs); add a new migration instead`);
+        return false;
+      }
       for (const statement of splitStatements(sql)) {
         try {
           db.exec(statement);
@@ -70,8 +77,9 @@ export function migrate(db: Database.Database, migrations: Migration[] = loadMig
         }
       }
       record.run(file, sum, new Date().toISOString());
+      return true;
     }).immediate();
-    done.push(file);
+    if (appliedNow) done.push(file);
   }
   return done;
 }

@@ -174,6 +174,11 @@ export class EventStore {
     });
   }
 
+  /** The event at a position, if any. */
+  readAt(position: number): RecordedEvent | undefined {
+    return this.readBatch(position - 1, 1, { until: position })[0];
+  }
+
   readStream(stream: string, options: Omit<ReadOptions, 'stream'> = {}): RecordedEvent[] {
     return [...this.readAll({ ...options, stream })];
   }
@@ -205,7 +210,9 @@ export class EventStore {
       const drain = () => {
         // An observer that appends while handling an event re-enters here; it is picked
         // up by the loop below instead of reading concurrently.
-        if (draining) {
+        // Reading through this connection inside an open transaction would see rows that
+        // may yet roll back; the commit notification (or the next poll) comes back here.
+        if (draining || this.db.inTransaction) {
           pending = true;
           return;
         }
@@ -293,7 +300,9 @@ function translateConstraint(
   error: unknown,
   context: { eventId: string; commandId: string; stream: string; expected: ExpectedVersion; actual: number },
 ): unknown {
-  const message = error instanceof Error ? error.message : '';
+  // Not `instanceof Error`: better-sqlite3's SqliteError belongs to the realm that first
+  // loaded the addon, which is not ours under jest's per-file contexts.
+  const message = String((error as { message?: unknown } | null)?.message ?? '');
   if (message.includes('events.event_id')) return new DuplicateEventError(context.eventId, context.commandId);
   if (message.includes('events.stream')) {
     return new WrongExpectedVersionError(context.stream, context.expected, context.actual);

@@ -27,11 +27,11 @@ describe('projections', () => {
       rebuilt.close();
       expect(replayed).toBe(core.store.lastPosition());
       const comparison = compareTables(core.store.db, rebuiltPath, core.projections.tables());
-      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'agent_messages']);
+      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'audit_trace', 'agent_messages']);
       expect(comparison.every((t) => t.equal)).toBe(true);
 
       // Rebuilding in place gives the same rows as before.
-      const snapshot = () => core.projections.tables().map((table) => core.store.db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all());
+      const snapshot = () => core.projections.tables().map((table) => core.store.db.prepare(`SELECT * FROM ${table}`).all().map((row) => JSON.stringify(row)).sort());
       const before = snapshot();
       core.projections.rebuild(core.store.readAll());
       expect(snapshot()).toEqual(before);
