@@ -37,3 +37,10 @@ CREATE TABLE agent_messages (
   source_agent_group_id TEXT NOT NULL,
   delivered_position    INTEGER NOT NULL
 );
+
+-- The positions of every event in a message's story, so `explain` reads them by key.
+CREATE TABLE audit_trace (
+  audit_id TEXT    NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (audit_id, position)
+) WITHOUT ROWID;

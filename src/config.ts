@@ -5,14 +5,32 @@ export const Config = z.object({
   dataDir: z.string().min(1).default('./data'),
   synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** The webhook channel's inbound port on loopback; unset = no webhook channel. 0 = any free port. */
+  webhookPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Where the webhook channel POSTs outbound messages (the platform bridge). */
+  webhookDeliverUrl: z.url().optional(),
+  webhookSecret: z.string().min(8).optional(),
+  /** How often session outboxes are read, and the first delivery retry delay. */
+  pollIntervalMs: z.coerce.number().int().min(10).max(60_000).default(250),
+  retryBackoffMs: z.coerce.number().int().min(1).max(600_000).default(1000),
 });
 export type Config = z.infer<typeof Config>;
 
-const FLAGS: Partial<Record<keyof Config, string>> = { dataDir: '--data-dir', logLevel: '--log-level' };
+const FLAGS: Partial<Record<keyof Config, string>> = {
+  dataDir: '--data-dir',
+  logLevel: '--log-level',
+  webhookPort: '--webhook-port',
+  webhookDeliverUrl: '--webhook-deliver-url',
+};
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
   synchronous: 'SWITCHYARD_SYNCHRONOUS',
   logLevel: 'SWITCHYARD_LOG_LEVEL',
+  webhookPort: 'SWITCHYARD_WEBHOOK_PORT',
+  webhookDeliverUrl: 'SWITCHYARD_WEBHOOK_DELIVER_URL',
+  webhookSecret: 'SWITCHYARD_WEBHOOK_SECRET',
+  pollIntervalMs: 'SWITCHYARD_POLL_INTERVAL_MS',
+  retryBackoffMs: 'SWITCHYARD_RETRY_BACKOFF_MS',
 };
 
 export class ConfigError extends Error {

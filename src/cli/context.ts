@@ -25,9 +25,10 @@ export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
-export function configFor(command: Command): Config {
+/** The configuration: global flags and the command's own flags over the environment and defaults. */
+export function configFor(command: Command, flags: Partial<Record<keyof Config, unknown>> = {}): Config {
   const { dataDir, logLevel } = globalOptions(command);
-  return loadConfig({ dataDir, logLevel });
+  return loadConfig({ dataDir, logLevel, ...flags });
 }
 
 /** The central database a read command looks at: --db if given, else the data directory's. */

@@ -33,7 +33,7 @@ export const describeTarget = (target: OutboundTarget | null): string | null =>
 /** One row per message with its final outcome: what an operator audits. */
 export const auditProjection = defineProjection({
   name: 'audit',
-  tables: ['audit'],
+  tables: ['audit', 'audit_trace'],
   bind(db, on) {
     const insert = db.prepare(
       `INSERT INTO audit (audit_id, message_id, direction, outcome, reason, rule, agent_group_id, session_id, messaging_group_id,
@@ -46,7 +46,15 @@ export const auditProjection = defineProjection({
          platform_message_id = coalesce(@platformMessageId, platform_message_id), last_position = @position, updated_at = @at
        WHERE session_id = @sessionId AND message_id = @outboundId AND direction = 'outbound'`,
     );
-    const decided = (event: RecordedEvent) => ({ auditId: event.metadata.commandId, position: event.position, at: event.metadata.recordedAt });
+    const trace = db.prepare('INSERT OR IGNORE INTO audit_trace (audit_id, position) VALUES (?, ?)');
+    const traceOutbound = db.prepare(
+      `INSERT OR IGNORE INTO audit_trace (audit_id, position)
+       SELECT audit_id, ? FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'`,
+    );
+    const decided = (event: RecordedEvent) => {
+      trace.run(event.metadata.commandId, event.position);
+      return { auditId: event.metadata.commandId, position: event.position, at: event.metadata.recordedAt };
+    };
     on(InboundRouted, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'routed', reason: null, rule: data.routing.rule,
@@ -75,6 +83,7 @@ export const auditProjection = defineProjection({
     );
     const update = (event: RecordedEvent, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {
       const { sessionId, outboundId } = event.data as { sessionId: string; outboundId: string };
+      traceOutbound.run(event.position, sessionId, outboundId);
       progress.run({
         sessionId, outboundId, position: event.position, at: event.metadata.recordedAt,
         outcome: change.outcome ?? null, reason: change.reason ?? null, attempts: change.attempts, platformMessageId: change.platformMessageId ?? null,
@@ -102,8 +111,10 @@ export class AuditView {
   private readonly byMessage: Database.Statement;
   private readonly outbound: Database.Statement;
   private readonly queries = new Map<string, Database.Statement>();
+  private readonly tracePositions: Database.Statement;
 
   constructor(private readonly db: Database.Database) {
+    this.tracePositions = db.prepare('SELECT position FROM audit_trace WHERE audit_id = ? ORDER BY position').pluck();
     this.byMessage = db.prepare('SELECT * FROM audit WHERE message_id = @id OR audit_id = @id OR platform_message_id = @id ORDER BY decided_position');
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
   }
@@ -111,6 +122,11 @@ export class AuditView {
   /** Every audit row a message id could mean: host id, command id or platform id. */
   find(id: string): AuditRow[] {
     return this.byMessage.all({ id }) as AuditRow[];
+  }
+
+  /** The positions of the events that tell this message's story, in order. */
+  trace(auditId: string): number[] {
+    return this.tracePositions.all(auditId) as number[];
   }
 
   outboundRow(sessionId: string, outboundId: string): AuditRow | undefined {

@@ -45,6 +45,7 @@ export class DestinationsView {
   private readonly listAt: Database.Statement;
   private readonly byTarget: Database.Statement;
   private readonly holders: Database.Statement;
+  private readonly revokedBefore: Database.Statement;
 
   constructor(db: Database.Database) {
     const liveAt = 'granted_at <= @at AND (revoked_at IS NULL OR revoked_at > @at)';
@@ -55,12 +56,21 @@ export class DestinationsView {
     this.byTarget = db.prepare(
       'SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NULL ORDER BY granted_at LIMIT 1',
     );
+    this.revokedBefore = db.prepare(
+      `SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NOT NULL AND revoked_at <= ?
+       ORDER BY revoked_at DESC LIMIT 1`,
+    );
     this.holders = db.prepare('SELECT DISTINCT agent_group_id FROM destinations WHERE target_type = ? AND target_id = ? AND revoked_at IS NULL');
   }
 
   /** Reverse lookup: the name under which the agent group knows a chat or agent today. */
   nameFor(agentGroupId: string, targetType: TargetType, targetId: string): DestinationRow | undefined {
     return this.byTarget.get(agentGroupId, targetType, targetId) as DestinationRow | undefined;
+  }
+
+  /** The most recent revocation of a route to this target at or before a position: why a route stopped. */
+  lastRevocation(agentGroupId: string, targetType: TargetType, targetId: string, atPosition: number): DestinationRow | undefined {
+    return this.revokedBefore.get(agentGroupId, targetType, targetId, atPosition) as DestinationRow | undefined;
   }
 
   /** The agent groups that hold a destination to this target today. */

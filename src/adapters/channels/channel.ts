@@ -29,6 +29,11 @@ export interface OutboundFile {
 }
 
 export interface OutboundMessage {
+  /**
+   * The same for every attempt at one row (`<session id>:<messages_out id>`): a platform
+   * bridge that remembers it turns the host's at-least-once retries into exactly-once.
+   */
+  idempotencyKey?: string;
   kind: string;
   /** The row's content: a JSON string as the agent wrote it. */
   content: string;

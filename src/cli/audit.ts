@@ -1,0 +1,76 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { AuditOutcome, AuditRow } from '../projections/audit';
+import { openExisting, wholeNumber } from './context';
+import { bad, dim, formatTable, ok } from './format';
+
+interface AuditOptions {
+  agentGroup?: string;
+  outcome?: AuditOutcome;
+  direction?: 'inbound' | 'outbound';
+  since?: string;
+  until?: string;
+  limit?: number;
+  json?: boolean;
+}
+
+/** Parses a time flag (any ISO-8601 form Date understands) into the log's canonical UTC form. */
+export function isoTime(value: string): string {
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new InvalidArgumentError(`expected an ISO-8601 time such as 2026-11-24T09:00:00Z, got "${value}"`);
+  return new Date(time).toISOString();
+}
+
+const OUTCOMES: AuditOutcome[] = ['routed', 'delivered', 'dropped', 'failed'];
+
+export const colorOutcome = (outcome: AuditOutcome) =>
+  outcome === 'delivered' || outcome === 'routed' ? ok(outcome) : outcome === 'dropped' || outcome === 'failed' ? bad(outcome) : outcome;
+
+const auditRow = (row: AuditRow) => [
+  row.decided_at,
+  row.direction,
+  row.message_id,
+  colorOutcome(row.outcome),
+  row.reason ?? dim(row.rule ?? ''),
+  row.agent_group_id,
+  row.session_id,
+  row.target,
+  row.direction === 'outbound' ? row.attempts : '',
+];
+
+export function registerAudit(program: Command): void {
+  program
+    .command('audit')
+    .description('every routed, delivered, dropped or failed message, oldest first')
+    .option('--agent-group <id>', 'only messages of this agent group')
+    .addOption(new Option('--outcome <outcome>', 'only this outcome').choices(OUTCOMES))
+    .addOption(new Option('--direction <direction>', 'only inbound or outbound').choices(['inbound', 'outbound']))
+    .option('--since <time>', 'decided at or after this ISO-8601 time', isoTime)
+    .option('--until <time>', 'decided at or before this ISO-8601 time', isoTime)
+    .option('--limit <n>', 'at most n rows', wholeNumber(1))
+    .option('--json', 'one JSON object per row per line (JSON Lines)')
+    .action((options: AuditOptions, command: Command) => {
+      const core = openExisting(command);
+      try {
+        const rows = core.views.audit.query({
+          ...(options.agentGroup !== undefined && { agentGroupId: options.agentGroup }),
+          ...(options.outcome !== undefined && { outcome: options.outcome }),
+          ...(options.direction !== undefined && { direction: options.direction }),
+          ...(options.since !== undefined && { since: options.since }),
+          ...(options.until !== undefined && { until: options.until }),
+          ...(options.limit !== undefined && { limit: options.limit }),
+        });
+        if (options.json) {
+          for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
+          return;
+        }
+        const table = [...rows].map(auditRow);
+        console.log(
+          table.length
+            ? formatTable(['DECIDED AT', 'DIR', 'MESSAGE', 'OUTCOME', 'REASON / RULE', 'AGENT GROUP', 'SESSION', 'TARGET', 'ATTEMPTS'], table)
+            : dim('no messages match'),
+        );
+      } finally {
+        core.close();
+      }
+    });
+}

@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import type { Core } from '../core';
+import type { RecordedEvent } from '../events/define';
+import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
+import type { AuditRow } from '../projections/audit';
+import type { DestinationRow } from '../projections/destinations';
+import { colorOutcome } from './audit';
+import { CliError, openExisting } from './context';
+import { dim, formatTable } from './format';
+
+/** A decision in a message's story, with the ACL as it stood when it was made. */
+export interface TraceStep {
+  event: RecordedEvent;
+  /** For routing decisions: the agent group's destination map just before the decision. */
+  aclAtDecision?: DestinationRow[];
+  /** For a route refused after a revocation: the revocation that caused it, and its event. */
+  revokedBy?: { destination: DestinationRow; event: RecordedEvent | undefined };
+}
+
+export interface Explanation {
+  audit: AuditRow;
+  steps: TraceStep[];
+}
+
+const targetKey = (target: OutboundTarget): ['channel' | 'agent', string] =>
+  target.type === 'agent' ? ['agent', target.agentGroupId] : ['channel', target.messagingGroupId];
+
+/** Each message the id can mean, with every event of its story and the ACL at each decision. */
+export function explainMessage(core: Core, id: string): Explanation[] {
+  return core.views.audit.find(id).map((audit) => ({
+    audit,
+    steps: core.views.audit.trace(audit.audit_id).flatMap((position) => {
+      const event = core.store.readAt(position);
+      if (!event) return [];
+      const step: TraceStep = { event };
+      if (OutboundRouted.is(event) || OutboundDropped.is(event)) {
+        step.aclAtDecision = core.views.destinations.list(event.data.agentGroupId, event.position - 1);
+        const target = event.data.target;
+        if (OutboundDropped.is(event) && event.data.reason === 'not-permitted' && target) {
+          const destination = core.views.destinations.lastRevocation(event.data.agentGroupId, ...targetKey(target), event.position);
+          if (destination) step.revokedBy = { destination, event: core.store.readAt(destination.revoked_at!) };
+        }
+      }
+      return [step];
+    }),
+  }));
+}
+
+const summary = (event: RecordedEvent): string => {
+  const data = event.data as Record<string, unknown>;
+  switch (event.type) {
+    case 'InboundRouted': {
+      const routing = data.routing as { rule: string; agentGroupId: string; priority: number };
+      return `routed to ${routing.agentGroupId} in ${String(data.sessionId)} by ${routing.rule} (priority ${routing.priority})`;
+    }
+    case 'InboundDropped':
+      return `dropped: ${String(data.reason)}`;
+    case 'OutboundRouted':
+      return `routed by destination "${(data.acl as { localName: string }).localName}"`;
+    case 'OutboundDropped':
+      return `dropped: ${String(data.reason)}: ${String(data.explanation)}`;
+    case 'DeliveryAttempted':
+      return `delivery attempt ${String(data.attempt)}`;
+    case 'DeliverySucceeded':
+      return `delivered (platform id ${String(data.platformMessageId)})`;
+    case 'DeliveryFailed':
+      return `attempt ${String(data.attempt)} failed: ${String(data.errorClass)}: ${String(data.error)}${data.final ? ' (final)' : ''}`;
+    default:
+      return event.type;
+  }
+};
+
+function print(explanation: Explanation): void {
+  const { audit, steps } = explanation;
+  console.log(`${audit.direction} message ${audit.message_id}  ${colorOutcome(audit.outcome)}${audit.reason ? ` (${audit.reason})` : ''}`);
+  console.log(dim(`  command ${audit.audit_id} · agent group ${audit.agent_group_id ?? '-'} · session ${audit.session_id ?? '-'} · target ${audit.target ?? '-'}`));
+  for (const step of steps) {
+    console.log(`  #${step.event.position}  ${step.event.metadata.recordedAt}  ${step.event.type}  ${summary(step.event)}`);
+    if (step.aclAtDecision) {
+      console.log(dim(`      ACL of ${(step.event.data as { agentGroupId: string }).agentGroupId} as of #${step.event.position - 1}:`));
+      const rows = step.aclAtDecision.map((d) => [d.local_name, d.target_type, d.target_id, `#${d.granted_at} by ${d.granted_by}`]);
+      console.log(rows.length ? formatTable(['NAME', 'TYPE', 'TARGET', 'GRANTED'], rows).replace(/^/gm, '        ') : dim('        (empty)'));
+    }
+    if (step.revokedBy) {
+      const { destination } = step.revokedBy;
+      console.log(`      revoked: destination "${destination.local_name}" by ${destination.revoked_by} at #${destination.revoked_at} (${destination.revoked_time})`);
+    }
+  }
+}
+
+export function registerExplain(program: Command): void {
+  program
+    .command('explain')
+    .description("a message's whole story: received, routed or dropped and by which rule, delivery attempts, outcome, with the ACL at each decision")
+    .argument('<message-id>', 'the host message id, the messages_out id, the command id or the platform message id')
+    .option('--json', 'print the explanation as JSON')
+    .action((id: string, options: { json?: boolean }, command: Command) => {
+      const core = openExisting(command);
+      try {
+        const explanations = explainMessage(core, id);
+        if (explanations.length === 0) throw new CliError(`no message ${id} in the audit trail`);
+        if (options.json) console.log(JSON.stringify(explanations, null, 2));
+        else explanations.forEach(print);
+      } finally {
+        core.close();
+      }
+    });
+}
