@@ -1,0 +1,12 @@
+import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
+import type { RecordedEvent } from '../../src/events/define';
+import type { EventStore } from '../../src/events/store';
+
+/**
+ * Resolves with the first `count` committed events (from the start of the log) that match:
+ * tests wait on what happened, never for a fixed time. The timeout only turns a hang into
+ * a readable failure.
+ */
+export function waitForEvents(store: EventStore, match: (event: RecordedEvent) => boolean, count = 1, ms = 15_000): Promise<RecordedEvent[]> {
+  return firstValueFrom(store.subscribe({ pollIntervalMs: 20 }).pipe(filter(match), take(count), toArray(), timeout(ms)));
+}
