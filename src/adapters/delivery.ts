@@ -12,6 +12,9 @@ import { childPath, sessionDir } from './session-db';
 
 type Routed = RecordedEvent<'OutboundRouted', ReturnType<typeof OutboundRouted.schema.parse>>;
 
+/** Rows of one session recorded per group commit. */
+const BATCH = 100;
+
 export interface DeliveryOptions {
   /** First retry delay; each further one doubles it. */
   backoffMs?: number;
@@ -29,10 +32,12 @@ const failure = (errorClass: string, error: string, retryable: boolean): Attempt
  * call, outcome after, up to 3 attempts with backoff), or to another agent's session in
  * the log. Work is found in the log, not in memory: at start every routed row that has
  * no final outcome yet is resumed, so a restart neither skips nor resets anything.
- * Rows of one session go out in order; sessions proceed concurrently.
+ * Rows of one session go out in order, sessions concurrently; the attempts (and then the
+ * outcomes) of the rows waiting in a session are recorded in one group commit.
  */
 export class DeliveryService {
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, Routed[]>();
+  private readonly workers = new Map<string, Promise<void>>();
   private subscription: Subscription | undefined;
   private stopping = new AbortController();
 
@@ -62,57 +67,88 @@ export class DeliveryService {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.stopping.abort();
-    await Promise.all(this.queues.values());
+    await Promise.all(this.workers.values());
   }
 
   /** Resolves when every queued delivery has finished. */
   async idle(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all(this.queues.values());
+    while (this.workers.size > 0) await Promise.all(this.workers.values());
   }
 
   private enqueue(event: Routed): void {
     const { sessionId } = event.data;
-    const previous = this.queues.get(sessionId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.deliver(event))
-      .catch((error: unknown) => this.options.logger?.error({ err: error, event: event.type, position: event.position, sessionId }, 'delivery failed'))
-      .finally(() => {
-        if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
-      });
-    this.queues.set(sessionId, next);
+    const queue = this.pending.get(sessionId);
+    if (queue) queue.push(event);
+    else this.pending.set(sessionId, [event]);
+    if (this.workers.has(sessionId)) return;
+    const worker = this.drain(sessionId)
+      .catch((error: unknown) => this.options.logger?.error({ err: error, sessionId }, 'delivery worker failed'))
+      .finally(() => this.workers.delete(sessionId));
+    this.workers.set(sessionId, worker);
   }
 
-  private async deliver(event: Routed): Promise<void> {
-    const { data } = event;
-    const meta = { correlationId: event.metadata.correlationId, causationId: event.eventId };
-    if (data.target.type === 'agent') {
-      this.core.bus.dispatch(
-        DeliverAgentMessage.envelope(
-          `deliver-agent:${data.sessionId}:${data.outboundId}`,
-          { sessionId: data.sessionId, outboundId: data.outboundId, targetAgentGroupId: data.target.agentGroupId, kind: data.kind, content: data.content, inReplyTo: data.inReplyTo },
-          meta,
-        ),
-      );
-      return;
-    }
-    const ref = { sessionId: data.sessionId, outboundId: data.outboundId };
-    while (!this.stopping.signal.aborted) {
-      const audit = this.core.views.audit.outboundRow(data.sessionId, data.outboundId);
-      if (!audit || audit.outcome !== 'routed') return;
-      const attempt = audit.attempts + 1;
-      const opened = this.core.bus.dispatch(RecordDeliveryAttempt.envelope(`delivery:${data.sessionId}:${data.outboundId}:attempt-${attempt}`, ref, meta));
-      if (opened.status !== 'accepted') return;
-      const result = await this.attempt(event);
-      this.core.bus.dispatch(RecordDeliveryResult.envelope(`delivery:${data.sessionId}:${data.outboundId}:result-${attempt}`, { ...ref, attempt, result }, meta));
-      this.options.logger?.info({ event: result.ok ? 'DeliverySucceeded' : 'DeliveryFailed', sessionId: data.sessionId, outboundId: data.outboundId, attempt, ...meta }, 'delivery attempt');
-      if (result.ok) {
-        this.removeOutbox(data.sessionId, data.agentGroupId, data.outboundId);
+  /** Works through one session's queue, a batch at a time, until it is empty. */
+  private async drain(sessionId: string): Promise<void> {
+    // Let the rows committed together arrive before the first batch is taken.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (;;) {
+      const queue = this.pending.get(sessionId) ?? [];
+      const batch = queue.splice(0, BATCH);
+      if (batch.length === 0) {
+        this.pending.delete(sessionId);
         return;
       }
-      // The decider said whether that failure was the last one.
-      if (this.core.views.audit.outboundRow(data.sessionId, data.outboundId)?.outcome !== 'routed') return;
-      await sleep((this.options.backoffMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      let retry = await this.deliverBatch(batch);
+      while (retry.length > 0 && !this.stopping.signal.aborted) {
+        const attempt = Math.max(...retry.map((event) => this.core.views.audit.outboundRow(event.data.sessionId, event.data.outboundId)?.attempts ?? 1));
+        await sleep((this.options.backoffMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+        if (this.stopping.signal.aborted) return;
+        retry = await this.deliverBatch(retry);
+      }
+      if (this.stopping.signal.aborted) return;
     }
+  }
+
+  /** Delivers a batch in order; returns the rows that failed and may be tried again. */
+  private async deliverBatch(batch: readonly Routed[]): Promise<Routed[]> {
+    const { bus, views } = this.core;
+    const meta = (event: Routed) => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
+    const openings = batch.map((event) => {
+      const { data } = event;
+      if (data.target.type === 'agent') {
+        return DeliverAgentMessage.envelope(
+          `deliver-agent:${data.sessionId}:${data.outboundId}`,
+          { sessionId: data.sessionId, outboundId: data.outboundId, targetAgentGroupId: data.target.agentGroupId, kind: data.kind, content: data.content, inReplyTo: data.inReplyTo },
+          meta(event),
+        );
+      }
+      const attempt = (views.audit.outboundRow(data.sessionId, data.outboundId)?.attempts ?? 0) + 1;
+      return RecordDeliveryAttempt.envelope(`delivery:${data.sessionId}:${data.outboundId}:attempt-${attempt}`, { sessionId: data.sessionId, outboundId: data.outboundId }, meta(event));
+    });
+    const opened = bus.dispatchBatch(openings);
+    const results = [];
+    const attempted: Routed[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i]!;
+      const outcome = opened[i]!;
+      if (event.data.target.type !== 'channel' || outcome.status !== 'accepted') continue;
+      const { sessionId, outboundId } = event.data;
+      const attempt = views.audit.outboundRow(sessionId, outboundId)!.attempts;
+      const result = await this.attempt(event);
+      results.push(RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, attempt, result }, meta(event)));
+      attempted.push(event);
+      this.options.logger?.info({ event: result.ok ? 'DeliverySucceeded' : 'DeliveryFailed', sessionId, outboundId, attempt, ...meta(event) }, 'delivery attempt');
+    }
+    bus.dispatchBatch(results);
+    const retry: Routed[] = [];
+    for (const event of attempted) {
+      const { sessionId, agentGroupId, outboundId } = event.data;
+      const outcome = views.audit.outboundRow(sessionId, outboundId)?.outcome;
+      if (outcome === 'delivered') this.removeOutbox(sessionId, agentGroupId, outboundId);
+      // Still 'routed' after a failure: the decider judged it worth another attempt.
+      else if (outcome === 'routed') retry.push(event);
+    }
+    return retry;
   }
 
   private async attempt(event: Routed): Promise<AttemptResult> {

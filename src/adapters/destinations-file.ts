@@ -78,8 +78,11 @@ export class DestinationsFileReactor implements Reactor {
     private readonly options: DestinationsFileOptions = {},
   ) {}
 
-  handle(event: RecordedEvent): void {
-    for (const agentGroupId of this.affectedAgentGroups(event)) this.rewrite(agentGroupId, event);
+  handleBatch(events: readonly RecordedEvent[]): void {
+    // Each agent group's files are written once per batch, from the map as it stands now.
+    const affected = new Map<string, RecordedEvent>();
+    for (const event of events) for (const agentGroupId of this.affectedAgentGroups(event)) affected.set(agentGroupId, event);
+    for (const [agentGroupId, event] of affected) this.rewrite(agentGroupId, event);
   }
 
   private affectedAgentGroups(event: RecordedEvent): string[] {

@@ -13,20 +13,25 @@ export interface Reactor {
   readonly name: string;
   /** Which event types it acts on; others only advance its checkpoint. */
   readonly handles: ReadonlySet<string>;
-  handle(event: RecordedEvent): void;
+  /** Handles the events of one burst together (e.g. one file transaction for many rows). */
+  handleBatch(events: readonly RecordedEvent[]): void;
 }
+
+/** Events a checkpoint may lag when none of them concerned the reactor. */
+const SAVE_AT_LEAST_EVERY = 500;
 
 export interface ReactorRunnerOptions {
   logger?: Logger;
   pollIntervalMs?: number;
-  /** Save the checkpoint at least every this many events even when none was handled. */
-  checkpointEvery?: number;
+  /** Most events handed to the reactor at once; also bounds memory during a catch-up. */
+  batchSize?: number;
 }
 
 /**
- * Runs one reactor from its checkpoint: catch-up, then live. The checkpoint is saved
- * after every handled event (and every `checkpointEvery` others), so a restart redoes at
- * most the one event whose side effect may or may not have happened.
+ * Runs one reactor from its checkpoint: catch-up, then live. Events committed together
+ * reach the reactor as one batch, after the committing code has moved on (so a slow
+ * side effect never sits inside someone's command), and the checkpoint is saved once per
+ * batch: a restart redoes at most the last batch, whose side effects are idempotent.
  */
 export class ReactorRunner {
   private readonly checkpoints: Checkpoints;
@@ -34,6 +39,9 @@ export class ReactorRunner {
   private subscription: Subscription | undefined;
   private position = 0;
   private savedPosition = 0;
+  private buffer: RecordedEvent[] = [];
+  private flushScheduled = false;
+  private logger: Logger | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -46,27 +54,20 @@ export class ReactorRunner {
   start(): void {
     if (this.subscription) return;
     this.position = this.savedPosition = this.checkpoints.get(this.reactor.name);
-    const logger = this.options.logger?.child({ component: this.reactor.name });
-    const every = this.options.checkpointEvery ?? 500;
+    this.logger = this.options.logger?.child({ component: this.reactor.name });
+    const batchSize = this.options.batchSize ?? 1000;
     this.subscription = this.store
       .subscribe({ after: this.position, ...(this.options.pollIntervalMs !== undefined && { pollIntervalMs: this.options.pollIntervalMs }) })
       .subscribe({
         next: (event) => {
-          const relevant = this.reactor.handles.has(event.type);
-          if (relevant) {
-            try {
-              this.reactor.handle(event);
-            } catch (error) {
-              logger?.error({ err: error, event: event.type, position: event.position, correlationId: event.metadata.correlationId }, 'reactor failed');
-              this.stop();
-              return;
-            }
+          this.buffer.push(event);
+          if (this.buffer.length >= batchSize) this.flush();
+          else if (!this.flushScheduled) {
+            this.flushScheduled = true;
+            setImmediate(() => this.flush());
           }
-          this.position = event.position;
-          if (relevant || this.position - this.savedPosition >= every) this.saveCheckpoint();
-          this.progress.next(this.position);
         },
-        error: (error: unknown) => logger?.error({ err: error }, 'event subscription failed'),
+        error: (error: unknown) => this.logger?.error({ err: error }, 'event subscription failed'),
       });
   }
 
@@ -77,13 +78,35 @@ export class ReactorRunner {
   }
 
   stop(): void {
+    this.flush();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
-    if (this.position > this.savedPosition) this.saveCheckpoint();
+    if (this.position > this.savedPosition) this.checkpoints.save(this.reactor.name, this.position);
   }
 
-  private saveCheckpoint(): void {
-    this.checkpoints.save(this.reactor.name, this.position);
-    this.savedPosition = this.position;
+  private flush(): void {
+    this.flushScheduled = false;
+    const events = this.buffer;
+    if (events.length === 0) return;
+    this.buffer = [];
+    const relevant = events.filter((event) => this.reactor.handles.has(event.type));
+    if (relevant.length > 0) {
+      try {
+        this.reactor.handleBatch(relevant);
+      } catch (error) {
+        const first = relevant[0]!;
+        this.logger?.error({ err: error, event: first.type, position: first.position, correlationId: first.metadata.correlationId }, 'reactor failed');
+        this.subscription?.unsubscribe();
+        this.subscription = undefined;
+        return;
+      }
+    }
+    this.position = events[events.length - 1]!.position;
+    // Each save is an fsync: skip it for bursts the reactor had nothing to do with.
+    if (relevant.length > 0 || this.position - this.savedPosition >= SAVE_AT_LEAST_EVERY) {
+      this.checkpoints.save(this.reactor.name, this.position);
+      this.savedPosition = this.position;
+    }
+    this.progress.next(this.position);
   }
 }

@@ -51,7 +51,38 @@ export class SessionFolderReactor implements Reactor {
     private readonly options: SessionFolderOptions = {},
   ) {}
 
-  handle(event: RecordedEvent): void {
+  /** inbound.db of each session the current batch writes to, each inside one transaction. */
+  private readonly batchDbs = new Map<string, Database.Database>();
+
+  /** One inbound.db transaction per session per batch: each commit there costs fsyncs. */
+  handleBatch(events: readonly RecordedEvent[]): void {
+    let committed = false;
+    try {
+      for (const event of events) this.handle(event);
+      for (const db of this.batchDbs.values()) db.exec('COMMIT');
+      committed = true;
+    } finally {
+      for (const db of this.batchDbs.values()) {
+        if (!committed && db.inTransaction) db.exec('ROLLBACK');
+        db.close();
+      }
+      this.batchDbs.clear();
+    }
+  }
+
+  /** The session's inbound.db within this batch's transaction, creating the folder if it was lost. */
+  private inboundDb(dir: string): Database.Database {
+    let db = this.batchDbs.get(dir);
+    if (!db) {
+      initSessionFolder(dir);
+      db = openInboundDb(dir);
+      this.batchDbs.set(dir, db);
+      db.exec('BEGIN IMMEDIATE');
+    }
+    return db;
+  }
+
+  private handle(event: RecordedEvent): void {
     refusingUnsafePaths(
       () => this.apply(event),
       (error) =>
@@ -97,17 +128,12 @@ export class SessionFolderReactor implements Reactor {
   private recordOutcome(sessionId: string, outboundId: string, status: 'delivered' | 'dropped' | 'failed', platformMessageId: string | null, event: RecordedEvent): void {
     const session = this.views.sessions.get(sessionId);
     if (!session) return;
-    const dir = sessionDir(this.dataDir, session.agent_group_id, sessionId);
-    initSessionFolder(dir);
-    const db = openInboundDb(dir);
-    try {
-      db.prepare(
+    this.inboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId))
+      .prepare(
         `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
-      ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
-    } finally {
-      db.close();
-    }
+      )
+      .run(outboundId, platformMessageId, status, event.metadata.recordedAt);
   }
 
   /** A host notice to the agent, as a chat message from `system` in its own session. */
@@ -127,17 +153,12 @@ export class SessionFolderReactor implements Reactor {
 
   private writeInbound(agentGroupId: string, sessionId: string, message: InboundRow): void {
     const dir = sessionDir(this.dataDir, agentGroupId, sessionId);
-    // SessionOpened made it, unless the folder was lost since; a message must not be.
-    initSessionFolder(dir);
-    const db = openInboundDb(dir);
-    try {
-      // Checked before anything else so that a replay writes no file and takes no seq.
-      if (hasMessage(db, message.messageId)) return;
-      const content = saveAttachments(dir, message.messageId, message.content);
-      db.transaction(() => insertMessage(db, message, JSON.stringify(content))).immediate();
-    } finally {
-      db.close();
-    }
+    // SessionOpened made the folder, unless it was lost since; a message must not be.
+    const db = this.inboundDb(dir);
+    // Checked before anything else so that a replay writes no file and takes no seq.
+    if (hasMessage(db, message.messageId)) return;
+    const content = saveAttachments(dir, message.messageId, message.content);
+    insertMessage(db, message, JSON.stringify(content));
   }
 }
 
