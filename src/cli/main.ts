@@ -3,8 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { CommandIdConflictError, CommandValidationError } from '../commands/bus';
 import { ConfigError } from '../config';
 import { CliError } from './context';
+import { registerAudit } from './audit';
 import { registerDemo } from './demo';
 import { registerEvents } from './events';
+import { registerExplain } from './explain';
 import { registerReplay } from './replay';
 import { bad } from './format';
 
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerEvents(program);
   registerReplay(program);
+  registerAudit(program);
+  registerExplain(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride().showHelpAfterError();
   return program;

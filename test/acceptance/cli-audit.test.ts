@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { sessionDir } from '../../src/adapters/session-db';
+import { loadConfig } from '../../src/config';
+import type { RecordedEvent } from '../../src/events/define';
+import { Host } from '../../src/host';
+import { createLogger } from '../../src/logger';
+import { runCli } from '../support/cli';
+import { writeOutbound } from '../support/container';
+import { seedScenario } from '../support/scenario';
+import { useTempDir } from '../support/temp';
+import { waitForEvents } from '../support/wait';
+
+describe('switchyard audit and explain (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+
+  /** A history with routed and dropped messages both ways, made by a real host. */
+  beforeEach(async () => {
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' }), { channels: [], logger: createLogger('silent') });
+    try {
+      seedScenario(host.core);
+      await host.settled();
+      const session = host.core.views.sessions.forAgentGroup('ag-andy')[0]!;
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', session.id), [
+        { id: 'r-revoked', channelType: 'agent', platformId: 'ag-research', content: { text: 'research this' } },
+        { id: 'r-unknown', channelType: 'telegram', platformId: '-999', content: { text: 'hello?' } },
+      ]);
+      const isDrop = (id: string) => (e: RecordedEvent) => e.type === 'OutboundDropped' && (e.data as { outboundId: string }).outboundId === id;
+      await Promise.all([waitForEvents(host.core.store, isDrop('r-revoked')), waitForEvents(host.core.store, isDrop('r-unknown'))]);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+  const jsonLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+
+  it('audit lists every message with its outcome, and filters by outcome, direction and agent group', () => {
+    const all = jsonLines(cli('audit', '--json').stdout);
+    expect(all.map((row) => [row.direction, row.outcome, row.reason])).toEqual([
+      ['inbound', 'routed', null],
+      ['inbound', 'dropped', 'no-trigger-matched'],
+      ['inbound', 'routed', null],
+      ['inbound', 'routed', null],
+      ['inbound', 'dropped', 'no-agent-wired'],
+      ['outbound', 'dropped', 'not-permitted'],
+      ['outbound', 'dropped', 'unknown-destination'],
+    ]);
+    const dropped = cli('audit', '--outcome', 'dropped', '--direction', 'outbound');
+    expect(dropped.status).toBe(0);
+    expect(dropped.stdout).toMatch(/outbound\s+r-revoked\s+dropped\s+not-permitted\s+ag-andy/);
+    expect(dropped.stdout).not.toContain('inbound');
+    expect(jsonLines(cli('audit', '--agent-group', 'ag-admin', '--json').stdout).map((row) => row.outcome)).toEqual(['routed', 'routed']);
+    expect(cli('audit', '--since', '2999-01-01T00:00:00Z').stdout).toContain('no messages match');
+  });
+
+  it('explain shows the decision, the ACL at that moment and the revocation that caused the drop', () => {
+    const result = cli('explain', 'r-revoked');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('outbound message r-revoked  dropped (not-permitted)');
+    expect(result.stdout).toMatch(/OutboundDropped\s+dropped: not-permitted: agent group ag-andy has no destination to agent group ag-research/);
+    expect(result.stdout).toMatch(/family\s+channel\s+mg-family/);
+    expect(result.stdout).toMatch(/revoked: destination "research-bot" by operator:alice at #\d+/);
+    const [explanation] = JSON.parse(cli('explain', 'r-revoked', '--json').stdout);
+    expect(explanation.steps[0].revokedBy.event.type).toBe('DestinationRemoved');
+  });
+
+  it('explain finds an inbound message by its command id and shows why it was dropped', () => {
+    const result = cli('explain', 'inbound:telegram:-1001:2');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('inbound message');
+    expect(result.stdout).toContain('InboundDropped  dropped: no-trigger-matched');
+  });
+
+  it('explain of an unknown id exits 1; a bad --outcome or --since exits 2', () => {
+    expect(cli('explain', 'nope')).toMatchObject({ status: 1, stderr: expect.stringContaining('no message nope in the audit trail') });
+    expect(cli('audit', '--outcome', 'lost').status).toBe(2);
+    expect(cli('audit', '--since', 'yesterday-ish')).toMatchObject({ status: 2, stderr: expect.stringContaining('expected an ISO-8601 time') });
+  });
+});
