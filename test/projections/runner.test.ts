@@ -48,3 +48,25 @@ describe('projections', () => {
     }
   });
 });
+
+describe('opening a log whose schema gained a read model', () => {
+  const tempDir = useTempDir();
+
+  it('derives the new projection from the existing history instead of serving it empty', () => {
+    const path = join(tempDir(), 'live.db');
+    const core = openCore(path);
+    seedScenario(core);
+    const audit = core.store.db.prepare('SELECT count(*) FROM audit').pluck();
+    const routedAndDropped = audit.get();
+    // As if the audit projection had arrived with a later release: its migration undone.
+    core.store.db.exec("DROP TABLE audit; DROP TABLE audit_trace; DROP TABLE agent_messages; DELETE FROM schema_migrations WHERE file = '0004_audit.sql'");
+    core.close();
+    const reopened = openCore(path);
+    try {
+      expect(reopened.store.db.prepare('SELECT count(*) FROM audit').pluck().get()).toBe(routedAndDropped);
+      expect(routedAndDropped).toBe(5);
+    } finally {
+      reopened.close();
+    }
+  });
+});
