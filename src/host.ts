@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { acquireLease } from './adapters/lease';
 import { receiveInbound } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
@@ -26,9 +28,21 @@ export class Host {
     readonly delivery: DeliveryService,
     readonly channels: readonly ChannelAdapter[],
     private readonly logger: Logger,
+    private readonly releaseLease: () => void,
   ) {}
 
   static async start(config: Config, options: HostOptions): Promise<Host> {
+    mkdirSync(config.dataDir, { recursive: true });
+    const releaseLease = acquireLease(config.dataDir);
+    try {
+      return await Host.assemble(config, options, releaseLease);
+    } catch (error) {
+      releaseLease();
+      throw error;
+    }
+  }
+
+  private static async assemble(config: Config, options: HostOptions, releaseLease: () => void): Promise<Host> {
     const logger = options.logger;
     const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger });
     const component = (name: string) => logger.child({ component: name });
@@ -42,7 +56,7 @@ export class Host {
       backoffMs: config.retryBackoffMs,
       logger: component('delivery'),
     });
-    const host = new Host(core, reactors, poller, delivery, options.channels, logger);
+    const host = new Host(core, reactors, poller, delivery, options.channels, logger, releaseLease);
     for (const channel of options.channels) {
       await channel.setup({ conversations: host.conversations(channel.channelType), onInbound: (report) => host.receive(report) });
     }
@@ -82,6 +96,7 @@ export class Host {
     await this.delivery.stop();
     for (const reactor of this.reactors) reactor.stop();
     this.core.close();
+    this.releaseLease();
     this.logger.info({ event: 'HostStopped' }, 'host stopped');
   }
 
