@@ -12,8 +12,8 @@ import { childPath, sessionDir } from './session-db';
 
 type Routed = RecordedEvent<'OutboundRouted', ReturnType<typeof OutboundRouted.schema.parse>>;
 
-/** Rows of one session recorded per group commit. */
-const BATCH = 100;
+/** Rows of one session per group commit; also the most a crash can make the host send again. */
+const BATCH = 20;
 
 export interface DeliveryOptions {
   /** First retry delay; each further one doubles it. */

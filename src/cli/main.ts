@@ -8,6 +8,7 @@ import { registerDemo } from './demo';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
 import { registerReplay } from './replay';
+import { registerStart } from './start';
 import { bad } from './format';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerExplain(program);
   registerDemo(program);
+  registerStart(program);
   for (const command of program.commands) command.exitOverride().showHelpAfterError();
   return program;
 }

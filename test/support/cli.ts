@@ -22,9 +22,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
 }
 
 /** Starts the CLI in the background; `done` resolves when it exits. */
-export function startCli(args: string[]) {
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   requireBuilt();
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -42,5 +42,5 @@ export function startCli(args: string[]) {
       child.stdout.on('data', check);
       check();
     });
-  return { child, done, lines };
+  return { child, done, lines, output: () => stdout + stderr };
 }

@@ -10,3 +10,12 @@ import type { EventStore } from '../../src/events/store';
 export function waitForEvents(store: EventStore, match: (event: RecordedEvent) => boolean, count = 1, ms = 15_000): Promise<RecordedEvent[]> {
   return firstValueFrom(store.subscribe({ pollIntervalMs: 20 }).pipe(filter(match), take(count), toArray(), timeout(ms)));
 }
+
+/** Resolves once `condition` holds, checking every few ms: for state outside the log (files, other processes). */
+export async function waitUntil(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,357 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { Logger } from '../../logger';
+import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundFile, type OutboundMessage } from './channel';
+
+/**
+ * A generic HTTP channel: a platform bridge POSTs the messages people write to
+ * `/messages`, and the host POSTs what agents send to the bridge's `deliverUrl`.
+ * Only node:http and the global fetch, so any bridge in any language can speak it.
+ */
+
+/** Header carrying the shared secret, both ways. */
+export const SECRET_HEADER = 'x-switchyard-secret';
+/** Larger inbound bodies get 413: chat messages are small, files travel by reference. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** How much of a platform's error answer goes into a DeliveryError message. */
+const CLIP_CHARS = 300;
+
+export interface WebhookChannelOptions {
+  channelType?: string;
+  listen?: { host?: string; port?: number };
+  /** Where outbound messages are POSTed; typing notices go to `<deliverUrl>/typing`. */
+  deliverUrl: string;
+  /** When set, inbound requests must carry it in `x-switchyard-secret`, and outbound ones do. */
+  secret?: string;
+  logger?: Logger;
+  requestTimeoutMs?: number;
+}
+
+/** What a platform bridge POSTs to `/messages`. */
+export const InboundBody = z.object({
+  platformId: z.string().min(1),
+  threadId: z.string().min(1).nullish(),
+  messageId: z.string().min(1),
+  kind: z.enum(['chat', 'chat-sdk']).default('chat'),
+  content: z.record(z.string(), z.unknown()),
+  timestamp: z.iso.datetime({ offset: true }).optional(),
+  chat: z.object({ name: z.string().optional(), isGroup: z.boolean().optional() }).optional(),
+});
+export type InboundBody = z.infer<typeof InboundBody>;
+
+/** What the host POSTs to `deliverUrl` for one outbound message. */
+export interface WebhookDelivery {
+  platformId: string;
+  threadId: string | null;
+  kind: string;
+  /** The agent's JSON object, or its raw text when that is not a JSON object. */
+  content: unknown;
+  files: { name: string; data: string }[];
+  /** Same on every retry of one row, so a bridge can drop duplicates. */
+  idempotencyKey?: string;
+}
+
+/** A request refused with a status and a JSON body; thrown by handlers, answered by `handle`. */
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(String(body.error ?? status));
+  }
+}
+
+type Answer = { status: number; body: Record<string, unknown> };
+type Handler = (req: IncomingMessage) => Promise<Answer>;
+
+export class WebhookChannel implements ChannelAdapter {
+  readonly channelType: string;
+  private readonly logger: Logger | undefined;
+  private readonly timeoutMs: number;
+  private server: Server | undefined;
+  private connected = false;
+  /** Requests being handled: teardown lets them answer before it drops the sockets. */
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: WebhookChannelOptions) {
+    this.channelType = options.channelType ?? 'webhook';
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    new URL(options.deliverUrl); // a typo in the config fails at startup, not at the first delivery
+    this.logger = options.logger?.child({ component: 'webhook-channel', channelType: this.channelType });
+  }
+
+  async setup(setup: ChannelSetup): Promise<void> {
+    if (this.server) throw new Error(`webhook channel ${this.channelType} is already set up`);
+    const routes: Record<string, Record<string, Handler>> = {
+      '/messages': { POST: (req) => this.receive(req, setup) },
+      '/health': { GET: async () => ({ status: 200, body: { ok: true, channelType: this.channelType } }) },
+    };
+    const server = createServer((req, res) => this.track(this.handle(routes, req, res)));
+    const { host = '127.0.0.1', port = 0 } = this.options.listen ?? {};
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.logger?.error({ err: error }, 'webhook server error'));
+    this.server = server;
+    this.connected = true;
+    this.logger?.info({ event: 'ChannelListening', url: this.url() }, 'webhook channel listening');
+  }
+
+  /** Where the server listens; only after setup. */
+  address(): { host: string; port: number } {
+    const address = this.server?.address();
+    if (!address || typeof address === 'string') throw new Error(`webhook channel ${this.channelType} is not set up`);
+    return { host: address.address, port: address.port };
+  }
+
+  url(): string {
+    const { host, port } = this.address();
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  /** Stops listening, lets requests in flight answer (their messages are recorded), then drops every socket. */
+  async teardown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.connected = false;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([...this.inFlight]);
+    // Keep-alive sockets would otherwise hold the port open for keepAliveTimeout.
+    server.closeAllConnections();
+    await closed;
+    this.server = undefined;
+    this.logger?.info({ event: 'ChannelClosed' }, 'webhook channel closed');
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  async deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | null> {
+    const payload: WebhookDelivery = {
+      platformId,
+      threadId,
+      kind: message.kind,
+      content: parseContent(message.content),
+      files: await Promise.all(message.files.map(encodeFile)),
+      ...(message.idempotencyKey ? { idempotencyKey: message.idempotencyKey } : {}),
+    };
+    const { status, text } = await this.post(this.options.deliverUrl, payload);
+    if (status < 200 || status > 299) {
+      // A rate limit or a server fault may pass; any other refusal will be repeated.
+      const retryable = status === 429 || status >= 500;
+      throw new DeliveryError(`platform answered ${status}: ${clip(text)}`, 'HttpError', retryable);
+    }
+    return platformMessageId(text);
+  }
+
+  /** Best effort: a typing notice that does not arrive costs nothing, so failures are only logged. */
+  async setTyping(platformId: string, threadId: string | null): Promise<void> {
+    try {
+      const { status, text } = await this.post(`${this.options.deliverUrl.replace(/\/+$/, '')}/typing`, { platformId, threadId, typing: true });
+      if (status < 200 || status > 299) this.logger?.debug({ platformId, threadId, status, body: clip(text) }, 'typing notice refused');
+    } catch (error) {
+      this.logger?.debug({ err: error, platformId, threadId }, 'typing notice failed');
+    }
+  }
+
+  /** POSTs JSON and reads the whole answer; a failure to get one is a retryable NetworkError. */
+  private async post(url: string, payload: unknown): Promise<{ status: number; text: string }> {
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(this.options.secret ? { [SECRET_HEADER]: this.options.secret } : {}) },
+        body: JSON.stringify(payload),
+        // A redirected POST would be replayed as a GET; report it as the refusal it is.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return { status: response.status, text: await response.text() };
+    } catch (error) {
+      throw new DeliveryError(`POST ${url} failed: ${describeFetchError(error, this.timeoutMs)}`, 'NetworkError', true);
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /** Routes one request and always answers it with JSON; never rejects. */
+  private async handle(routes: Record<string, Record<string, Handler>>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let answer: Answer;
+    let headers: Record<string, string> = {};
+    try {
+      answer = await this.route(routes, req);
+    } catch (error) {
+      if (error instanceof Refusal) {
+        answer = { status: error.status, body: error.body };
+        headers = error.headers;
+      } else {
+        this.logger?.error({ err: error, url: req.url }, 'webhook request failed');
+        answer = { status: 500, body: { error: errorMessage(error) } };
+      }
+    }
+    await sendJson(res, answer, headers);
+  }
+
+  private async route(routes: Record<string, Record<string, Handler>>, req: IncomingMessage): Promise<Answer> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const methods = routes[path];
+    if (!methods) throw new Refusal(404, { error: `no route ${path}` });
+    const handler = methods[req.method ?? ''];
+    if (!handler) throw new Refusal(405, { error: `${req.method} not allowed on ${path}` }, { allow: Object.keys(methods).join(', ') });
+    // A request that slipped in on a kept-alive socket during teardown must not reach a host that is stopping.
+    if (!this.connected) throw new Refusal(503, { error: 'channel is shutting down' }, { connection: 'close' });
+    return handler(req);
+  }
+
+  /** `POST /messages`: authenticate, read, validate, record; 202 only once the host has recorded it. */
+  private async receive(req: IncomingMessage, setup: ChannelSetup): Promise<Answer> {
+    if (this.options.secret !== undefined && !secretMatches(this.options.secret, req.headers[SECRET_HEADER])) {
+      throw new Refusal(401, { error: `missing or wrong ${SECRET_HEADER} header` });
+    }
+    const body = parseInbound(await readBody(req, MAX_BODY_BYTES));
+    const report = toReport(this.channelType, body);
+    try {
+      await setup.onInbound(report);
+    } catch (error) {
+      this.logger?.warn({ err: error, platformId: report.platformId, messageId: report.message.id }, 'inbound message not recorded');
+      throw new Refusal(500, { error: errorMessage(error) });
+    }
+    return { status: 202, body: { accepted: true } };
+  }
+}
+
+/**
+ * Reads the body up to `limit` bytes. Past it the rest is drained and discarded rather
+ * than cut off: a sender still writing would otherwise see a reset instead of the 413.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) reject(new Refusal(413, { error: `body over ${limit} bytes` }));
+      else resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+    // A sender that hangs up mid-body emits no 'end'; without this the request would stay in flight.
+    req.on('close', () => reject(new Error('request closed before its body was complete')));
+  });
+}
+
+/** JSON-parses and validates a `/messages` body; a refusal names every bad field. */
+function parseInbound(raw: Buffer): InboundBody {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new Refusal(400, { error: 'body is not valid JSON', issues: [{ path: '(body)', message: errorMessage(error) }] });
+  }
+  const parsed = InboundBody.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message }));
+  throw new Refusal(400, { error: 'invalid message', issues });
+}
+
+function toReport(channelType: string, body: InboundBody): InboundReport {
+  return {
+    channelType,
+    platformId: body.platformId,
+    threadId: body.threadId ?? null,
+    message: {
+      id: body.messageId,
+      kind: body.kind,
+      content: body.content,
+      // The log keeps UTC; a sender's offset is normalized, a missing time is the arrival time.
+      timestamp: body.timestamp ? new Date(body.timestamp).toISOString() : new Date().toISOString(),
+    },
+    ...(body.chat ? { chat: body.chat } : {}),
+  };
+}
+
+/** Constant-time comparison; hashing first makes the lengths equal, as timingSafeEqual needs. */
+function secretMatches(expected: string, given: string | string[] | undefined): boolean {
+  if (typeof given !== 'string') return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(expected), digest(given));
+}
+
+/** Resolves once the answer is handed to the socket, so teardown never cuts one off. */
+function sendJson(res: ServerResponse, answer: Answer, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', resolve);
+    res.once('close', resolve);
+    res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    res.end(JSON.stringify(answer.body));
+  });
+}
+
+/** Agents write a JSON object; anything else is passed on as the text it is. */
+function parseContent(content: string): unknown {
+  try {
+    const value: unknown = JSON.parse(content);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : content;
+  } catch {
+    return content;
+  }
+}
+
+/** A file that cannot be read now will not be readable on a retry either. */
+async function encodeFile(file: OutboundFile): Promise<{ name: string; data: string }> {
+  try {
+    return { name: file.name, data: (await readFile(file.path)).toString('base64') };
+  } catch (error) {
+    throw new DeliveryError(`outbox file ${file.name} not readable: ${errorMessage(error)}`, 'OutboxFile', false);
+  }
+}
+
+/** The platform's id for the message, if its answer is JSON with a string `id`. */
+function platformMessageId(text: string): string | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is in its cause. */
+function describeFetchError(error: unknown, timeoutMs: number): string {
+  const { name, cause } = errorFields(error);
+  if (name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (cause === undefined) return errorMessage(error);
+  // An AggregateError (every address of a host refused) has an empty message but a code.
+  const code = errorFields(cause).code;
+  return `${errorMessage(error)} (${errorMessage(cause) || String(code)})`;
+}
+
+/**
+ * Errors are read by shape, not by `instanceof Error`: fetch's errors come from another
+ * realm under some runners (jest's vm), where that check is false.
+ */
+function errorFields(error: unknown): { name?: unknown; message?: unknown; cause?: unknown; code?: unknown } {
+  return typeof error === 'object' && error !== null ? error : {};
+}
+
+function errorMessage(error: unknown): string {
+  const { message } = errorFields(error);
+  return typeof message === 'string' ? message : String(error);
+}
+
+function clip(text: string): string {
+  return text.length > CLIP_CHARS ? `${text.slice(0, CLIP_CHARS)}…` : text;
+}

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import type { ChannelAdapter } from '../adapters/channels/channel';
+import { WebhookChannel } from '../adapters/channels/webhook';
+import type { Config } from '../config';
+import { Host } from '../host';
+import { createLogger, type Logger } from '../logger';
+import { CliError, configFor, wholeNumber } from './context';
+
+interface StartOptions {
+  webhookPort?: number;
+  webhookDeliverUrl?: string;
+}
+
+function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
+  if (config.webhookPort === undefined) return [];
+  if (!config.webhookDeliverUrl) {
+    throw new CliError('the webhook channel needs --webhook-deliver-url (or SWITCHYARD_WEBHOOK_DELIVER_URL) when --webhook-port is set', 2);
+  }
+  return [
+    new WebhookChannel({
+      listen: { host: '127.0.0.1', port: config.webhookPort },
+      deliverUrl: config.webhookDeliverUrl,
+      ...(config.webhookSecret !== undefined && { secret: config.webhookSecret }),
+      logger: logger.child({ component: 'channel-webhook' }),
+    }),
+  ];
+}
+
+/** Runs the host until SIGINT or SIGTERM, then stops it gracefully. */
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
+    .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
+    .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
+    .action(async (options: StartOptions, command: Command) => {
+      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl });
+      const logger = createLogger(config.logLevel);
+      const channels = configuredChannels(config, logger);
+      const host = await Host.start(config, { channels, logger });
+      for (const channel of channels) {
+        if (channel instanceof WebhookChannel) console.log(`webhook channel listening on ${channel.url()}`);
+      }
+      console.log(`switchyard host running on ${config.dataDir} (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await host.stop();
+    });
+}

@@ -1,0 +1,122 @@
+import { join } from 'node:path';
+import { sessionDir } from '../../src/adapters/session-db';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
+import { RemoveDestination } from '../../src/commands/destinations';
+import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
+import { openCore, openDataDir, centralDatabasePath } from '../../src/core';
+import type { RecordedEvent } from '../../src/events/define';
+import { runCli } from '../support/cli';
+import { writeOutbound } from '../support/container';
+import { FakePlatform, postInbound } from '../support/fake-platform';
+import { startHost } from '../support/host-process';
+import { useTempDir } from '../support/temp';
+import { waitForEvents, waitUntil } from '../support/wait';
+
+/** An agent wired to one webhook chat, `family` in its map. */
+function seed(dataDir: string): void {
+  const core = openDataDir(dataDir);
+  try {
+    core.bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+    core.bus.dispatch(RegisterMessagingGroup.envelope('mg', { messagingGroupId: 'mg-family', channelType: 'webhook', platformId: 'fam', name: 'Family' }));
+    core.bus.dispatch(WireChannel.envelope('wire', { messagingGroupId: 'mg-family', agentGroupId: 'ag-andy' }));
+  } finally {
+    core.close();
+  }
+}
+
+const finalOutcome = (outboundIds: Set<string>) => (event: RecordedEvent) =>
+  outboundIds.has((event.data as { outboundId?: string }).outboundId ?? '') &&
+  (event.type === 'OutboundDropped' || event.type === 'DeliverySucceeded' || (event.type === 'DeliveryFailed' && (event.data as { final: boolean }).final));
+
+describe('switchyard start (built CLI, webhook channel on loopback)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  let platform: FakePlatform;
+  beforeEach(async () => {
+    platform = await FakePlatform.start();
+    seed(dataDir());
+  });
+  afterEach(() => platform.close());
+
+  /** The inbound message opens the session; returns it with a reader of the log. */
+  async function openSession(url: string) {
+    const reply = await postInbound(url, { platformId: 'fam', messageId: 'm-1', content: { text: 'hello Andy' } });
+    expect(reply.status).toBe(202);
+    const core = openCore(centralDatabasePath(dataDir()));
+    const [routed] = await waitForEvents(core.store, (e) => e.type === 'InboundRouted');
+    const { sessionId } = routed!.data as { sessionId: string };
+    // The container starts once the host has made the folder: so does this test's writer.
+    const checkpoint = core.store.db.prepare("SELECT position FROM checkpoints WHERE consumer = 'session-folder'").pluck();
+    await waitUntil(() => ((checkpoint.get() as number | undefined) ?? 0) >= routed!.position, 'the session folder');
+    return { core, sessionId, dir: sessionDir(dataDir(), 'ag-andy', sessionId) };
+  }
+
+  it('delivers what the ACL allows, retries then fails what the platform refuses, drops the rest; audit and explain show each', async () => {
+    const host = await startHost(dataDir(), platform.url);
+    const { core, dir } = await openSession(host.url);
+    try {
+      writeOutbound(dir, [{ id: 'r-ok', channelType: 'webhook', platformId: 'fam', threadId: 't-9', content: { text: 'hi family' } }]);
+      const [delivered] = await platform.waitFor(1);
+      expect(delivered).toMatchObject({ platformId: 'fam', threadId: 't-9', kind: 'chat', content: { text: 'hi family' }, idempotencyKey: expect.stringMatching(/:r-ok$/) });
+
+      platform.failNext(3, 503);
+      writeOutbound(dir, [
+        { id: 'r-fail', channelType: 'webhook', platformId: 'fam', content: { text: 'will fail' } },
+        { id: 'r-denied', channelType: 'webhook', platformId: 'strangers', content: { text: 'not mine' } },
+      ]);
+      await waitForEvents(core.store, finalOutcome(new Set(['r-fail', 'r-denied'])), 2);
+
+      const audit = runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
+      expect(audit.map((row) => [row.message_id, row.outcome, row.attempts, row.reason])).toEqual([
+        ['r-ok', 'delivered', 1, null],
+        ['r-fail', 'failed', 3, expect.stringContaining('HttpError')],
+        ['r-denied', 'dropped', 0, 'unknown-destination'],
+      ]);
+      const explain = runCli(['--data-dir', dataDir(), 'explain', 'r-fail']).stdout;
+      expect(explain.match(/DeliveryAttempted/g)).toHaveLength(3);
+      expect(explain).toMatch(/attempt 3 failed: HttpError: .*503.*\(final\)/);
+
+      // Revoked while the session runs: the next row to it is dropped, and explain says by whom.
+      core.bus.dispatch(RemoveDestination.envelope('revoke-family', { agentGroupId: 'ag-andy', localName: 'family' }, { actor: 'operator:carol' }));
+      writeOutbound(dir, [{ id: 'r-after-revoke', channelType: 'webhook', platformId: 'fam', content: { text: 'still there?' } }]);
+      await waitForEvents(core.store, finalOutcome(new Set(['r-after-revoke'])));
+      const why = runCli(['--data-dir', dataDir(), 'explain', 'r-after-revoke']).stdout;
+      expect(why).toContain('dropped: not-permitted');
+      expect(why).toMatch(/revoked: destination "family" by operator:carol at #\d+/);
+      expect(platform.received).toHaveLength(1);
+    } finally {
+      core.close();
+      host.child.kill('SIGTERM');
+    }
+    expect((await host.done).status).toBe(0);
+  });
+
+  it('a host killed mid-delivery of 200 rows, restarted, delivers each row once and skips none', async () => {
+    let host = await startHost(dataDir(), platform.url);
+    const { core, dir } = await openSession(host.url);
+    try {
+      const ids = Array.from({ length: 200 }, (_, i) => `row-${i}`);
+      writeOutbound(dir, ids.map((id) => ({ id, channelType: 'webhook', platformId: 'fam', content: { text: id } })));
+      await platform.waitFor(60);
+      host.child.kill('SIGKILL');
+      await host.done;
+      const beforeRestart = platform.received.length;
+      expect(beforeRestart).toBeLessThan(200);
+
+      host = await startHost(dataDir(), platform.url);
+      const outcomes = await waitForEvents(core.store, finalOutcome(new Set(ids)), 200, 30_000);
+      // Exactly one outcome per row in the log, and every one a delivery.
+      expect(new Set(outcomes.map((e) => (e.data as { outboundId: string }).outboundId)).size).toBe(200);
+      expect(outcomes.every((e) => e.type === 'DeliverySucceeded')).toBe(true);
+      // The platform saw every row; a row re-sent after the crash carried the same key.
+      const keys = platform.received.map((body) => body.idempotencyKey!);
+      expect(new Set(keys).size).toBe(200);
+      expect(new Set(keys.map((key) => key.split(':').pop()))).toEqual(new Set(ids));
+      expect(platform.received.length - 200).toBeLessThanOrEqual(20);
+    } finally {
+      core.close();
+      host.child.kill('SIGTERM');
+      await host.done;
+    }
+  });
+});
