@@ -3,6 +3,7 @@ import { join, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { filter, type Subscription } from 'rxjs';
 import { DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryResult } from '../commands/delivery';
+import { GroupCommitter } from '../commands/group-commit';
 import type { Core } from '../core';
 import type { RecordedEvent } from '../events/define';
 import { OutboundRouted } from '../events/outbound';
@@ -33,20 +34,24 @@ const failure = (errorClass: string, error: string, retryable: boolean): Attempt
  * the log. Work is found in the log, not in memory: at start every routed row that has
  * no final outcome yet is resumed, so a restart neither skips nor resets anything.
  * Rows of one session go out in order, sessions concurrently; the attempts (and then the
- * outcomes) of the rows waiting in a session are recorded in one group commit.
+ * outcomes) of the rows waiting in a session are recorded together, and what all
+ * sessions record in the same turn of the event loop shares one group commit.
  */
 export class DeliveryService {
   private readonly pending = new Map<string, Routed[]>();
   private readonly workers = new Map<string, Promise<void>>();
   private subscription: Subscription | undefined;
   private stopping = new AbortController();
+  private readonly committer: GroupCommitter;
 
   constructor(
     private readonly core: Core,
     private readonly dataDir: string,
     private readonly channels: ReadonlyMap<string, ChannelAdapter>,
     private readonly options: DeliveryOptions = {},
-  ) {}
+  ) {
+    this.committer = new GroupCommitter(core.bus);
+  }
 
   start(): void {
     if (this.subscription) return;
@@ -111,7 +116,7 @@ export class DeliveryService {
 
   /** Delivers a batch in order; returns the rows that failed and may be tried again. */
   private async deliverBatch(batch: readonly Routed[]): Promise<Routed[]> {
-    const { bus, views } = this.core;
+    const { views } = this.core;
     const meta = (event: Routed) => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
     const openings = batch.map((event) => {
       const { data } = event;
@@ -125,7 +130,7 @@ export class DeliveryService {
       const attempt = (views.audit.outboundRow(data.sessionId, data.outboundId)?.attempts ?? 0) + 1;
       return RecordDeliveryAttempt.envelope(`delivery:${data.sessionId}:${data.outboundId}:attempt-${attempt}`, { sessionId: data.sessionId, outboundId: data.outboundId }, meta(event));
     });
-    const opened = bus.dispatchBatch(openings);
+    const opened = await this.committer.dispatch(openings);
     const results = [];
     const attempted: Routed[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -139,7 +144,7 @@ export class DeliveryService {
       attempted.push(event);
       this.options.logger?.info({ event: result.ok ? 'DeliverySucceeded' : 'DeliveryFailed', sessionId, outboundId, attempt, ...meta(event) }, 'delivery attempt');
     }
-    bus.dispatchBatch(results);
+    await this.committer.dispatch(results);
     const retry: Routed[] = [];
     for (const event of attempted) {
       const { sessionId, agentGroupId, outboundId } = event.data;
