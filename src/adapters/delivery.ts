@@ -57,7 +57,8 @@ export class DeliveryService {
     if (this.subscription) return;
     this.stopping = new AbortController();
     const from = this.core.store.lastPosition();
-    for (const row of this.core.views.audit.query({ direction: 'outbound', outcome: 'routed' })) {
+    // Read to the end first: nothing else may run on the connection while a query iterates.
+    for (const row of [...this.core.views.audit.query({ direction: 'outbound', outcome: 'routed' })]) {
       const event = this.core.store.readAt(row.decided_position);
       if (event && OutboundRouted.is(event)) this.enqueue(event);
     }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { interval, merge, Observable, Subject } from 'rxjs';
 import { migrate } from '../db/migrate';
+import { StatementCache } from '../db/statement-cache';
 import { openDatabase, type Synchronous } from '../db/sqlite';
 import type { EventMetadata, EventRegistry, RecordedEvent } from './define';
 
@@ -82,7 +83,7 @@ export class EventStore {
   private readonly insertEvent: Database.Statement;
   private readonly selectStreamVersion: Database.Statement;
   private readonly selectLastPosition: Database.Statement;
-  private readonly readQueries = new Map<string, Database.Statement>();
+  private readonly readQueries: StatementCache;
 
   constructor(
     readonly db: Database.Database,
@@ -97,6 +98,7 @@ export class EventStore {
       .prepare('SELECT stream_version FROM events WHERE stream = ? ORDER BY stream_version DESC LIMIT 1')
       .pluck();
     this.selectLastPosition = db.prepare('SELECT max(position) FROM events').pluck();
+    this.readQueries = new StatementCache(db);
   }
 
   /** Opens (and migrates) the database file and returns a store on it. */
@@ -253,12 +255,7 @@ export class EventStore {
     if (filter.stream !== undefined) conditions.push('stream = @stream');
     if (filter.type !== undefined) conditions.push('type = @type');
     const sql = `SELECT * FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
-    let statement = this.readQueries.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.readQueries.set(sql, statement);
-    }
-    const rows = statement.all({
+    const rows = this.readQueries.get(sql).all({
       after,
       limit,
       ...(filter.until !== undefined && { until: filter.until }),

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { StatementCache } from '../db/statement-cache';
 import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import type { RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
@@ -110,10 +111,11 @@ export interface AuditQuery {
 export class AuditView {
   private readonly byMessage: Database.Statement;
   private readonly outbound: Database.Statement;
-  private readonly queries = new Map<string, Database.Statement>();
+  private readonly queries: StatementCache;
   private readonly tracePositions: Database.Statement;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
+    this.queries = new StatementCache(db);
     this.tracePositions = db.prepare('SELECT position FROM audit_trace WHERE audit_id = ? ORDER BY position').pluck();
     this.byMessage = db.prepare('SELECT * FROM audit WHERE message_id = @id OR audit_id = @id OR platform_message_id = @id ORDER BY decided_position');
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
@@ -142,11 +144,6 @@ export class AuditView {
     if (filter.until !== undefined) conditions.push('decided_at <= @until');
     const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
     const sql = `SELECT * FROM audit ${where} ORDER BY decided_position ${filter.limit !== undefined ? 'LIMIT @limit' : ''}`;
-    let statement = this.queries.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.queries.set(sql, statement);
-    }
-    yield* statement.iterate(filter) as IterableIterator<AuditRow>;
+    yield* this.queries.get(sql).iterate(filter) as IterableIterator<AuditRow>;
   }
 }
