@@ -4,11 +4,16 @@ import { CommandIdConflictError, CommandValidationError } from '../commands/bus'
 import { ConfigError } from '../config';
 import { CliError } from './context';
 import { registerAudit } from './audit';
+import { registerChannels } from './channels';
 import { registerDemo } from './demo';
+import { registerDestinations } from './destinations';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
+import { registerGroups } from './groups';
 import { registerReplay } from './replay';
+import { registerSessions } from './sessions';
 import { registerStart } from './start';
+import { registerWirings } from './wirings';
 import { bad } from './format';
 
 export function buildProgram(): Command {
@@ -25,7 +30,17 @@ export function buildProgram(): Command {
   registerExplain(program);
   registerDemo(program);
   registerStart(program);
-  for (const command of program.commands) command.exitOverride().showHelpAfterError();
+  registerGroups(program);
+  registerChannels(program);
+  registerWirings(program);
+  registerDestinations(program);
+  registerSessions(program);
+  // Every command, nested ones included, reports bad usage through main() (exit code 2).
+  const override = (command: Command): void => {
+    command.exitOverride().showHelpAfterError();
+    command.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

@@ -22,6 +22,9 @@ export const AddDestination = defineCommand(
   z.object({ agentGroupId: Id, localName: LocalName, targetType: TargetType, targetId: Id }),
   (views, command) => {
     if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+    if (command.targetType === 'agent' && command.targetId === command.agentGroupId) {
+      return reject('self-destination', `agent group ${command.agentGroupId} cannot hold a destination to itself`);
+    }
     const targetExists =
       command.targetType === 'channel' ? views.messagingGroups.get(command.targetId) : views.agentGroups.get(command.targetId);
     if (!targetExists) {

@@ -33,6 +33,7 @@ describe('AddDestination', () => {
     given(...scene).when(AddDestination, { ...family, agentGroupId: 'ag-9' }).thenRejects('unknown-agent-group');
     given(...scene).when(AddDestination, { ...family, targetId: 'mg-9' }).thenRejects('unknown-target');
     given(...scene).when(AddDestination, { ...family, targetType: 'agent', targetId: 'mg-1' }).thenRejects('unknown-target');
+    given(...scene).when(AddDestination, { ...family, targetType: 'agent', targetId: 'ag-1' }).thenRejects('self-destination');
   });
 
   it('keeps names local to each agent group', () => {

@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { CreateAgentGroup, DeleteAgentGroup, UpdateAgentGroup } from '../commands/agent-groups';
+import type { AgentGroup } from '../projections/agent-groups';
+import { dispatchFromCli, firstEventField, found, printRead } from './dispatch';
+import { formatTable } from './format';
+
+const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', g.agentProvider ?? ''];
+const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
+const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id' };
+
+export function registerGroups(program: Command): void {
+  const groups = program.command('groups').description('agent groups: an agent’s identity and workspace');
+  groups
+    .command('list')
+    .description('every agent group')
+    .option('--json', 'print as JSON')
+    .action((options: { json?: boolean }, command: Command) =>
+      printRead(command, options.json, (core) => core.views.agentGroups.list(), (list) => ({ headers: HEADERS, rows: list.map(row) })),
+    );
+  groups
+    .command('show')
+    .description('one agent group with its wirings, destinations and sessions')
+    .argument('<id>', 'agent group id')
+    .option('--json', 'print as JSON')
+    .action((id: string, options: { json?: boolean }, command: Command) =>
+      printRead(
+        command,
+        options.json,
+        (core) => ({
+          group: found(core.views.agentGroups.get(id), `agent group ${id}`),
+          wirings: core.views.wirings.forAgentGroup(id),
+          destinations: core.views.destinations.list(id),
+          sessions: core.views.sessions.forAgentGroup(id),
+        }),
+        ({ group, wirings, destinations, sessions }) =>
+          [
+            formatTable(HEADERS, [row(group)]),
+            '\nWirings:',
+            formatTable(['CHAT', 'PRIORITY', 'SESSION MODE', 'TRIGGER'], wirings.map((w) => [w.messagingGroupId, w.priority, w.sessionMode, w.triggerRules.pattern ?? ''])),
+            '\nDestinations:',
+            formatTable(['NAME', 'TYPE', 'TARGET'], destinations.map((d) => [d.local_name, d.target_type, d.target_id])),
+            '\nSessions:',
+            formatTable(['ID', 'CHAT', 'THREAD', 'STATUS', 'LAST ACTIVE'], sessions.map((s) => [s.id, s.messaging_group_id, s.thread_id, s.status, s.last_active])),
+          ].join('\n'),
+      ),
+    );
+  groups
+    .command('create')
+    .description('create an agent group')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--folder <folder>', 'its folder under groups/: letters, digits, - and _')
+    .option('--admin', 'an admin agent group (may create agents, approves requests)')
+    .option('--provider <provider>', 'agent provider')
+    .option('--id <id>', 'the id to use (default: a new ag-… id)')
+    .action((options: { name: string; folder: string; admin?: boolean; provider?: string; id?: string }, command: Command) =>
+      dispatchFromCli(
+        command,
+        (commandId, metadata) =>
+          CreateAgentGroup.envelope(
+            commandId,
+            {
+              name: options.name,
+              folder: options.folder,
+              isAdmin: options.admin ?? false,
+              ...(options.provider !== undefined && { agentProvider: options.provider }),
+              ...(options.id !== undefined && { agentGroupId: options.id }),
+            },
+            metadata,
+          ),
+        FLAGS,
+        (outcome, core) => `created agent group ${firstEventField(core, outcome, 'agentGroupId')}`,
+      ),
+    );
+  groups
+    .command('update')
+    .description('rename an agent group or change its admin flag or provider')
+    .argument('<id>', 'agent group id')
+    .option('--name <name>', 'new display name')
+    .option('--admin', 'make it an admin group')
+    .option('--no-admin', 'make it an ordinary group')
+    .option('--provider <provider>', 'agent provider')
+    .action((id: string, options: { name?: string; admin?: boolean; provider?: string }, command: Command) =>
+      dispatchFromCli(
+        command,
+        (commandId, metadata) =>
+          UpdateAgentGroup.envelope(
+            commandId,
+            {
+              agentGroupId: id,
+              ...(options.name !== undefined && { name: options.name }),
+              ...(options.admin !== undefined && { isAdmin: options.admin }),
+              ...(options.provider !== undefined && { agentProvider: options.provider }),
+            },
+            metadata,
+          ),
+        FLAGS,
+        () => `updated agent group ${id}`,
+      ),
+    );
+  groups
+    .command('remove')
+    .description('delete an agent group (unwire it first)')
+    .argument('<id>', 'agent group id')
+    .action((id: string, _options: unknown, command: Command) =>
+      dispatchFromCli(command, (commandId, metadata) => DeleteAgentGroup.envelope(commandId, { agentGroupId: id }, metadata), FLAGS, () => `deleted agent group ${id}`),
+    );
+}
