@@ -12,6 +12,8 @@ export interface OpenOptions {
 export function openDatabase(path: string, options: OpenOptions = {}): Database.Database {
   const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
+  // Statement and savepoint journals (one savepoint per command in a group commit) stay in memory.
+  db.pragma('temp_store = MEMORY');
   if (!options.readonly) {
     withBusyRetry(() => db.pragma('journal_mode = WAL'));
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);

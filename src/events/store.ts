@@ -58,16 +58,9 @@ export interface EventStoreOptions {
   synchronous?: Synchronous;
 }
 
-interface EventRow {
-  position: number;
-  event_id: string;
-  stream: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
-  data: string;
-  metadata: string;
-}
+/** A row of the events table as an array, in READ_COLUMNS order: no per-row object to build. */
+type EventRow = [position: number, eventId: string, stream: string, streamVersion: number, type: string, schemaVersion: number, data: string, metadata: string];
+const READ_COLUMNS = 'position, event_id, stream, stream_version, type, schema_version, data, metadata';
 
 /** Event ids come from the command id, so a retried command cannot append twice. */
 export function deriveEventId(commandId: string, stream: string, index: number): string {
@@ -254,8 +247,8 @@ export class EventStore {
     if (filter.until !== undefined) conditions.push('position <= @until');
     if (filter.stream !== undefined) conditions.push('stream = @stream');
     if (filter.type !== undefined) conditions.push('type = @type');
-    const sql = `SELECT * FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
-    const rows = this.readQueries.get(sql).all({
+    const sql = `SELECT ${READ_COLUMNS} FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
+    const rows = this.readQueries.get(sql).raw(true).all({
       after,
       limit,
       ...(filter.until !== undefined && { until: filter.until }),
@@ -265,19 +258,11 @@ export class EventStore {
     return rows.map((row) => this.toRecorded(row));
   }
 
-  private toRecorded(row: EventRow): RecordedEvent {
-    const { schemaVersion, data } = this.registry.upcast(row.type, row.schema_version, JSON.parse(row.data));
-    return {
-      position: row.position,
-      eventId: row.event_id,
-      stream: row.stream,
-      streamVersion: row.stream_version,
-      type: row.type,
-      schemaVersion,
-      data,
-      metadata: JSON.parse(row.metadata) as EventMetadata,
-    };
+  private toRecorded([position, eventId, stream, streamVersion, type, storedVersion, json, metadata]: EventRow): RecordedEvent {
+    const { schemaVersion, data } = this.registry.upcast(type, storedVersion, JSON.parse(json));
+    return { position, eventId, stream, streamVersion, type, schemaVersion, data, metadata: JSON.parse(metadata) as EventMetadata };
   }
+
 }
 
 function versionMatches(expected: ExpectedVersion, actual: number): boolean {
