@@ -3,6 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { count, mib, ratio, timed, verdict } from './measure';
 import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from './read-path';
+import { printOutboundBench, runOutboundBench } from './outbound';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 
 const WRITE = { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
