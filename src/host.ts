@@ -82,6 +82,11 @@ export class Host {
       }),
     );
     if (outcome.status === 'rejected') throw new Error(`${outcome.code}: ${outcome.message}`);
+    // Show the chat the agent is on it: best effort, and never holding up the platform's answer.
+    if (outcome.events.some((event) => event.type === 'InboundRouted')) {
+      const channel = this.channels.find((c) => c.channelType === report.channelType);
+      void channel?.setTyping?.(report.platformId, report.threadId).catch((error: unknown) => this.logger.debug({ err: error }, 'typing indicator failed'));
+    }
   }
 
   /** Waits until every reactor has handled the log up to now. */

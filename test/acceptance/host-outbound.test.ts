@@ -55,6 +55,8 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
     const host = await startHost(dataDir(), platform.url);
     const { core, dir } = await openSession(host.url);
     try {
+      await waitUntil(() => platform.typing.length > 0, 'the typing indicator');
+      expect(platform.typing).toEqual([{ platformId: 'fam', threadId: null, typing: true }]);
       writeOutbound(dir, [{ id: 'r-ok', channelType: 'webhook', platformId: 'fam', threadId: 't-9', content: { text: 'hi family' } }]);
       const [delivered] = await platform.waitFor(1);
       expect(delivered).toMatchObject({ platformId: 'fam', threadId: 't-9', kind: 'chat', content: { text: 'hi family' }, idempotencyKey: expect.stringMatching(/:r-ok$/) });
