@@ -76,11 +76,6 @@ export class DeliveryService {
     await Promise.all(this.workers.values());
   }
 
-  /** Resolves when every queued delivery has finished. */
-  async idle(): Promise<void> {
-    while (this.workers.size > 0) await Promise.all(this.workers.values());
-  }
-
   private enqueue(event: Routed): void {
     const { sessionId } = event.data;
     const queue = this.pending.get(sessionId);
