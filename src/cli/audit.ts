@@ -3,7 +3,19 @@ import type { AuditOutcome, AuditRow } from '../projections/audit';
 import { openExisting, wholeNumber } from './context';
 import { bad, dim, formatTable, ok } from './format';
 
+/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+const csvField = (value: unknown): string => {
+  const text = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+const AUDIT_COLUMNS: (keyof AuditRow)[] = [
+  'audit_id', 'message_id', 'direction', 'outcome', 'reason', 'rule', 'agent_group_id', 'session_id', 'messaging_group_id',
+  'target', 'platform_message_id', 'attempts', 'decided_position', 'last_position', 'decided_at', 'updated_at',
+];
+
 interface AuditOptions {
+  format: 'table' | 'csv' | 'jsonl';
   agentGroup?: string;
   outcome?: AuditOutcome;
   direction?: 'inbound' | 'outbound';
@@ -47,7 +59,8 @@ export function registerAudit(program: Command): void {
     .option('--since <time>', 'decided at or after this ISO-8601 time', isoTime)
     .option('--until <time>', 'decided at or before this ISO-8601 time', isoTime)
     .option('--limit <n>', 'at most n rows', wholeNumber(1))
-    .option('--json', 'one JSON object per row per line (JSON Lines)')
+    .addOption(new Option('--format <format>', 'table for people, csv or jsonl for export').choices(['table', 'csv', 'jsonl']).default('table'))
+    .option('--json', 'the same as --format jsonl')
     .action((options: AuditOptions, command: Command) => {
       const core = openExisting(command);
       try {
@@ -59,8 +72,14 @@ export function registerAudit(program: Command): void {
           ...(options.until !== undefined && { until: options.until }),
           ...(options.limit !== undefined && { limit: options.limit }),
         });
-        if (options.json) {
+        const format = options.json ? 'jsonl' : options.format;
+        if (format === 'jsonl') {
           for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
+          return;
+        }
+        if (format === 'csv') {
+          process.stdout.write(AUDIT_COLUMNS.join(',') + '\r\n');
+          for (const row of rows) process.stdout.write(AUDIT_COLUMNS.map((column) => csvField(row[column])).join(',') + '\r\n');
           return;
         }
         const table = [...rows].map(auditRow);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CommandIdConflictError, CommandValidationError } from '../commands/bus';
 import { ConfigError } from '../config';
 import { CliError } from './context';
+import { registerAcl } from './acl';
 import { registerAudit } from './audit';
 import { registerChannels } from './channels';
 import { registerDemo } from './demo';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerReplay(program);
   registerAudit(program);
+  registerAcl(program);
   registerExplain(program);
   registerDemo(program);
   registerStart(program);
@@ -63,6 +65,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `switchyard audit --format csv | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

@@ -174,6 +174,23 @@ export class EventStore {
     return this.readBatch(position - 1, 1, { until: position })[0];
   }
 
+  /**
+   * The last position recorded at or before an ISO-8601 time (0 if none), by binary search
+   * over positions: recordedAt grows with position because one writer appends at a time.
+   */
+  positionAt(time: string): number {
+    const target = Date.parse(time);
+    let low = 0;
+    let high = this.lastPosition();
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      const event = this.readAt(middle);
+      if (event && Date.parse(event.metadata.recordedAt) <= target) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
   readStream(stream: string, options: Omit<ReadOptions, 'stream'> = {}): RecordedEvent[] {
     return [...this.readAll({ ...options, stream })];
   }

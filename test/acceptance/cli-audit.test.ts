@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { sessionDir } from '../../src/adapters/session-db';
 import { loadConfig } from '../../src/config';
+import { openDataDir } from '../../src/core';
 import type { RecordedEvent } from '../../src/events/define';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
@@ -76,5 +77,33 @@ describe('switchyard audit and explain (built CLI)', () => {
     expect(cli('explain', 'nope')).toMatchObject({ status: 1, stderr: expect.stringContaining('no message nope in the audit trail') });
     expect(cli('audit', '--outcome', 'lost').status).toBe(2);
     expect(cli('audit', '--since', 'yesterday-ish')).toMatchObject({ status: 2, stderr: expect.stringContaining('expected an ISO-8601 time') });
+  });
+});
+
+describe('switchyard acl --at and audit --format (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+
+  it('shows the ACL as it was at a position or a time, and exports the audit as CSV and JSON Lines', () => {
+    const core = openDataDir(dataDir());
+    seedScenario(core);
+    const revocation = [...core.store.readAll({ type: 'DestinationRemoved' })][0]!;
+    core.close();
+
+    const names = (...args: string[]) => JSON.parse(cli('acl', 'ag-andy', '--json', ...args).stdout).destinations.map((d: { local_name: string }) => d.local_name);
+    expect(names('--at', String(revocation.position - 1))).toEqual(['family', 'research-bot']);
+    expect(names()).toEqual(['family']);
+    expect(names('--at', '2000-01-01T00:00:00Z')).toEqual([]);
+    expect(names('--at', revocation.metadata.recordedAt)).toEqual(['family']);
+    expect(cli('acl', 'ag-andy', '--at', String(revocation.position - 1)).stdout).toMatch(/research-bot\s+agent\s+ag-research\s+#\d+\s+operator:alice/);
+    expect(cli('acl', 'ag-andy', '--at', 'last tuesday')).toMatchObject({ status: 2, stderr: expect.stringContaining('expected a log position or an ISO-8601 time') });
+
+    const csv = cli('audit', '--format', 'csv').stdout.trimEnd().split('\r\n');
+    expect(csv[0]).toBe('audit_id,message_id,direction,outcome,reason,rule,agent_group_id,session_id,messaging_group_id,target,platform_message_id,attempts,decided_position,last_position,decided_at,updated_at');
+    expect(csv).toHaveLength(1 + 5);
+    expect(csv[2]).toMatch(/^inbound:telegram:-1001:2,msg-\w+,inbound,dropped,no-trigger-matched,/);
+    const jsonl = cli('audit', '--format', 'jsonl').stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(jsonl.map((row) => row.outcome)).toEqual(['routed', 'dropped', 'routed', 'routed', 'dropped']);
   });
 });
