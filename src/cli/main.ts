@@ -14,6 +14,7 @@ import { registerGroups } from './groups';
 import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
 import { registerStart } from './start';
+import { registerStatus } from './status';
 import { registerWirings } from './wirings';
 import { bad } from './format';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerReplay(program);
   registerAudit(program);
   registerAcl(program);
+  registerStatus(program);
   registerExplain(program);
   registerDemo(program);
   registerStart(program);

@@ -113,10 +113,20 @@ export class AuditView {
   private readonly outbound: Database.Statement;
   private readonly queries: StatementCache;
   private readonly tracePositions: Database.Statement;
+  private readonly pendingFailed: Database.Statement;
+  private readonly drops: Database.Statement;
 
   constructor(db: Database.Database) {
     this.queries = new StatementCache(db);
     this.tracePositions = db.prepare('SELECT position FROM audit_trace WHERE audit_id = ? ORDER BY position').pluck();
+    this.pendingFailed = db.prepare(
+      `SELECT count(*) FILTER (WHERE outcome = 'routed' AND direction = 'outbound') AS undelivered,
+              count(*) FILTER (WHERE outcome = 'failed') AS failed FROM audit WHERE outcome IN ('routed', 'failed')`,
+    );
+    this.drops = db.prepare(
+      `SELECT reason, direction, count(*) AS count FROM audit WHERE outcome = 'dropped' AND decided_at >= ?
+       GROUP BY reason, direction ORDER BY count DESC, reason`,
+    );
     this.byMessage = db.prepare('SELECT * FROM audit WHERE message_id = @id OR audit_id = @id OR platform_message_id = @id ORDER BY decided_position');
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
   }
@@ -124,6 +134,16 @@ export class AuditView {
   /** Every audit row a message id could mean: host id, command id or platform id. */
   find(id: string): AuditRow[] {
     return this.byMessage.all({ id }) as AuditRow[];
+  }
+
+  /** Outbound rows still waiting for delivery, and rows that failed for good. */
+  pendingAndFailed(): { undelivered: number; failed: number } {
+    return this.pendingFailed.get() as { undelivered: number; failed: number };
+  }
+
+  /** Drops decided at or after a time, by reason. */
+  dropsSince(since: string): { reason: string; direction: string; count: number }[] {
+    return this.drops.all(since) as { reason: string; direction: string; count: number }[];
   }
 
   /** The positions of the events that tell this message's story, in order. */

@@ -39,9 +39,11 @@ export class SessionsView {
   private readonly agentShared: Database.Statement;
   private readonly forAgent: Database.Statement;
   private readonly all: Database.Statement;
+  private readonly byStatus: Database.Statement;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM sessions WHERE id = ?');
+    this.byStatus = db.prepare('SELECT status, count(*) AS count FROM sessions GROUP BY status ORDER BY status');
     this.forChat = db.prepare(
       `SELECT * FROM sessions WHERE agent_group_id = ? AND messaging_group_id = ? AND thread_id IS ? AND session_mode = ?`,
     );
@@ -65,6 +67,10 @@ export class SessionsView {
 
   forAgentGroup(agentGroupId: string): SessionRow[] {
     return this.forAgent.all(agentGroupId) as SessionRow[];
+  }
+
+  countByStatus(): { status: string; count: number }[] {
+    return this.byStatus.all() as { status: string; count: number }[];
   }
 
   list(): SessionRow[] {

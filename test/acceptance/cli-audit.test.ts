@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { acquireLease } from '../../src/adapters/lease';
 import { sessionDir } from '../../src/adapters/session-db';
 import { loadConfig } from '../../src/config';
 import { openDataDir } from '../../src/core';
@@ -105,5 +106,41 @@ describe('switchyard acl --at and audit --format (built CLI)', () => {
     expect(csv[2]).toMatch(/^inbound:telegram:-1001:2,msg-\w+,inbound,dropped,no-trigger-matched,/);
     const jsonl = cli('audit', '--format', 'jsonl').stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(jsonl.map((row) => row.outcome)).toEqual(['routed', 'dropped', 'routed', 'routed', 'dropped']);
+  });
+});
+
+describe('switchyard status and replay --until (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+
+  it('status reads the log alone, host down or up; replay --until writes the past into a file read commands take', () => {
+    const core = openDataDir(dataDir());
+    seedScenario(core);
+    const revocation = [...core.store.readAll({ type: 'DestinationRemoved' })][0]!;
+    const last = core.store.lastPosition();
+    core.close();
+
+    const down = JSON.parse(cli('status', '--json').stdout);
+    expect(down).toMatchObject({ host: { running: false }, log: { lastPosition: last }, sessions: [{ status: 'active', count: 3 }], messages: { undelivered: 0, failed: 0 } });
+    expect(down.dropsLastHour).toEqual([
+      { reason: 'no-agent-wired', direction: 'inbound', count: 1 },
+      { reason: 'no-trigger-matched', direction: 'inbound', count: 1 },
+    ]);
+    const release = acquireLease(dataDir());
+    try {
+      expect(cli('status').stdout).toContain(`host      running (pid ${process.pid})`);
+    } finally {
+      release();
+    }
+
+    const out = join(tempDir(), 'as-of.db');
+    const replay = JSON.parse(cli('replay', '--until', String(revocation.position - 1), '--out', out, '--json').stdout);
+    expect(replay).toEqual({ path: out, until: revocation.position - 1, events: revocation.position - 1 });
+    const past = JSON.parse(runCli(['--db', out, 'acl', 'ag-andy', '--json']).stdout);
+    expect(past.destinations.map((d: { local_name: string }) => d.local_name)).toEqual(['family', 'research-bot']);
+    expect(runCli(['--db', out, 'replay', '--verify']).status).toBe(0);
+    expect(cli('replay', '--until', '3', '--out', out)).toMatchObject({ status: 1, stderr: expect.stringContaining('exists') });
+    expect(cli('replay', '--verify', '--until', '3').status).toBe(2);
   });
 });

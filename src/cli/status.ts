@@ -1,0 +1,46 @@
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { leaseHolder } from '../adapters/lease';
+import { databasePath, openExisting } from './context';
+import { bad, dim, formatTable, ok } from './format';
+
+const HOUR_MS = 3_600_000;
+
+/** What an operator checks first, read from the log and projections alone: it works with the host down. */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('sessions, undelivered and failed messages, recent drops, the log, and whether a host is running')
+    .option('--json', 'print as JSON')
+    .action((options: { json?: boolean }, command: Command) => {
+      const path = databasePath(command);
+      const core = openExisting(command);
+      try {
+        const holder = leaseHolder(dirname(path));
+        const since = new Date(Date.now() - HOUR_MS).toISOString();
+        const status = {
+          host: holder === undefined ? { running: false } : { running: true, pid: holder },
+          log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
+          sessions: core.views.sessions.countByStatus(),
+          messages: core.views.audit.pendingAndFailed(),
+          dropsLastHour: core.views.audit.dropsSince(since),
+        };
+        if (options.json) {
+          console.log(JSON.stringify(status, null, 2));
+          return;
+        }
+        console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) : dim('not running')}`);
+        console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
+        console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);
+        const { undelivered, failed } = status.messages;
+        console.log(`outbound  ${undelivered} awaiting delivery, ${failed ? bad(`${failed} failed`) : '0 failed'}`);
+        console.log(`drops in the last hour${status.dropsLastHour.length ? ':' : ': none'}`);
+        if (status.dropsLastHour.length) {
+          console.log(formatTable(['  REASON', 'DIRECTION', 'COUNT'], status.dropsLastHour.map((d) => [`  ${d.reason}`, d.direction, d.count])));
+        }
+      } finally {
+        core.close();
+      }
+    });
+}
