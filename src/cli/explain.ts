@@ -4,9 +4,11 @@ import type { RecordedEvent } from '../events/define';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
 import type { AuditRow } from '../projections/audit';
 import type { DestinationRow } from '../projections/destinations';
+import { createViews } from '../projections';
+import { recordedVerdict, rejudge, type Verdict } from '../commands/rejudge';
 import { colorOutcome } from './audit';
 import { CliError, openExisting } from './context';
-import { dim, formatTable } from './format';
+import { bad, dim, formatTable, ok } from './format';
 
 /** A decision in a message's story, with the ACL as it stood when it was made. */
 export interface TraceStep {
@@ -15,6 +17,8 @@ export interface TraceStep {
   aclAtDecision?: DestinationRow[];
   /** For a route refused after a revocation: the revocation that caused it, and its event. */
   revokedBy?: { destination: DestinationRow; event: RecordedEvent | undefined };
+  /** The decider run again on the recorded command: against the ACL of its moment, and today. */
+  rejudged?: { recorded: Verdict; asOfDecision?: Verdict; reproduced?: boolean; today: Verdict; differsToday: boolean };
 }
 
 export interface Explanation {
@@ -33,6 +37,19 @@ export function explainMessage(core: Core, id: string): Explanation[] {
       const event = core.store.readAt(position);
       if (!event) return [];
       const step: TraceStep = { event };
+      const recorded = recordedVerdict(event);
+      if (recorded) {
+        const today = rejudge(core.views, event)!;
+        // Outbound decisions read only the ACL, which is kept as history; inbound ones read
+        // the wirings too, which are not, so those are re-run against today only.
+        const asOfDecision = OutboundRouted.is(event) || OutboundDropped.is(event) ? rejudge(createViews(core.store.db, { asOf: event.position - 1 }), event) : undefined;
+        step.rejudged = {
+          recorded,
+          ...(asOfDecision !== undefined && { asOfDecision, reproduced: asOfDecision === recorded }),
+          today,
+          differsToday: today !== recorded,
+        };
+      }
       if (OutboundRouted.is(event) || OutboundDropped.is(event)) {
         step.aclAtDecision = core.views.destinations.list(event.data.agentGroupId, event.position - 1);
         const target = event.data.target;
@@ -80,6 +97,13 @@ function print(explanation: Explanation): void {
       console.log(dim(`      ACL of ${(step.event.data as { agentGroupId: string }).agentGroupId} as of #${step.event.position - 1}:`));
       const rows = step.aclAtDecision.map((d) => [d.local_name, d.target_type, d.target_id, `#${d.granted_at} by ${d.granted_by}`]);
       console.log(rows.length ? formatTable(['NAME', 'TYPE', 'TARGET', 'GRANTED'], rows).replace(/^/gm, '        ') : dim('        (empty)'));
+    }
+    if (step.rejudged) {
+      const { asOfDecision, reproduced, today, differsToday } = step.rejudged;
+      if (asOfDecision !== undefined) {
+        console.log(`      re-run against the ACL as of #${step.event.position - 1}: ${asOfDecision} ${reproduced ? ok('(the recorded answer)') : bad('(DIFFERS from the record)')}`);
+      }
+      console.log(`      re-run against today's state: ${today} ${differsToday ? bad('(would differ now)') : dim('(same today)')}`);
     }
     if (step.revokedBy) {
       const { destination } = step.revokedBy;

@@ -37,17 +37,25 @@ export const destinationsProjection = defineProjection({
   },
 });
 
-/** Read-only queries over the destination map, for deciders and the CLI. */
+/**
+ * Read-only queries over the destination map, for deciders and the CLI. Built with an
+ * `asOf` position, every question is answered as the ACL stood then: that is how a past
+ * decision is re-run against the ACL of its moment.
+ */
 export class DestinationsView {
   private readonly byName: Database.Statement;
   private readonly byNameAt: Database.Statement;
   private readonly listCurrent: Database.Statement;
   private readonly listAt: Database.Statement;
   private readonly byTarget: Database.Statement;
+  private readonly byTargetAt: Database.Statement;
   private readonly holders: Database.Statement;
   private readonly revokedBefore: Database.Statement;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly asOf?: number,
+  ) {
     const liveAt = 'granted_at <= @at AND (revoked_at IS NULL OR revoked_at > @at)';
     this.byName = db.prepare('SELECT * FROM destinations WHERE agent_group_id = ? AND local_name = ? AND revoked_at IS NULL');
     this.byNameAt = db.prepare(`SELECT * FROM destinations WHERE agent_group_id = @agentGroupId AND local_name = @localName AND ${liveAt}`);
@@ -56,6 +64,10 @@ export class DestinationsView {
     this.byTarget = db.prepare(
       'SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NULL ORDER BY granted_at LIMIT 1',
     );
+    this.byTargetAt = db.prepare(
+      `SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND granted_at <= ? AND (revoked_at IS NULL OR revoked_at > ?)
+       ORDER BY granted_at LIMIT 1`,
+    );
     this.revokedBefore = db.prepare(
       `SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NOT NULL AND revoked_at <= ?
        ORDER BY revoked_at DESC LIMIT 1`,
@@ -63,9 +75,13 @@ export class DestinationsView {
     this.holders = db.prepare('SELECT DISTINCT agent_group_id FROM destinations WHERE target_type = ? AND target_id = ? AND revoked_at IS NULL');
   }
 
-  /** Reverse lookup: the name under which the agent group knows a chat or agent today. */
-  nameFor(agentGroupId: string, targetType: TargetType, targetId: string): DestinationRow | undefined {
-    return this.byTarget.get(agentGroupId, targetType, targetId) as DestinationRow | undefined;
+  /** Reverse lookup: the name under which the agent group knows a chat or agent. */
+  nameFor(agentGroupId: string, targetType: TargetType, targetId: string, atPosition = this.asOf): DestinationRow | undefined {
+    return (
+      atPosition === undefined
+        ? this.byTarget.get(agentGroupId, targetType, targetId)
+        : this.byTargetAt.get(agentGroupId, targetType, targetId, atPosition, atPosition)
+    ) as DestinationRow | undefined;
   }
 
   /** The most recent revocation of a route to this target at or before a position: why a route stopped. */
@@ -78,8 +94,8 @@ export class DestinationsView {
     return this.holders.pluck().all(targetType, targetId) as string[];
   }
 
-  /** The row that grants `localName` to the agent group, today or as of a position. */
-  find(agentGroupId: string, localName: string, atPosition?: number): DestinationRow | undefined {
+  /** The row that grants `localName` to the agent group. */
+  find(agentGroupId: string, localName: string, atPosition = this.asOf): DestinationRow | undefined {
     return (
       atPosition === undefined
         ? this.byName.get(agentGroupId, localName)
@@ -87,7 +103,7 @@ export class DestinationsView {
     ) as DestinationRow | undefined;
   }
 
-  list(agentGroupId: string, atPosition?: number): DestinationRow[] {
+  list(agentGroupId: string, atPosition = this.asOf): DestinationRow[] {
     return (
       atPosition === undefined ? this.listCurrent.all(agentGroupId) : this.listAt.all({ agentGroupId, at: atPosition })
     ) as DestinationRow[];

@@ -19,13 +19,16 @@ export const projections: readonly Projection[] = [
   agentMessagesProjection,
 ];
 
-/** The read-only views deciders decide against. */
-export function createViews(db: Database.Database) {
+/**
+ * The read-only views deciders decide against; with `asOf`, the ACL is answered as it
+ * stood at that position (the other read models are today's).
+ */
+export function createViews(db: Database.Database, options: { asOf?: number } = {}) {
   return {
     agentGroups: new AgentGroupsView(db),
     messagingGroups: new MessagingGroupsView(db),
     wirings: new WiringsView(db),
-    destinations: new DestinationsView(db),
+    destinations: new DestinationsView(db, options.asOf),
     sessions: new SessionsView(db),
     audit: new AuditView(db),
     agentMessages: new AgentMessagesView(db),

@@ -86,6 +86,10 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       expect(why).toContain('dropped: not-permitted');
       expect(why).toMatch(/revoked: destination "family" by operator:carol at #\d+/);
       expect(platform.received).toHaveLength(1);
+      // The row delivered before the revocation would be dropped today.
+      expect(runCli(['--data-dir', dataDir(), 'explain', 'r-ok']).stdout).toMatch(
+        /re-run against the ACL as of #\d+: routed by "family" \(the recorded answer\)\n\s+re-run against today's state: dropped: not-permitted \(would differ now\)/,
+      );
     } finally {
       core.close();
       host.child.kill('SIGTERM');

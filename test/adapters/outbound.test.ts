@@ -73,6 +73,13 @@ describe('outbound routing in a running host (real session folders, no channel c
     expect(decision.revokedBy?.event?.type).toBe('DestinationRemoved');
     expect(decision.aclAtDecision!.map((d) => d.local_name)).toEqual(['family']);
     expect(host.core.views.audit.find('r-family')[0]).toMatchObject({ outcome: 'failed', attempts: 1 });
+
+    // The decider re-run on the recorded row gives the recorded answer against the ACL of
+    // its moment; once the route is granted again, today's answer differs.
+    expect(decision.rejudged).toEqual({ recorded: 'dropped: not-permitted', asOfDecision: 'dropped: not-permitted', reproduced: true, today: 'dropped: not-permitted', differsToday: false });
+    host.core.bus.dispatch(AddDestination.envelope('grant-again', { agentGroupId: 'ag-andy', localName: 'research', targetType: 'agent', targetId: 'ag-research' }));
+    const later = explainMessage(host.core, 'r-revoked')[0]!.steps.find((step) => step.event.type === 'OutboundDropped')!;
+    expect(later.rejudged).toMatchObject({ reproduced: true, today: 'routed by "research"', differsToday: true });
   });
 
   it('delivers agent to agent into the target’s session under the sender’s id, and a reply returns to the conversation', async () => {
