@@ -3,11 +3,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { count, mib, ratio, timed, verdict } from './measure';
 import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from './read-path';
+import { printOperateBench, runOperateBench } from './operate';
 import { printOutboundBench, runOutboundBench } from './outbound';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 
 const WRITE = { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
 const LOG_EVENTS = 1_000_000;
+/** The operating benchmark builds its log through the bus (minutes at 1M): SWITCHYARD_BENCH_OPERATE_EVENTS shrinks it. */
+const OPERATE_EVENTS = Number(process.env.SWITCHYARD_BENCH_OPERATE_EVENTS ?? 1_000_000);
 const TARGET = { groupCommitRatio: 0.5, readAllPerSecond: 200_000 };
 /**
  * RSS still rises for a while after the first 100k events, as V8 sizes its heap; what a
@@ -77,8 +80,12 @@ async function main(): Promise<void> {
 
       const outbound = await runOutboundBench();
       printOutboundBench(outbound);
+
+      const operate = await runOperateBench(dir, OPERATE_EVENTS);
+      printOperateBench(operate);
       return {
         outbound,
+        operate,
         write: { ...write, groupCommitTarget: TARGET.groupCommitRatio, groupCommitPass: groupCommitMet(write.batch) },
         read: {
           events: LOG_EVENTS,

@@ -127,7 +127,10 @@ export class AuditView {
       `SELECT reason, direction, count(*) AS count FROM audit WHERE outcome = 'dropped' AND decided_at >= ?
        GROUP BY reason, direction ORDER BY count DESC, reason`,
     );
-    this.byMessage = db.prepare('SELECT * FROM audit WHERE message_id = @id OR audit_id = @id OR platform_message_id = @id ORDER BY decided_position');
+    this.byMessage = db.prepare(
+      `SELECT * FROM audit WHERE message_id = @id UNION SELECT * FROM audit WHERE audit_id = @id
+       UNION SELECT * FROM audit WHERE platform_message_id = @id ORDER BY decided_position`,
+    );
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
   }
 
