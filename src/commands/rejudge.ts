@@ -10,23 +10,32 @@ import { RouteOutbound, type RouteOutboundPayload } from './outbound';
 /** A routing decision in one word, comparable between the log and a re-run. */
 export type Verdict = string;
 
-/** The verdict a recorded decision event states. */
-export function recordedVerdict(event: RecordedEvent): Verdict | undefined {
-  if (InboundRouted.is(event)) return `routed to ${event.data.agentGroupId}`;
-  if (InboundDropped.is(event)) return `dropped: ${event.data.reason}`;
-  if (OutboundRouted.is(event)) return `routed by "${event.data.acl.localName}"`;
-  if (OutboundDropped.is(event)) return `dropped: ${event.data.reason}`;
-  return undefined;
+/**
+ * The verdict a decision event states, recorded or just decided: both carry the type
+ * and data the verdict is read from.
+ */
+export function recordedVerdict(event: Pick<PendingEvent, 'type' | 'data'>): Verdict | undefined {
+  const data = event.data as { agentGroupId?: string; reason?: string; acl?: { localName: string } };
+  switch (event.type) {
+    case InboundRouted.type:
+      return `routed to ${data.agentGroupId}`;
+    case OutboundRouted.type:
+      return `routed by "${data.acl!.localName}"`;
+    case InboundDropped.type:
+    case OutboundDropped.type:
+      return `dropped: ${data.reason}`;
+    default:
+      return undefined;
+  }
 }
 
 function verdictOf(decision: Decision): Verdict {
   if (isRejection(decision)) return `refused: ${decision.code}`;
-  const outcome = decision.find((event: PendingEvent) => ['InboundRouted', 'InboundDropped', 'OutboundRouted', 'OutboundDropped'].includes(event.type));
-  if (!outcome) return 'no decision';
-  const data = outcome.data as { agentGroupId?: string; reason?: string; acl?: { localName: string } };
-  if (outcome.type === 'InboundRouted') return `routed to ${data.agentGroupId}`;
-  if (outcome.type === 'OutboundRouted') return `routed by "${data.acl!.localName}"`;
-  return `dropped: ${data.reason}`;
+  for (const event of decision) {
+    const verdict = recordedVerdict(event);
+    if (verdict !== undefined) return verdict;
+  }
+  return 'no decision';
 }
 
 /** The messages_out row an outbound decision judged, as the container wrote it. */
