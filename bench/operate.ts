@@ -8,6 +8,7 @@ import { RegisterMessagingGroup, WireChannel } from '../src/commands/messaging-g
 import { routeOutbound } from '../src/commands/outbound';
 import { explainMessage } from '../src/cli/explain';
 import { openCore, type Core } from '../src/core';
+import { whatIf } from '../src/what-if';
 import { count, median, timed } from './measure';
 
 const AGENTS = 50;
@@ -70,6 +71,7 @@ export interface OperateFigures {
   explainMs: number;
   aclAtMs: number;
   aclAtTimeMs: number;
+  whatIf: { decisions: number; flips: number; ms: number; decisionsPerSecond: number };
 }
 
 /** Median of `runs` timings of fn on fresh random inputs, in ms. */
@@ -94,7 +96,22 @@ export async function runOperateBench(dir: string, events: number): Promise<Oper
     const agent = () => `ag-${Math.floor(next() * AGENTS)}`;
     const aclAtMs = medianMs(5, () => core.views.destinations.list(agent(), 1 + Math.floor(next() * last)));
     const aclAtTimeMs = medianMs(5, () => core.views.destinations.list(agent(), core.store.positionAt(new Date(Date.parse('2026-01-01T00:00:00Z') + next() * 3.6e8).toISOString())));
-    return { events: last, generationSeconds: generation.seconds, explainMs, aclAtMs, aclAtTimeMs };
+    // Revoke a random agent's chat destination and re-judge every decision of the whole log.
+    let report: ReturnType<typeof whatIf> | undefined;
+    const whatIfMs = medianMs(5, () => {
+      const agentGroupId = agent();
+      const localName = core.views.destinations.list(agentGroupId).find((d) => d.target_type === 'channel')!.local_name;
+      report = whatIf(core, { removeDestinations: [{ agentGroupId, localName }] }, { after: 0, until: last });
+    });
+    const decisions = report!.decisions;
+    return {
+      events: last,
+      generationSeconds: generation.seconds,
+      explainMs,
+      aclAtMs,
+      aclAtTimeMs,
+      whatIf: { decisions, flips: report!.flips.length, ms: whatIfMs, decisionsPerSecond: decisions / (whatIfMs / 1000) },
+    };
   } finally {
     core.close();
   }
@@ -106,4 +123,9 @@ export function printOperateBench(f: OperateFigures): void {
   console.log(`  explain <random message>        ${f.explainMs.toFixed(2).padStart(7)} ms   ${target(f.explainMs)}`);
   console.log(`  acl --at <random position>      ${f.aclAtMs.toFixed(2).padStart(7)} ms   ${target(f.aclAtMs)}`);
   console.log(`  acl --at <random time>          ${f.aclAtTimeMs.toFixed(2).padStart(7)} ms   ${target(f.aclAtTimeMs)}`);
+  const w = f.whatIf;
+  console.log(
+    `  what-if (revoke one, whole log) ${w.ms.toFixed(0).padStart(7)} ms   ${count(w.decisions)} decisions, ${count(w.flips)} flips: ` +
+      `${count(Math.round(w.decisionsPerSecond))} decisions/s   target ≥ 100,000/s  ${w.decisionsPerSecond >= 100_000 ? 'PASS' : 'MISS'}`,
+  );
 }

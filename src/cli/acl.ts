@@ -1,13 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { moment, positionOf } from './context';
 import { found, printRead } from './dispatch';
-
-/** A moment in the log: a position (digits) or an ISO-8601 time. */
-function moment(value: string): { position: number } | { time: string } {
-  if (/^\d+$/.test(value)) return { position: Number(value) };
-  const time = Date.parse(value);
-  if (Number.isNaN(time)) throw new InvalidArgumentError(`expected a log position or an ISO-8601 time, got "${value}"`);
-  return { time: new Date(time).toISOString() };
-}
 
 export function registerAcl(program: Command): void {
   program
@@ -22,7 +15,7 @@ export function registerAcl(program: Command): void {
         options.json,
         (core) => {
           found(core.views.agentGroups.getIncludingDeleted(agentGroupId), `agent group ${agentGroupId}`);
-          const position = options.at === undefined ? core.store.lastPosition() : 'position' in options.at ? options.at.position : core.store.positionAt(options.at.time);
+          const position = options.at === undefined ? core.store.lastPosition() : positionOf(core, options.at);
           return { agentGroupId, position, destinations: core.views.destinations.list(agentGroupId, position) };
         },
         ({ position, destinations }) => ({

@@ -54,3 +54,19 @@ export function wholeNumber(min: number) {
     return Number(value);
   };
 }
+
+/** A moment in the log, as typed: a position (digits) or an ISO-8601 time. */
+export type Moment = { position: number } | { time: string };
+
+/** Parses a flag naming a moment in the log, for commander. */
+export function moment(value: string): Moment {
+  if (/^\d+$/.test(value)) return { position: Number(value) };
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new InvalidArgumentError(`expected a log position or an ISO-8601 time, got "${value}"`);
+  return { time: new Date(time).toISOString() };
+}
+
+/** The log position a moment names: a time means the last event recorded at or before it. */
+export function positionOf(core: Core, at: Moment): number {
+  return 'position' in at ? at.position : core.store.positionAt(at.time);
+}

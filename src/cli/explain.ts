@@ -5,7 +5,7 @@ import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/
 import type { AuditRow } from '../projections/audit';
 import type { DestinationRow } from '../projections/destinations';
 import { createViews } from '../projections';
-import { recordedVerdict, rejudge, type Verdict } from '../commands/rejudge';
+import { recordedJudgement, rejudge, type Verdict } from '../commands/rejudge';
 import { colorOutcome } from './audit';
 import { CliError, openExisting } from './context';
 import { bad, dim, formatTable, ok } from './format';
@@ -37,12 +37,12 @@ export function explainMessage(core: Core, id: string): Explanation[] {
       const event = core.store.readAt(position);
       if (!event) return [];
       const step: TraceStep = { event };
-      const recorded = recordedVerdict(event);
+      const recorded = recordedJudgement(event)?.verdict;
       if (recorded) {
-        const today = rejudge(core.views, event)!;
+        const today = rejudge(core.views, event)!.verdict;
         // Outbound decisions read only the ACL, which is kept as history; inbound ones read
         // the wirings too, which are not, so those are re-run against today only.
-        const asOfDecision = OutboundRouted.is(event) || OutboundDropped.is(event) ? rejudge(createViews(core.store.db, { asOf: event.position - 1 }), event) : undefined;
+        const asOfDecision = OutboundRouted.is(event) || OutboundDropped.is(event) ? rejudge(createViews(core.store.db, { asOf: event.position - 1 }), event)!.verdict : undefined;
         step.rejudged = {
           recorded,
           ...(asOfDecision !== undefined && { asOfDecision, reproduced: asOfDecision === recorded }),

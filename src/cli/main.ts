@@ -15,6 +15,7 @@ import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
 import { registerStart } from './start';
 import { registerStatus } from './status';
+import { registerWhatIf } from './what-if';
 import { registerWirings } from './wirings';
 import { bad } from './format';
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerAcl(program);
   registerStatus(program);
   registerExplain(program);
+  registerWhatIf(program);
   registerDemo(program);
   registerStart(program);
   registerGroups(program);

@@ -7,35 +7,44 @@ import { isRejection, type CommandContext, type Decision } from './define';
 import { ReceiveInbound, type ReceiveInboundPayload } from './inbound';
 import { RouteOutbound, type RouteOutboundPayload } from './outbound';
 
-/** A routing decision in one word, comparable between the log and a re-run. */
+/** A routing decision in one line, comparable between the log and a re-run. */
 export type Verdict = string;
 
+export interface Judgement {
+  verdict: Verdict;
+  /** Whether the message went on (to an agent's session, or towards delivery), or stopped here. */
+  routed: boolean;
+  /** The agent group the decision concerns: the sender of an outbound row, the receiver of an inbound one. */
+  agentGroupId: string | null;
+}
+
 /**
- * The verdict a decision event states, recorded or just decided: both carry the type
- * and data the verdict is read from.
+ * The judgement a decision event states, recorded or just decided: both carry the type
+ * and data it is read from.
  */
-export function recordedVerdict(event: Pick<PendingEvent, 'type' | 'data'>): Verdict | undefined {
+export function recordedJudgement(event: Pick<PendingEvent, 'type' | 'data'>): Judgement | undefined {
   const data = event.data as { agentGroupId?: string; reason?: string; acl?: { localName: string } };
+  const agentGroupId = data.agentGroupId ?? null;
   switch (event.type) {
     case InboundRouted.type:
-      return `routed to ${data.agentGroupId}`;
+      return { verdict: `routed to ${agentGroupId}`, routed: true, agentGroupId };
     case OutboundRouted.type:
-      return `routed by "${data.acl!.localName}"`;
+      return { verdict: `routed by "${data.acl!.localName}"`, routed: true, agentGroupId };
     case InboundDropped.type:
     case OutboundDropped.type:
-      return `dropped: ${data.reason}`;
+      return { verdict: `dropped: ${data.reason}`, routed: false, agentGroupId };
     default:
       return undefined;
   }
 }
 
-function verdictOf(decision: Decision): Verdict {
-  if (isRejection(decision)) return `refused: ${decision.code}`;
+function judgementOf(decision: Decision): Judgement {
+  if (isRejection(decision)) return { verdict: `refused: ${decision.code}`, routed: false, agentGroupId: null };
   for (const event of decision) {
-    const verdict = recordedVerdict(event);
-    if (verdict !== undefined) return verdict;
+    const judgement = recordedJudgement(event);
+    if (judgement !== undefined) return judgement;
   }
-  return 'no decision';
+  return { verdict: 'no decision', routed: false, agentGroupId: null };
 }
 
 /** The messages_out row an outbound decision judged, as the container wrote it. */
@@ -79,7 +88,7 @@ function inboundPayload(event: RecordedEvent): ReceiveInboundPayload | undefined
  * Runs the pure decider again on the command a recorded decision answered, against the
  * given views (today's, or the ACL as of a position). Nothing is written.
  */
-export function rejudge(views: Views, event: RecordedEvent): Verdict | undefined {
+export function rejudge(views: Views, event: RecordedEvent): Judgement | undefined {
   const context: CommandContext = {
     commandId: event.metadata.commandId,
     actor: event.metadata.actor,
@@ -90,9 +99,9 @@ export function rejudge(views: Views, event: RecordedEvent): Verdict | undefined
   const row = outboundRow(event);
   if (row) {
     const payload: RouteOutboundPayload = { sessionId: (event.data as { sessionId: string }).sessionId, row };
-    return verdictOf(RouteOutbound.decide(views, parsePayload(RouteOutbound, payload), context));
+    return judgementOf(RouteOutbound.decide(views, parsePayload(RouteOutbound, payload), context));
   }
   const inbound = inboundPayload(event);
-  if (inbound) return verdictOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, inbound), context));
+  if (inbound) return judgementOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, inbound), context));
   return undefined;
 }

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { z } from 'zod';
+import { CommandValidationError } from '../commands/bus';
+import { ChangeRefusedError, ProposedChange, whatIf, type WhatIfReport } from '../what-if';
+import { CliError, moment, openExisting, positionOf, type Moment } from './context';
+import { bad, dim, formatTable, ok } from './format';
+
+interface WhatIfOptions {
+  add: Array<Record<string, string>>;
+  remove: Array<Record<string, string>>;
+  wire: Array<Record<string, string>>;
+  unwire: Array<Record<string, string>>;
+  change?: string;
+  since?: Moment;
+  until?: Moment;
+  agentGroup?: string;
+  json?: boolean;
+}
+
+/** A repeatable flag whose value has the shape `a:b` (or `a:b=c:d`), parsed into named parts. */
+function pairs(shape: RegExp, names: string[], expected: string) {
+  return (value: string, previous: Array<Record<string, string>>): Array<Record<string, string>> => {
+    const match = shape.exec(value);
+    if (!match) throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
+    return [...previous, Object.fromEntries(names.map((name, index) => [name, match[index + 1]!]))];
+  };
+}
+
+const addFlag = pairs(/^([^:=]+):([^=]+)=(channel|agent):(.+)$/, ['agentGroupId', 'localName', 'targetType', 'targetId'], '<agent-group>:<name>=<channel|agent>:<target id>');
+const removeFlag = pairs(/^([^:]+):(.+)$/, ['agentGroupId', 'localName'], '<agent-group>:<name>');
+const wiringFlag = pairs(/^([^:]+):(.+)$/, ['messagingGroupId', 'agentGroupId'], '<messaging-group>:<agent-group>');
+
+function proposedChange(options: WhatIfOptions): ProposedChange {
+  let fromFile: Partial<Record<keyof ProposedChange, unknown[]>> = {};
+  if (options.change) {
+    const expected = 'expected JSON {addDestinations, removeDestinations, wire, unwire}, each a list of command payloads';
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(options.change, 'utf8'));
+    } catch (error) {
+      throw new CliError(`--change ${options.change}: ${error instanceof Error ? error.message : String(error)} (${expected})`, 2);
+    }
+    const parsed = ProposedChange.safeParse(json);
+    if (!parsed.success) throw new CliError(`--change ${options.change}: ${expected}: ${z.prettifyError(parsed.error)}`, 2);
+    fromFile = parsed.data;
+  }
+  const change = {
+    addDestinations: [...(fromFile.addDestinations ?? []), ...options.add],
+    removeDestinations: [...(fromFile.removeDestinations ?? []), ...options.remove],
+    wire: [...(fromFile.wire ?? []), ...options.wire],
+    unwire: [...(fromFile.unwire ?? []), ...options.unwire],
+  };
+  if (Object.values(change).every((list) => list.length === 0)) {
+    throw new CliError('nothing to try: give --add, --remove, --wire, --unwire or --change', 2);
+  }
+  return change;
+}
+
+function print(report: WhatIfReport): void {
+  const { window, decisions, flips, byAgentGroup } = report;
+  console.log(`Change applied on a scratch copy: ${report.applied.map((a) => `${a.type} (${a.events.join(', ')})`).join('; ')}`);
+  console.log(`Re-judged ${decisions} decisions in #${window.after + 1}..#${window.until}${window.agentGroupId ? ` for ${window.agentGroupId}` : ''}: ${flips.length === 0 ? ok('none would flip') : bad(`${flips.length} would flip`)}`);
+  if (flips.length === 0) return;
+  console.log(
+    '\n' +
+      formatTable(
+        ['POSITION', 'TIME', 'DECISION', 'MESSAGE', 'AGENT GROUP', 'RECORDED', 'WITH THE CHANGE', 'CAUSE'],
+        flips.map((f) => [`#${f.position}`, f.recordedAt, f.type, f.messageId, f.agentGroupId ?? '-', f.recorded.verdict, f.proposed.verdict, f.cause === 'change' ? f.cause : dim(f.cause)]),
+      ),
+  );
+  console.log('\n' + formatTable(['AGENT GROUP', 'ROUTED → DROPPED', 'DROPPED → ROUTED'], byAgentGroup.map((c) => [c.agentGroupId, c.routedToDropped, c.droppedToRouted])));
+  if (flips.some((f) => f.cause === 'since-recorded')) {
+    console.log(dim('\ncause since-recorded: today’s state already gives this answer without the change (the ACL or wiring changed after the decision).'));
+  }
+}
+
+export function registerWhatIf(program: Command): void {
+  program
+    .command('what-if')
+    .description('re-judge recorded routing decisions against today’s state with a proposed change, and list those that would flip (writes nothing)')
+    .option('--add <agent-group:name=type:target>', 'grant a destination (repeatable)', addFlag, [])
+    .option('--remove <agent-group:name>', 'revoke a destination (repeatable)', removeFlag, [])
+    .option('--wire <messaging-group:agent-group>', 'wire a chat to an agent group (repeatable)', wiringFlag, [])
+    .option('--unwire <messaging-group:agent-group>', 'unwire a chat from an agent group (repeatable)', wiringFlag, [])
+    .option('--change <file>', 'a JSON file {addDestinations, removeDestinations, wire, unwire}, each a list of command payloads')
+    .option('--since <position|time>', 'only decisions at or after this log position or ISO-8601 time', moment)
+    .option('--until <position|time>', 'only decisions up to this log position or ISO-8601 time', moment)
+    .option('--agent-group <id>', 'only decisions that concern this agent group')
+    .option('--json', 'print the report as JSON')
+    .action((options: WhatIfOptions, command: Command) => {
+      const change = proposedChange(options);
+      const core = openExisting(command);
+      try {
+        const window = {
+          after: options.since === undefined ? 0 : positionOf(core, 'position' in options.since ? { position: options.since.position - 1 } : { time: new Date(Date.parse(options.since.time) - 1).toISOString() }),
+          until: options.until === undefined ? core.store.lastPosition() : positionOf(core, options.until),
+          ...(options.agentGroup !== undefined && { agentGroupId: options.agentGroup }),
+        };
+        let report: WhatIfReport;
+        try {
+          report = whatIf(core, change, window);
+        } catch (error) {
+          if (error instanceof ChangeRefusedError) throw new CliError(`the change cannot be applied: ${error.message}`, 1);
+          if (error instanceof CommandValidationError) throw new CliError(error.message, 2);
+          throw error;
+        }
+        if (options.json) console.log(JSON.stringify(report, null, 2));
+        else print(report);
+      } finally {
+        core.close();
+      }
+    });
+}

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { CommandValidationError, type Outcome } from './commands/bus';
+import type { CommandDefinition, CommandEnvelope } from './commands/define';
+import { AddDestination, RemoveDestination } from './commands/destinations';
+import { UnwireChannel, WireChannel } from './commands/messaging-groups';
+import { rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
+import { openCore, type Core } from './core';
+import { InboundDropped, InboundRouted } from './events/inbound';
+import { OutboundDropped, OutboundRouted } from './events/outbound';
+import { projections, type Views } from './projections';
+
+/**
+ * A proposed change to routing, in the shape of the operator commands that would make
+ * it. Each entry is validated by its command's own schema when it is applied.
+ */
+export const ProposedChange = z
+  .object({
+    addDestinations: z.array(z.unknown()).default([]),
+    removeDestinations: z.array(z.unknown()).default([]),
+    wire: z.array(z.unknown()).default([]),
+    unwire: z.array(z.unknown()).default([]),
+  })
+  .strict();
+export type ProposedChange = z.input<typeof ProposedChange>;
+
+export interface WhatIfWindow {
+  /** Re-judge decisions after this position (0 = from the start). */
+  after: number;
+  /** … up to and including this one. */
+  until: number;
+  /** Only decisions that concern this agent group (recorded or proposed). */
+  agentGroupId?: string;
+}
+
+export interface Flip {
+  position: number;
+  type: string;
+  recordedAt: string;
+  messageId: string;
+  agentGroupId: string | null;
+  recorded: Judgement;
+  proposed: Judgement;
+  /** 'change' when today's state without the change still gives the recorded answer; 'since-recorded' when it already differs. */
+  cause: 'change' | 'since-recorded';
+}
+
+export interface WhatIfReport {
+  window: WhatIfWindow;
+  /** The commands the change was applied as, on a scratch copy of the routing read models. */
+  applied: Array<{ type: string; events: string[] }>;
+  decisions: number;
+  flips: Flip[];
+  byAgentGroup: Array<{ agentGroupId: string; routedToDropped: number; droppedToRouted: number }>;
+}
+
+/** The change could not be applied: which entry, and the command's refusal. */
+export class ChangeRefusedError extends Error {
+  constructor(
+    readonly entry: string,
+    readonly outcome: Extract<Outcome, { status: 'rejected' }>,
+  ) {
+    super(`${entry}: ${outcome.type} refused (${outcome.code}): ${outcome.message}`);
+    this.name = 'ChangeRefusedError';
+  }
+}
+
+const DECISION_TYPES = [InboundRouted.type, InboundDropped.type, OutboundRouted.type, OutboundDropped.type];
+/** The read models routing decides against; the audit and agent-message tables are not consulted. */
+const ROUTING_PROJECTIONS = new Set(['agent-groups', 'messaging-groups', 'wirings', 'destinations', 'sessions']);
+
+/** Removals first, so a change can free a name and grant it again to another target. */
+function changeCommands(change: z.output<typeof ProposedChange>): Array<{ entry: string; envelope: CommandEnvelope }> {
+  const each = (key: keyof typeof change, definition: CommandDefinition) =>
+    change[key].map((payload, index) => ({
+      entry: `${key}[${index}]`,
+      envelope: { type: definition.type, commandId: `what-if:${key}:${index}`, payload, actor: 'operator:what-if' },
+    }));
+  return [each('removeDestinations', RemoveDestination), each('unwire', UnwireChannel), each('addDestinations', AddDestination), each('wire', WireChannel)].flat();
+}
+
+/**
+ * A throwaway in-memory host holding a copy of today's routing read models: the change is
+ * applied there through the real command bus, so it is validated and decided exactly as
+ * the operator's commands would be, and nothing reaches the data directory.
+ */
+function scratchWithChange(source: Core, change: z.output<typeof ProposedChange>): { scratch: Core; applied: WhatIfReport['applied'] } {
+  const scratch = openCore(':memory:');
+  try {
+    const tables = projections.filter((p) => ROUTING_PROJECTIONS.has(p.name)).flatMap((p) => p.tables);
+    scratch.store.db.transaction(() => {
+      for (const table of tables) {
+        const rows = source.store.db.prepare(`SELECT * FROM ${table}`).raw(true).all() as unknown[][];
+        if (rows.length === 0) continue;
+        const insert = scratch.store.db.prepare(`INSERT INTO ${table} VALUES (${rows[0]!.map(() => '?').join(', ')})`);
+        for (const row of rows) insert.run(row);
+      }
+    })();
+    const applied = changeCommands(change).map(({ entry, envelope }) => {
+      let outcome: Outcome;
+      try {
+        outcome = scratch.bus.dispatch(envelope);
+      } catch (error) {
+        if (!(error instanceof CommandValidationError)) throw error;
+        throw new CommandValidationError(error.commandType, error.issues.map((issue) => ({ ...issue, path: issue.path.replace(/^payload/, entry) })));
+      }
+      if (outcome.status === 'rejected') throw new ChangeRefusedError(entry, outcome);
+      return { type: outcome.type, events: outcome.events.map((event) => event.type) };
+    });
+    return { scratch, applied };
+  } catch (error) {
+    scratch.close();
+    throw error;
+  }
+}
+
+/**
+ * The scratch is not written while decisions are re-judged, so each view's answer to the
+ * same question can be kept: the same few chats, wirings and ACL rows are asked about for
+ * every decision.
+ */
+function frozen(views: Views): Views {
+  const keep = <T extends object>(view: T): T => {
+    const methods = new Map<PropertyKey, unknown>();
+    return new Proxy(view, {
+      get(target, key, receiver) {
+        const member: unknown = Reflect.get(target, key, receiver);
+        if (typeof member !== 'function') return member;
+        if (!methods.has(key)) {
+          const answers = new Map<string, unknown>();
+          methods.set(key, (...args: unknown[]) => {
+            // Views are asked with ids, names and positions, where null and undefined both mean "none".
+            const question = args.join('\u0000');
+            if (!answers.has(question)) answers.set(question, member.apply(target, args));
+            return answers.get(question);
+          });
+        }
+        return methods.get(key);
+      },
+    });
+  };
+  return Object.fromEntries(Object.entries(views).map(([name, view]) => [name, keep(view)])) as Views;
+}
+
+/**
+ * Re-judges every recorded inbound and outbound routing decision in the window against
+ * today's state with the change applied, and lists those that would flip between routed
+ * and dropped. Reads the log; writes nothing.
+ */
+export function whatIf(core: Core, proposed: ProposedChange, window: WhatIfWindow): WhatIfReport {
+  const { scratch, applied } = scratchWithChange(core, ProposedChange.parse(proposed));
+  try {
+    const proposedViews = frozen(scratch.views);
+    const flips: Flip[] = [];
+    let decisions = 0;
+    for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
+      const recorded = recordedJudgement(event)!;
+      const proposedJudgement = rejudge(proposedViews, event)!;
+      if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
+        continue;
+      }
+      decisions++;
+      if (proposedJudgement.routed === recorded.routed) continue;
+      const today = rejudge(core.views, event)!;
+      const data = event.data as { messageId?: string; outboundId?: string };
+      flips.push({
+        position: event.position,
+        type: event.type,
+        recordedAt: event.metadata.recordedAt,
+        messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
+        agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
+        recorded,
+        proposed: proposedJudgement,
+        cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
+      });
+    }
+    return { window, applied, decisions, flips, byAgentGroup: countByAgentGroup(flips) };
+  } finally {
+    scratch.close();
+  }
+}
+
+function countByAgentGroup(flips: readonly Flip[]): WhatIfReport['byAgentGroup'] {
+  const counts = new Map<string, { agentGroupId: string; routedToDropped: number; droppedToRouted: number }>();
+  for (const flip of flips) {
+    const agentGroupId = flip.agentGroupId ?? '(none)';
+    const count = counts.get(agentGroupId) ?? { agentGroupId, routedToDropped: 0, droppedToRouted: 0 };
+    if (flip.recorded.routed) count.routedToDropped++;
+    else count.droppedToRouted++;
+    counts.set(agentGroupId, count);
+  }
+  return [...counts.values()].sort((a, b) => a.agentGroupId.localeCompare(b.agentGroupId));
+}

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sessionDir } from '../../src/adapters/session-db';
+import { loadConfig } from '../../src/config';
+import type { RecordedEvent } from '../../src/events/define';
+import { Host } from '../../src/host';
+import { createLogger } from '../../src/logger';
+import { runCli } from '../support/cli';
+import { writeOutbound } from '../support/container';
+import { seedScenario } from '../support/scenario';
+import { waitForEvents } from '../support/wait';
+
+describe('switchyard what-if (built CLI)', () => {
+  let root: string;
+  const dataDir = () => join(root, 'data');
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+  const json = (...args: string[]) => {
+    const result = cli(...args, '--json');
+    expect(result.stderr).toBe('');
+    return JSON.parse(result.stdout);
+  };
+  const flipped = (report: { flips: Array<{ messageId: string; recorded: { verdict: string }; proposed: { verdict: string }; cause: string }> }) =>
+    report.flips.map((f) => [f.messageId, f.recorded.verdict, f.proposed.verdict, f.cause]);
+  let firstOutboundDecision: number;
+
+  /** The scenario's history, plus Andy writing twice to the family chat and once to the revoked research bot. */
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'switchyard-what-if-'));
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' }), { channels: [], logger: createLogger('silent') });
+    try {
+      seedScenario(host.core);
+      await host.settled();
+      const session = host.core.views.sessions.forAgentGroup('ag-andy')[0]!;
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', session.id), [
+        { id: 'to-family-1', channelType: 'telegram', platformId: '-1001', content: { text: 'dinner at 7' } },
+        { id: 'to-family-2', channelType: 'telegram', platformId: '-1001', content: { text: 'bring bread' } },
+        { id: 'r-revoked', channelType: 'agent', platformId: 'ag-research', content: { text: 'research this' } },
+      ]);
+      const decided = (id: string) => (e: RecordedEvent) => e.type.startsWith('Outbound') && (e.data as { outboundId?: string }).outboundId === id;
+      const events = await Promise.all(['to-family-1', 'to-family-2', 'r-revoked'].map((id) => waitForEvents(host.core.store, decided(id))));
+      firstOutboundDecision = Math.min(...events.map((found) => found[0]!.position));
+    } finally {
+      await host.stop();
+    }
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('revoking one destination flips exactly the rows it permitted, and writes nothing', () => {
+    const before = json('status').log.lastPosition;
+    const report = json('what-if', '--remove', 'ag-andy:family');
+    expect(flipped(report)).toEqual([
+      ['to-family-1', 'routed by "family"', 'dropped: not-permitted', 'change'],
+      ['to-family-2', 'routed by "family"', 'dropped: not-permitted', 'change'],
+    ]);
+    expect(report.byAgentGroup).toEqual([{ agentGroupId: 'ag-andy', routedToDropped: 2, droppedToRouted: 0 }]);
+    expect(report.decisions).toBe(8);
+    expect(report.applied).toEqual([{ type: 'RemoveDestination', events: ['DestinationRemoved'] }]);
+    expect(json('status').log.lastPosition).toBe(before);
+    expect(json('acl', 'ag-andy').destinations.map((d: { local_name: string }) => d.local_name)).toContain('family');
+  });
+
+  it('granting a destination again flips the drop it caused back to routed', () => {
+    const report = json('what-if', '--add', 'ag-andy:research=agent:ag-research');
+    expect(flipped(report)).toEqual([['r-revoked', 'dropped: not-permitted', 'routed by "research"', 'change']]);
+    expect(report.byAgentGroup).toEqual([{ agentGroupId: 'ag-andy', routedToDropped: 0, droppedToRouted: 1 }]);
+  });
+
+  it('unwiring re-judges inbound decisions, within a window and for one agent group', () => {
+    const report = json('what-if', '--unwire', 'mg-family:ag-andy', '--agent-group', 'ag-andy', '--until', String(firstOutboundDecision - 1));
+    expect(flipped(report)).toEqual([[expect.stringMatching(/^msg-/), 'routed to ag-andy', 'dropped: no-agent-wired', 'change']]);
+    expect(report.window).toEqual({ after: 0, until: firstOutboundDecision - 1, agentGroupId: 'ag-andy' });
+    expect(json('what-if', '--remove', 'ag-andy:family', '--since', String(firstOutboundDecision + 100)).flips).toEqual([]);
+  });
+
+  it('reads a change from a JSON file and prints a table for people', () => {
+    const file = join(root, 'change.json');
+    writeFileSync(file, JSON.stringify({ removeDestinations: [{ agentGroupId: 'ag-andy', localName: 'family' }] }));
+    const result = cli('what-if', '--change', file);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('2 would flip');
+    expect(result.stdout).toMatch(/ag-andy\s+2\s+0/);
+  });
+
+  it('refuses a change that cannot be applied, or cannot be read, naming the entry', () => {
+    const refused = cli('what-if', '--remove', 'ag-andy:nope');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('removeDestinations[0]: RemoveDestination refused (no-such-destination)');
+    const shape = cli('what-if', '--add', 'ag-andy:x');
+    expect(shape.status).toBe(2);
+    expect(shape.stderr).toContain('expected <agent-group>:<name>=<channel|agent>:<target id>');
+    const invalid = cli('what-if', '--add', 'ag-andy:x=channel:');
+    expect(invalid.status).toBe(2);
+    const file = join(root, 'bad.json');
+    writeFileSync(file, JSON.stringify({ revoke: [] }));
+    const unknownKey = cli('what-if', '--change', file);
+    expect(unknownKey.status).toBe(2);
+    expect(unknownKey.stderr).toContain('revoke');
+    const empty = cli('what-if');
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toContain('nothing to try');
+  });
+});
