@@ -13,6 +13,17 @@ export const Config = z.object({
   /** How often session outboxes are read, and the first delivery retry delay. */
   pollIntervalMs: z.coerce.number().int().min(10).max(60_000).default(250),
   retryBackoffMs: z.coerce.number().int().min(1).max(600_000).default(1000),
+  /** Where agents run: docker when an engine answers (auto), or always one of the two. */
+  runtime: z.enum(['auto', 'docker', 'process', 'external']).default('auto'),
+  dockerSocket: z.string().min(1).default('/var/run/docker.sock'),
+  /** The agent image for groups whose container config names none. */
+  agentImage: z.string().min(1).default('switchyard-agent:latest'),
+  /** The provider the agent runner uses unless the agent group names one: echo needs no key. */
+  agentProvider: z.enum(['echo', 'anthropic']).default('echo'),
+  sweepIntervalMs: z.coerce.number().int().min(10).max(3_600_000).default(60_000),
+  idleTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
+  heartbeatTimeoutMs: z.coerce.number().int().min(100).default(10 * 60_000),
+  maxRuntimeMs: z.coerce.number().int().min(1000).default(4 * 3_600_000),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -21,6 +32,7 @@ const FLAGS: Partial<Record<keyof Config, string>> = {
   logLevel: '--log-level',
   webhookPort: '--webhook-port',
   webhookDeliverUrl: '--webhook-deliver-url',
+  runtime: '--runtime',
 };
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
@@ -31,6 +43,14 @@ const ENVIRONMENT: Record<keyof Config, string> = {
   webhookSecret: 'SWITCHYARD_WEBHOOK_SECRET',
   pollIntervalMs: 'SWITCHYARD_POLL_INTERVAL_MS',
   retryBackoffMs: 'SWITCHYARD_RETRY_BACKOFF_MS',
+  runtime: 'SWITCHYARD_RUNTIME',
+  dockerSocket: 'SWITCHYARD_DOCKER_SOCKET',
+  agentImage: 'SWITCHYARD_AGENT_IMAGE',
+  agentProvider: 'SWITCHYARD_AGENT_PROVIDER',
+  sweepIntervalMs: 'SWITCHYARD_SWEEP_INTERVAL_MS',
+  idleTimeoutMs: 'SWITCHYARD_IDLE_TIMEOUT_MS',
+  heartbeatTimeoutMs: 'SWITCHYARD_HEARTBEAT_TIMEOUT_MS',
+  maxRuntimeMs: 'SWITCHYARD_MAX_RUNTIME_MS',
 };
 
 export class ConfigError extends Error {

@@ -1,5 +1,14 @@
-import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExternalRuntime } from './adapters/containers/external';
+import { ContainerLifecycle } from './adapters/containers/lifecycle';
+import { ProcessRuntime } from './adapters/containers/process';
+import type { ContainerRuntime } from './adapters/containers/runtime';
+import { Sweep } from './adapters/containers/sweep';
 import { acquireLease } from './adapters/lease';
+import { writeFileAtomic } from './adapters/session-db';
+import { packageRoot } from './db/package-root';
 import { receiveInbound } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
@@ -14,6 +23,26 @@ import type { Logger } from './logger';
 export interface HostOptions {
   channels: readonly ChannelAdapter[];
   logger: Logger;
+  /** The container runtime; by default the one the configuration names (docker when an engine answers). */
+  runtime?: ContainerRuntime;
+}
+
+/** The compiled container-side agent runner, which the process runtime runs directly. */
+export const RUNNER_PATH = join(packageRoot(__dirname), 'dist', 'docker', 'runner', 'main.js');
+
+/** This install's id, made once per data directory: it labels its containers. */
+function installId(dataDir: string): string {
+  const path = join(dataDir, 'install-id');
+  if (!existsSync(path)) writeFileAtomic(path, randomUUID());
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** What the agent runner gets on top of the session contract: its provider, and that provider's key if the host has one. */
+function agentEnv(config: Config): Record<string, string> {
+  const forwarded = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'SWITCHYARD_ANTHROPIC_MODEL', 'SWITCHYARD_RUNNER_POLL_MS'].flatMap((name) =>
+    process.env[name] === undefined ? [] : [[name, process.env[name]!] as const],
+  );
+  return { SWITCHYARD_AGENT_PROVIDER: config.agentProvider, ...Object.fromEntries(forwarded) };
 }
 
 /**
@@ -27,6 +56,9 @@ export class Host {
     readonly poller: OutboundPoller,
     readonly delivery: DeliveryService,
     readonly channels: readonly ChannelAdapter[],
+    readonly containers: ContainerLifecycle,
+    readonly runtime: ContainerRuntime,
+    private readonly sweep: Sweep,
     private readonly logger: Logger,
     private readonly releaseLease: () => void,
   ) {}
@@ -46,9 +78,21 @@ export class Host {
     const logger = options.logger;
     const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger });
     const component = (name: string) => logger.child({ component: name });
+    const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
+    const containers = new ContainerLifecycle(core, {
+      dataDir: config.dataDir,
+      installId: installId(config.dataDir),
+      runtime,
+      defaultImage: config.agentImage,
+      agentEnv: agentEnv(config),
+      liveFrom: core.store.lastPosition(),
+      logger: component('containers'),
+    });
+    await containers.reconcile();
     const reactors = [
       new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core.views, { logger: component('session-folder') }), { logger }),
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core.views, { logger: component('destinations-file') }), { logger }),
+      new ReactorRunner(core.store, containers, { logger }),
     ];
     for (const reactor of reactors) reactor.start();
     const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller') });
@@ -56,13 +100,27 @@ export class Host {
       backoffMs: config.retryBackoffMs,
       logger: component('delivery'),
     });
-    const host = new Host(core, reactors, poller, delivery, options.channels, logger, releaseLease);
+    const sweep = new Sweep(core, containers, {
+      dataDir: config.dataDir,
+      intervalMs: config.sweepIntervalMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      maxRuntimeMs: config.maxRuntimeMs,
+      logger: component('sweep'),
+    });
+    const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, sweep, logger, releaseLease);
     for (const channel of options.channels) {
       await channel.setup({ conversations: host.conversations(channel.channelType), onInbound: (report) => host.receive(report) });
     }
     delivery.start();
     poller.start();
-    logger.info({ event: 'HostStarted', dataDir: config.dataDir, channels: options.channels.map((c) => c.channelType), position: core.store.lastPosition() }, 'host started');
+    // Work left pending while the host was down is found by a first pass now, not in a minute.
+    sweep.run();
+    sweep.start();
+    logger.info(
+      { event: 'HostStarted', dataDir: config.dataDir, runtime: runtime.kind, channels: options.channels.map((c) => c.channelType), position: core.store.lastPosition() },
+      'host started',
+    );
     return host;
   }
 
@@ -94,15 +152,39 @@ export class Host {
     await Promise.all(this.reactors.map((reactor) => reactor.caughtUp()));
   }
 
-  /** Graceful: no new work, deliveries in flight record their outcome, then the store closes. */
+  /** Runs one sweep pass now (the timer runs one every sweepIntervalMs). */
+  sweepNow() {
+    return this.sweep.run();
+  }
+
+  /**
+   * Graceful: no new work, deliveries in flight record their outcome, agents that are
+   * child processes are stopped (a container is left running, to be adopted at the next
+   * start), then the store closes.
+   */
   async stop(): Promise<void> {
     this.poller.stop();
+    this.sweep.stop();
     for (const channel of this.channels) await channel.teardown();
     await this.delivery.stop();
+    if (this.runtime.kind === 'process') await this.containers.stopAll('host-shutdown');
+    await this.containers.settled();
     for (const reactor of this.reactors) reactor.stop();
+    await this.runtime.close();
     this.core.close();
     this.releaseLease();
     this.logger.info({ event: 'HostStopped' }, 'host stopped');
+  }
+
+  /** The runtime the configuration asks for: with `auto`, docker when its engine answers, else a child process. */
+  private static async runtimeFor(config: Config, logger: Logger): Promise<ContainerRuntime> {
+    const processRuntime = () => {
+      const runtime = new ProcessRuntime({ runnerPath: RUNNER_PATH, stateDir: join(config.dataDir, 'run', 'process'), logger });
+      runtime.reapOrphans();
+      return runtime;
+    };
+    if (config.runtime === 'external') return new ExternalRuntime();
+    return processRuntime();
   }
 
   private conversations(channelType: string) {

@@ -7,6 +7,7 @@ import type { RecordedEvent } from '../events/define';
 import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
 import { OutboundDropped } from '../events/outbound';
+import { TaskScheduled } from '../events/tasks';
 import type { Views } from '../projections';
 import type { Logger } from '../logger';
 import { saveAttachments } from './attachments';
@@ -22,6 +23,9 @@ interface InboundRow {
   channelType: string | null;
   threadId: string | null;
   content: z.output<typeof InboundRouted.schema>['content'];
+  /** Scheduled rows only: when it falls due, and its cron expression if it recurs. */
+  processAfter?: string;
+  recurrence?: string | null;
 }
 
 export interface SessionFolderOptions {
@@ -43,6 +47,7 @@ export class SessionFolderReactor implements Reactor {
     OutboundDropped.type,
     DeliverySucceeded.type,
     DeliveryFailed.type,
+    TaskScheduled.type,
   ]);
 
   constructor(
@@ -109,6 +114,21 @@ export class SessionFolderReactor implements Reactor {
         threadId: null,
         content: parseContent(data.content),
       });
+    } else if (TaskScheduled.is(event)) {
+      const { data } = event;
+      const session = this.views.sessions.get(data.sessionId);
+      if (!session) return;
+      this.writeInbound(session.agent_group_id, data.sessionId, {
+        messageId: data.messageId,
+        kind: 'task',
+        timestamp: event.metadata.recordedAt,
+        platformId: data.platformId,
+        channelType: data.channelType,
+        threadId: data.threadId,
+        content: { taskId: data.taskId, prompt: data.prompt, script: data.script },
+        processAfter: data.processAfter,
+        recurrence: data.recurrence,
+      });
     } else if (OutboundDropped.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'dropped', null, event);
     else if (DeliverySucceeded.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'delivered', event.data.platformMessageId, event);
     else if (DeliveryFailed.is(event) && event.data.final) {
@@ -171,14 +191,16 @@ const hasMessage = (db: Database.Database, id: string): boolean =>
  */
 function insertMessage(db: Database.Database, message: InboundRow, content: string): void {
   db.prepare(
-    `INSERT INTO messages_in (id, seq, kind, timestamp, status, platform_id, channel_type, thread_id, content)
-     VALUES (@id, @seq, @kind, @timestamp, 'pending', @platformId, @channelType, @threadId, @content)
+    `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, platform_id, channel_type, thread_id, content)
+     VALUES (@id, @seq, @kind, @timestamp, 'pending', @processAfter, @recurrence, @platformId, @channelType, @threadId, @content)
      ON CONFLICT (id) DO NOTHING`,
   ).run({
     id: message.messageId,
     seq: nextEvenSeq(db),
     kind: message.kind,
     timestamp: message.timestamp,
+    processAfter: message.processAfter ?? null,
+    recurrence: message.recurrence ?? null,
     platformId: message.platformId,
     channelType: message.channelType,
     threadId: message.threadId,

@@ -1,10 +1,12 @@
 import { agentGroupCommands } from './agent-groups';
+import { containerCommands } from './containers';
 import type { CommandDefinition } from './define';
 import { deliveryCommands } from './delivery';
 import { destinationCommands } from './destinations';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
+import { taskCommands } from './tasks';
 
 /** Every command the bus accepts. */
 export const commandDefinitions: readonly CommandDefinition[] = [
@@ -14,4 +16,6 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...inboundCommands,
   ...outboundCommands,
   ...deliveryCommands,
+  ...containerCommands,
+  ...taskCommands,
 ];

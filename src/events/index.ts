@@ -1,11 +1,13 @@
 import { agentGroupEvents } from './agent-groups';
 import { agentMessageEvents } from './agent-messages';
+import { containerEvents } from './containers';
 import { EventRegistry } from './define';
 import { destinationEvents } from './destinations';
 import { deliveryEvents } from './delivery';
 import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
+import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents]);

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
 import { agentMessagesProjection, AgentMessagesView } from './agent-messages';
 import { auditProjection, AuditView } from './audit';
+import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
 import type { Projection } from './runner';
@@ -17,6 +18,7 @@ export const projections: readonly Projection[] = [
   sessionsProjection,
   auditProjection,
   agentMessagesProjection,
+  containersProjection,
 ];
 
 /**
@@ -32,6 +34,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     sessions: new SessionsView(db),
     audit: new AuditView(db),
     agentMessages: new AgentMessagesView(db),
+    containers: new ContainersView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -18,7 +18,7 @@ describe('switchyard audit and explain (built CLI)', () => {
 
   /** A history with routed and dropped messages both ways, made by a real host. */
   beforeEach(async () => {
-    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' }), { channels: [], logger: createLogger('silent') });
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' }), { channels: [], logger: createLogger('silent') });
     try {
       seedScenario(host.core);
       await host.settled();

@@ -27,7 +27,7 @@ describe('switchyard what-if (built CLI)', () => {
   /** The scenario's history, plus Andy writing twice to the family chat and once to the revoked research bot. */
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'switchyard-what-if-'));
-    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' }), { channels: [], logger: createLogger('silent') });
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' }), { channels: [], logger: createLogger('silent') });
     try {
       seedScenario(host.core);
       await host.settled();

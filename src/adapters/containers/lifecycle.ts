@@ -1,0 +1,195 @@
+import { mkdirSync } from 'node:fs';
+import type { z } from 'zod';
+import type { Outcome } from '../../commands/bus';
+import type { CommandEnvelope } from '../../commands/define';
+import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed, StopContainer, WakeSession } from '../../commands/containers';
+import type { Core } from '../../core';
+import { AgentMessageDelivered } from '../../events/agent-messages';
+import { ContainerStarting, ContainerStopRequested } from '../../events/containers';
+import type { RecordedEvent } from '../../events/define';
+import { InboundRouted } from '../../events/inbound';
+import { TaskScheduled } from '../../events/tasks';
+import type { Logger } from '../../logger';
+import { buildDestinations, writeDestinationsFile } from '../destinations-file';
+import type { Reactor } from '../reactor';
+import { groupDir, initSessionFolder, sessionDir } from '../session-db';
+import type { ContainerExit, ContainerRuntime, ContainerSpec } from './runtime';
+
+export interface ContainerLifecycleOptions {
+  dataDir: string;
+  /** Labels this install's containers, so it never touches another install's. */
+  installId: string;
+  runtime: ContainerRuntime;
+  defaultImage: string;
+  /** Environment every agent gets on top of the session contract (its provider, its key…). */
+  agentEnv: Record<string, string>;
+  /**
+   * The log's position when the host started: messages routed before it are history, and
+   * whether they still need an agent is the sweep's call (it reads what is pending).
+   */
+  liveFrom: number;
+  logger?: Logger;
+}
+
+/**
+ * Carries out the container lifecycle the log decides: wakes a session when work arrives
+ * for it, starts the container a ContainerStarting names, stops the one a
+ * ContainerStopRequested names, and reports every start, failure and exit back as a
+ * command. Each action first checks that the event still describes the session's
+ * current container, so replaying history after a restart starts and stops nothing.
+ */
+export class ContainerLifecycle implements Reactor {
+  readonly name = 'containers';
+  readonly handles: ReadonlySet<string> = new Set([InboundRouted, AgentMessageDelivered, TaskScheduled, ContainerStarting, ContainerStopRequested].map((d) => d.type));
+  /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly core: Pick<Core, 'bus' | 'views'>,
+    private readonly options: ContainerLifecycleOptions,
+  ) {
+    options.runtime.onExit((exit) => this.recordExit(exit));
+  }
+
+  handleBatch(events: readonly RecordedEvent[]): void {
+    for (const event of events) {
+      if (event.position <= this.options.liveFrom && !ContainerStarting.is(event) && !ContainerStopRequested.is(event)) continue;
+      if (InboundRouted.is(event)) this.wake(event.data.sessionId, 'inbound', event);
+      else if (AgentMessageDelivered.is(event)) this.wake(event.data.targetSessionId, 'agent-message', event);
+      // A task due now wakes at once; a later one is woken by the sweep when it falls due.
+      else if (TaskScheduled.is(event) && Date.parse(event.data.processAfter) <= Date.now()) this.wake(event.data.sessionId, 'task', event);
+      else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
+      else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
+    }
+  }
+
+  /** Asks the log for a container; the command id ties it to the event that caused it, so a replay wakes nothing twice. */
+  wake(sessionId: string, wokenBy: string, cause?: RecordedEvent): Outcome {
+    const commandId = cause ? `wake:${sessionId}:${cause.position}` : `wake:${sessionId}:${wokenBy}:${Date.now()}`;
+    return this.dispatch(
+      WakeSession.envelope(
+        commandId,
+        { sessionId, wokenBy, runtime: this.options.runtime.kind, defaultImage: this.options.defaultImage },
+        cause ? { causationId: cause.metadata.commandId, correlationId: cause.metadata.correlationId } : {},
+      ),
+    );
+  }
+
+  /**
+   * At start-up, before any event is handled: every container the log thinks is alive is
+   * either still there (adopted, so its exit is seen) or recorded as gone; containers of
+   * this install the log does not know are stopped.
+   */
+  async reconcile(): Promise<void> {
+    const running = new Map((await this.options.runtime.list(this.options.installId)).map((c) => [c.incarnationId, c]));
+    for (const container of this.core.views.containers.listLive()) {
+      const found = running.get(container.incarnation_id);
+      running.delete(container.incarnation_id);
+      const ids = { sessionId: container.session_id, incarnationId: container.incarnation_id };
+      if (!found) {
+        this.dispatch(RecordContainerExit.envelope(`exit:${container.incarnation_id}`, { ...ids, exitCode: null, signal: null, reconciled: true }));
+        continue;
+      }
+      this.options.runtime.adopt?.(found);
+      if (container.status === 'starting') this.dispatch(RecordContainerStarted.envelope(`started:${container.incarnation_id}`, { ...ids, runtimeId: found.runtimeId }));
+    }
+    for (const stranger of running.values()) {
+      this.options.logger?.warn({ event: 'UnknownContainerStopped', runtimeId: stranger.runtimeId, sessionId: stranger.sessionId }, 'stopping a container the log does not know');
+      await this.options.runtime.stop(stranger.runtimeId);
+    }
+  }
+
+  /** Stops every live container (recorded with the reason) and waits for their exits to be recorded. */
+  async stopAll(reason: 'host-shutdown' | 'operator'): Promise<void> {
+    for (const container of this.core.views.containers.listLive()) {
+      const outcome = this.dispatch(StopContainer.envelope(`stop:${container.incarnation_id}:${reason}`, { sessionId: container.session_id, reason }));
+      if (outcome.status === 'accepted') this.enqueue(container.session_id, () => this.stop({ sessionId: container.session_id, incarnationId: container.incarnation_id }));
+    }
+    await this.settled();
+  }
+
+  /** Resolves once every runtime action queued so far has finished. */
+  async settled(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all(this.queues.values());
+  }
+
+  private enqueue(sessionId: string, action: () => Promise<void>): void {
+    const next = (this.queues.get(sessionId) ?? Promise.resolve())
+      .then(action)
+      .catch((error: unknown) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'))
+      .finally(() => {
+        if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
+      });
+    this.queues.set(sessionId, next);
+  }
+
+  private async start(starting: z.output<typeof ContainerStarting.schema>): Promise<void> {
+    const { sessionId, incarnationId } = starting;
+    const container = this.core.views.containers.get(sessionId);
+    if (container?.incarnation_id !== incarnationId || container.status !== 'starting') return;
+    const failed = (phase: 'prepare' | 'start', error: unknown) =>
+      this.dispatch(RecordContainerStartFailed.envelope(`start-failed:${incarnationId}`, { sessionId, incarnationId, phase, error: error instanceof Error ? error.message : String(error) }));
+    let spec: ContainerSpec;
+    try {
+      spec = this.prepare(sessionId, incarnationId, container.image);
+    } catch (error) {
+      failed('prepare', error);
+      return;
+    }
+    let runtimeId: string;
+    try {
+      ({ runtimeId } = await this.options.runtime.start(spec));
+    } catch (error) {
+      failed('start', error);
+      return;
+    }
+    const outcome = this.dispatch(RecordContainerStarted.envelope(`started:${incarnationId}`, { sessionId, incarnationId, runtimeId }));
+    // Asked to stop while it was starting: the stop request found no runtime id to act on.
+    if (outcome.status === 'rejected' && this.core.views.containers.get(sessionId)?.status === 'stopping') await this.options.runtime.stop(runtimeId);
+  }
+
+  /** The session folder, the group folder and the destinations file, written before every start (spec §7). */
+  private prepare(sessionId: string, incarnationId: string, image: string): ContainerSpec {
+    const session = this.core.views.sessions.get(sessionId)!;
+    const agentGroup = this.core.views.agentGroups.get(session.agent_group_id);
+    if (!agentGroup) throw new Error(`agent group ${session.agent_group_id} was deleted`);
+    const folder = sessionDir(this.options.dataDir, session.agent_group_id, sessionId);
+    initSessionFolder(folder);
+    writeDestinationsFile(folder, buildDestinations(this.core.views, session.agent_group_id));
+    const group = groupDir(this.options.dataDir, agentGroup.folder);
+    mkdirSync(group, { recursive: true });
+    return {
+      installId: this.options.installId,
+      sessionId,
+      agentGroupId: session.agent_group_id,
+      incarnationId,
+      sessionDir: folder,
+      groupDir: group,
+      image,
+      env: {
+        ...this.options.agentEnv,
+        NANOCLAW_ASSISTANT_NAME: agentGroup.name,
+        NANOCLAW_AGENT_GROUP_NAME: agentGroup.name,
+        ...(agentGroup.agentProvider && { SWITCHYARD_AGENT_PROVIDER: agentGroup.agentProvider }),
+      },
+    };
+  }
+
+  private async stop({ sessionId, incarnationId }: { sessionId: string; incarnationId: string }): Promise<void> {
+    const container = this.core.views.containers.get(sessionId);
+    if (container?.incarnation_id !== incarnationId || container.status !== 'stopping' || !container.runtime_id) return;
+    await this.options.runtime.stop(container.runtime_id);
+  }
+
+  private recordExit(exit: ContainerExit): void {
+    const { sessionId, incarnationId, exitCode, signal, stderrTail } = exit;
+    const outcome = this.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode, signal, stderrTail: stderrTail.slice(-8000) }));
+    const log = { event: 'ContainerExited', sessionId, incarnationId, exitCode, signal };
+    if (outcome.status === 'accepted') this.options.logger?.info(log, 'container exited');
+    else this.options.logger?.debug({ ...log, code: outcome.code }, 'exit of a container that was no longer current');
+  }
+
+  private dispatch(envelope: CommandEnvelope): Outcome {
+    return this.core.bus.dispatch(envelope);
+  }
+}
