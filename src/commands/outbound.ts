@@ -18,7 +18,7 @@ type Resolution =
 const fail = (reason: OutboundDropReason, explanation: string, target: OutboundTarget | null = null): Resolution => ({ ok: false, reason, explanation, target });
 
 /** The row's target, checked against the source agent group's destination map. */
-function resolveTarget(views: Views, source: string, row: z.output<typeof OutboundRow>): Resolution {
+function resolveTarget(views: Views, source: string, row: z.output<typeof OutboundRow>, requestedName: string | undefined): Resolution {
   if (row.channel_type === 'agent') {
     if (!row.platform_id) return fail('malformed-row', 'an agent-to-agent row must name the target agent group in platform_id');
     const target: OutboundTarget = { type: 'agent', agentGroupId: row.platform_id };
@@ -34,6 +34,10 @@ function resolveTarget(views: Views, source: string, row: z.output<typeof Outbou
     }
     if (!exists) return fail('target-deleted', `destination ${permit.local_name} points at agent group ${row.platform_id}, which was deleted`, target);
     return { ok: true, target, permit };
+  }
+  if (!row.channel_type && !row.platform_id && requestedName !== undefined) {
+    // Our runner sends a block addressed to a name its map lacks unrouted, naming it, so the refusal is on record here.
+    return fail('unknown-destination', `agent group ${source} has no destination named "${requestedName}"`);
   }
   if (!row.channel_type || !row.platform_id) return fail('malformed-row', 'a channel row must set channel_type and platform_id');
   const chat = views.messagingGroups.byPlatform(row.channel_type, row.platform_id);
@@ -62,8 +66,11 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
     return dropped('unknown-action', 'system actions are not handled by this host version; the row was recorded and ignored');
   }
   let files: string[] = [];
+  let requestedName: string | undefined;
   try {
     const content: unknown = JSON.parse(row.content);
+    const to = (content as { to?: unknown } | null)?.to;
+    if (typeof to === 'string') requestedName = to;
     const requested = (content as { files?: unknown } | null)?.files;
     if (requested !== undefined) {
       if (!Array.isArray(requested) || !requested.every((name) => typeof name === 'string' && SAFE_FILE_NAME.test(name))) {
@@ -75,7 +82,7 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
     return dropped('malformed-row', 'content is not valid JSON');
   }
 
-  const resolution = resolveTarget(views, source, row);
+  const resolution = resolveTarget(views, source, row, requestedName);
   if (!resolution.ok) return dropped(resolution.reason, resolution.explanation, resolution.target);
   const { permit } = resolution;
   return [

@@ -80,6 +80,12 @@ describe('RouteOutbound', () => {
       given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: r }).then(dropped('unknown-destination', null, r));
     });
 
+    it('unknown-destination: a block the runner could not route, naming a destination the agent lacks', () => {
+      const r = row({ channel_type: null, platform_id: null, content: JSON.stringify({ text: 'psst', to: 'nowhere' }) });
+      const decision = given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: r });
+      decision.then(expect.objectContaining({ data: expect.objectContaining({ reason: 'unknown-destination', explanation: 'agent group ag-andy has no destination named "nowhere"' }) }));
+    });
+
     it('target-deleted: the destination row stands but its agent group was deleted', () => {
       const r = row({ channel_type: 'agent', platform_id: 'ag-research' });
       given(...scene, AgentGroupDeleted.create({ agentGroupId: 'ag-research' }))
