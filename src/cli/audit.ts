@@ -49,6 +49,12 @@ const auditRow = (row: AuditRow) => [
   row.direction === 'outbound' ? row.attempts : '',
 ];
 
+/** The audit rows as a table for people. */
+export function auditTable(rows: Iterable<AuditRow>): string {
+  const table = [...rows].map(auditRow);
+  return table.length ? formatTable(['DECIDED AT', 'DIR', 'MESSAGE', 'OUTCOME', 'REASON / RULE', 'AGENT GROUP', 'SESSION', 'TARGET', 'ATTEMPTS'], table) : dim('no messages match');
+}
+
 export function registerAudit(program: Command): void {
   program
     .command('audit')
@@ -82,12 +88,7 @@ export function registerAudit(program: Command): void {
           for (const row of rows) process.stdout.write(AUDIT_COLUMNS.map((column) => csvField(row[column])).join(',') + '\r\n');
           return;
         }
-        const table = [...rows].map(auditRow);
-        console.log(
-          table.length
-            ? formatTable(['DECIDED AT', 'DIR', 'MESSAGE', 'OUTCOME', 'REASON / RULE', 'AGENT GROUP', 'SESSION', 'TARGET', 'ATTEMPTS'], table)
-            : dim('no messages match'),
-        );
+        console.log(auditTable(rows));
       } finally {
         core.close();
       }

@@ -1,67 +1,86 @@
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { TerminalChannel } from '../adapters/channels/terminal';
 import { CreateAgentGroup } from '../commands/agent-groups';
-import type { Outcome } from '../commands/bus';
-import type { CommandEnvelope } from '../commands/define';
-import { AddDestination, RemoveDestination } from '../commands/destinations';
-import { receiveInbound } from '../commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../commands/messaging-groups';
-import { openDataDir } from '../core';
+import type { Core } from '../core';
+import { DeliverySucceeded } from '../events/delivery';
+import { OutboundDropped } from '../events/outbound';
+import { Host } from '../host';
+import { createLogger } from '../logger';
+import { auditTable } from './audit';
 import { configFor } from './context';
-import { dim, formatTable, ok } from './format';
+import { bold, dim, ok } from './format';
 
-const operator = { actor: 'operator:demo' };
-
-/** The scripted scenario: every command id is fixed, so a second run appends nothing. */
-const SCRIPT: CommandEnvelope[] = [
-  CreateAgentGroup.envelope('demo:ag-andy', { agentGroupId: 'ag-demo-andy', name: 'Andy', folder: 'demo-andy' }, operator),
-  CreateAgentGroup.envelope('demo:ag-research', { agentGroupId: 'ag-demo-research', name: 'Research', folder: 'demo-research' }, operator),
-  RegisterMessagingGroup.envelope('demo:chat-family', { messagingGroupId: 'mg-demo-family', channelType: 'cli', platformId: 'family', name: 'Family', isGroup: true }, operator),
-  WireChannel.envelope('demo:wire-family', { messagingGroupId: 'mg-demo-family', agentGroupId: 'ag-demo-andy', triggerRules: { pattern: '^@andy\\b', requiresTrigger: true } }, operator),
-  AddDestination.envelope('demo:grant-research', { agentGroupId: 'ag-demo-andy', localName: 'Research Bot', targetType: 'agent', targetId: 'ag-demo-research' }, operator),
-  AddDestination.envelope('demo:grant-family-again', { agentGroupId: 'ag-demo-andy', localName: 'family', targetType: 'agent', targetId: 'ag-demo-research' }, operator),
-  receiveInbound({ channelType: 'cli', platformId: 'family', messageId: 'demo-1', content: { text: '@Andy what is for dinner?' }, timestamp: '2026-11-24T18:00:00.000Z' }),
-  receiveInbound({ channelType: 'cli', platformId: 'family', messageId: 'demo-2', content: { text: 'nobody called the bot' }, timestamp: '2026-11-24T18:01:00.000Z' }),
-  RemoveDestination.envelope('demo:revoke-research', { agentGroupId: 'ag-demo-andy', localName: 'research-bot' }, operator),
+const AGENT = 'ag-demo-andy';
+/** The set-up, with fixed command ids: a second run appends nothing. */
+const SETUP = [
+  CreateAgentGroup.envelope('demo:agent', { agentGroupId: AGENT, name: 'Andy', folder: 'demo-andy' }, { actor: 'operator:demo' }),
+  RegisterMessagingGroup.envelope('demo:terminal', { messagingGroupId: 'mg-demo-terminal', channelType: 'cli', platformId: 'terminal', name: 'Terminal' }, { actor: 'operator:demo' }),
+  WireChannel.envelope('demo:wire', { messagingGroupId: 'mg-demo-terminal', agentGroupId: AGENT }, { actor: 'operator:demo' }),
 ];
+/** One message the agent answers, one it addresses to a name its map lacks (dropped by the host). */
+const SCRIPT = ['hello Andy, are you there?', '@to:nowhere psst, anybody out there?'];
+const ANSWER_TIMEOUT_MS = 60_000;
 
-const detail = (outcome: Outcome) =>
-  outcome.status === 'accepted' ? outcome.events.map((e) => `${e.type}@${e.position}`).join(' ') : `${outcome.code}: ${outcome.message}`;
+/** Resolves once `count` outbound rows after `after` have reached an end: delivered or dropped. */
+function outboundSettled(core: Core, after: number, count: number): Promise<unknown> {
+  const settled = (type: string) => type === DeliverySucceeded.type || type === OutboundDropped.type;
+  return firstValueFrom(
+    core.store.subscribe({ after, pollIntervalMs: 50 }).pipe(
+      filter((event) => settled(event.type)),
+      take(count),
+      toArray(),
+      timeout({ first: ANSWER_TIMEOUT_MS, with: () => Promise.reject(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s: see the host's log above`)) }),
+    ),
+  );
+}
 
 /**
- * A scripted tour of the core on the data directory: agent groups, a wired chat, a
- * granted and revoked destination, a refused duplicate name, a routed and a dropped
- * inbound message, all through the command bus.
+ * The main job on the embedded default: the host on ./data with the built-in echo agent
+ * (a child process unless Docker answers) and a chat on this terminal. It sends two
+ * messages, shows the answer and the audit trail, then lets you type when on a terminal.
  */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run a short scripted scenario through the command bus into the data directory')
-    .option('--json', 'print the outcomes as JSON')
-    .action((options: { json?: boolean }, command: Command) => {
+    .description('run the host with a built-in agent wired to a chat on this terminal: see a message go in, get answered, and audited')
+    .option('--message <text...>', 'the messages to send first (default: a greeting, and one to a name the agent lacks)')
+    .option('--no-interactive', 'exit after the first messages even on a terminal')
+    .action(async (options: { message?: string[]; interactive: boolean }, command: Command) => {
       const config = configFor(command);
-      const core = openDataDir(config.dataDir, { synchronous: config.synchronous });
+      const logger = createLogger(process.env.SWITCHYARD_LOG_LEVEL ?? 'warn');
+      const terminal = new TerminalChannel({ platformId: 'terminal', show: (_chat, text) => console.log(`${bold('andy>')} ${text}`) });
+      const host = await Host.start(config, { channels: [terminal], logger });
       try {
-        const outcomes = core.bus.dispatchBatch(SCRIPT).map((result) => {
-          if (result.status === 'failed') throw result.error;
-          return result;
-        });
-        if (options.json) {
-          console.log(JSON.stringify({ dataDir: config.dataDir, outcomes }, null, 2));
-          return;
+        for (const result of host.core.bus.dispatchBatch(SETUP)) if (result.status === 'failed') throw result.error;
+        console.log(`Switchyard demo: data in ${config.dataDir}, agents run as ${host.runtime.kind === 'docker' ? 'containers' : 'child processes'}, the echo agent answers.\n`);
+        const messages = options.message ?? SCRIPT;
+        const before = host.core.store.lastPosition();
+        const answered = outboundSettled(host.core, before, messages.length);
+        for (const text of messages) {
+          console.log(`${bold('you>')}  ${text}`);
+          await terminal.say(text);
         }
-        console.log(`Switchyard demo in ${config.dataDir}\n`);
-        console.log(
-          formatTable(
-            ['COMMAND', 'ID', 'OUTCOME', 'DETAIL'],
-            outcomes.map((o) => [o.type, o.commandId, o.duplicate ? dim(`${o.status} (duplicate)`) : o.status === 'accepted' ? ok(o.status) : o.status, detail(o)]),
-          ),
-        );
-        const acl = core.views.destinations.list('ag-demo-andy');
-        console.log('\nDestination map (ACL) of Andy today:');
-        console.log(formatTable(['NAME', 'TYPE', 'TARGET', 'GRANTED AT'], acl.map((d) => [d.local_name, d.target_type, d.target_id, d.granted_at])));
-        console.log(dim(`\nNext: switchyard --data-dir ${config.dataDir} events   ·   switchyard --data-dir ${config.dataDir} replay --verify`));
+        await answered;
+        console.log(`\n${ok('Audit trail')} of this run (switchyard --data-dir ${config.dataDir} audit):`);
+        console.log(auditTable([...host.core.views.audit.query({})].filter((row) => row.decided_position > before)));
+        console.log(dim(`\nNext: switchyard --data-dir ${config.dataDir} explain <message>   ·   status   ·   acl ${AGENT}   ·   what-if --remove ${AGENT}:terminal`));
+        if (options.interactive && process.stdin.isTTY) await chat(terminal);
       } finally {
-        core.close();
+        await host.stop();
       }
     });
+}
+
+/** Type messages to the agent until Ctrl-D. */
+async function chat(terminal: TerminalChannel): Promise<void> {
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  console.log(dim('\nType a message for Andy (Ctrl-D to stop).'));
+  try {
+    for await (const line of prompt) if (line.trim()) await terminal.say(line.trim());
+  } finally {
+    prompt.close();
+  }
 }

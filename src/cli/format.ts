@@ -26,3 +26,4 @@ export function clip(value: string, max = 80): string {
 export const ok = (text: string) => pc.green(text);
 export const bad = (text: string) => pc.red(text);
 export const dim = (text: string) => pc.dim(text);
+export const bold = (text: string) => pc.bold(text);

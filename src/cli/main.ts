@@ -15,6 +15,7 @@ import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
 import { registerStart } from './start';
 import { registerStatus } from './status';
+import { registerTasks } from './tasks';
 import { registerWhatIf } from './what-if';
 import { registerWirings } from './wirings';
 import { bad } from './format';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerWirings(program);
   registerDestinations(program);
   registerSessions(program);
+  registerTasks(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

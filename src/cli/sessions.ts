@@ -1,9 +1,20 @@
 import type { Command } from 'commander';
+import type { Core } from '../core';
+import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
 import { found, printRead } from './dispatch';
 
-const HEADERS = ['ID', 'AGENT GROUP', 'CHAT', 'THREAD', 'MODE', 'STATUS', 'LAST ACTIVE', 'CREATED'];
-const row = (s: SessionRow) => [s.id, s.agent_group_id, s.messaging_group_id, s.thread_id, s.session_mode, s.status, s.last_active, s.created_at];
+const HEADERS = ['ID', 'AGENT GROUP', 'CHAT', 'THREAD', 'MODE', 'STATUS', 'CONTAINER', 'LAST ACTIVE', 'CREATED'];
+
+type SessionWithContainer = SessionRow & { container: ContainerRow | null };
+
+const withContainer = (core: Core, session: SessionRow): SessionWithContainer => ({ ...session, container: core.views.containers.get(session.id) ?? null });
+
+/** The container column: its status, and why it last stopped. */
+const containerCell = ({ container }: SessionWithContainer) =>
+  !container ? 'never started' : container.stop_reason && !['starting', 'running', 'idle'].includes(container.status) ? `${container.status} (${container.stop_reason})` : container.status;
+
+const row = (s: SessionWithContainer) => [s.id, s.agent_group_id, s.messaging_group_id, s.thread_id, s.session_mode, s.status, containerCell(s), s.last_active, s.created_at];
 
 export function registerSessions(program: Command): void {
   const sessions = program.command('sessions').description('conversations: one agent group, one folder each');
@@ -16,7 +27,7 @@ export function registerSessions(program: Command): void {
       printRead(
         command,
         options.json,
-        (core) => (options.agentGroup ? core.views.sessions.forAgentGroup(options.agentGroup) : core.views.sessions.list()),
+        (core) => (options.agentGroup ? core.views.sessions.forAgentGroup(options.agentGroup) : core.views.sessions.list()).map((s) => withContainer(core, s)),
         (list) => ({ headers: HEADERS, rows: list.map(row) }),
       ),
     );
@@ -26,6 +37,6 @@ export function registerSessions(program: Command): void {
     .argument('<id>', 'session id')
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => found(core.views.sessions.get(id), `session ${id}`), (session) => ({ headers: HEADERS, rows: [row(session)] })),
+      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => ({ headers: HEADERS, rows: [row(session)] })),
     );
 }

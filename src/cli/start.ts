@@ -9,6 +9,7 @@ import { CliError, configFor, wholeNumber } from './context';
 interface StartOptions {
   webhookPort?: number;
   webhookDeliverUrl?: string;
+  runtime?: string;
 }
 
 function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
@@ -33,15 +34,16 @@ export function registerStart(program: Command): void {
     .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
     .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
+    .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
     .action(async (options: StartOptions, command: Command) => {
-      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl });
+      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime });
       const logger = createLogger(config.logLevel);
       const channels = configuredChannels(config, logger);
       const host = await Host.start(config, { channels, logger });
       for (const channel of channels) {
         if (channel instanceof WebhookChannel) console.log(`webhook channel listening on ${channel.url()}`);
       }
-      console.log(`switchyard host running on ${config.dataDir} (Ctrl-C to stop)`);
+      console.log(`switchyard host running on ${config.dataDir}, agents on the ${host.runtime.kind} runtime (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);

@@ -23,6 +23,7 @@ export function registerStatus(program: Command): void {
           host: holder === undefined ? { running: false } : { running: true, pid: holder },
           log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
           sessions: core.views.sessions.countByStatus(),
+          containers: core.views.containers.byStatus(),
           messages: core.views.audit.pendingAndFailed(),
           dropsLastHour: core.views.audit.dropsSince(since),
         };
@@ -33,6 +34,7 @@ export function registerStatus(program: Command): void {
         console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) : dim('not running')}`);
         console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
         console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);
+        console.log(`agents    ${status.containers.map((c) => `${c.count} ${c.status}`).join(', ') || dim('none started')}`);
         const { undelivered, failed } = status.messages;
         console.log(`outbound  ${undelivered} awaiting delivery, ${failed ? bad(`${failed} failed`) : '0 failed'}`);
         console.log(`drops in the last hour${status.dropsLastHour.length ? ':' : ': none'}`);

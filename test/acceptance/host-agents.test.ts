@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
+import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
+import { centralDatabasePath, openCore, openDataDir } from '../../src/core';
+import type { RecordedEvent } from '../../src/events/define';
+import { runCli } from '../support/cli';
+import { FakePlatform, postInbound } from '../support/fake-platform';
+import { startHost } from '../support/host-process';
+import { useTempDir } from '../support/temp';
+import { waitForEvents } from '../support/wait';
+
+/** `switchyard start` running real agents: the echo runner as child processes of the host. */
+describe('switchyard start with the process runtime and the echo agent (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  let platform: FakePlatform;
+
+  beforeEach(async () => {
+    platform = await FakePlatform.start();
+    const core = openDataDir(dataDir());
+    try {
+      core.bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+      core.bus.dispatch(RegisterMessagingGroup.envelope('mg', { messagingGroupId: 'mg-family', channelType: 'webhook', platformId: 'fam', name: 'Family' }));
+      core.bus.dispatch(WireChannel.envelope('wire', { messagingGroupId: 'mg-family', agentGroupId: 'ag-andy' }));
+    } finally {
+      core.close();
+    }
+  });
+  afterEach(() => platform.close());
+
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+
+  it('answers on the channel, drops and audits a send to an unknown name, fires a recurring task twice, and stops its agents on SIGTERM', async () => {
+    const host = await startHost(dataDir(), platform.url, { SWITCHYARD_RUNTIME: 'process', SWITCHYARD_RUNNER_POLL_MS: '50', SWITCHYARD_SWEEP_INTERVAL_MS: '200' });
+    const core = openCore(centralDatabasePath(dataDir()));
+    try {
+      expect(host.output()).toContain('agents on the process runtime');
+      expect((await postInbound(host.url, { platformId: 'fam', messageId: 'm-1', content: { text: 'hello Andy' } })).status).toBe(202);
+      const [answer] = await platform.waitFor(1);
+      expect(answer).toEqual(expect.objectContaining({ platformId: 'fam', content: { text: 'echo: hello Andy' } }));
+      const [started] = await waitForEvents(core.store, (e) => e.type === 'ContainerStarted');
+      const { sessionId } = started!.data as { sessionId: string };
+
+      await postInbound(host.url, { platformId: 'fam', messageId: 'm-2', content: { text: '@to:nowhere psst' } });
+      await waitForEvents(core.store, (e) => e.type === 'OutboundDropped');
+      const drops = cli('audit', '--outcome', 'dropped', '--json').stdout.trim().split('\n').map((line) => JSON.parse(line));
+      expect(drops).toEqual([expect.objectContaining({ direction: 'outbound', reason: 'unknown-destination', agent_group_id: 'ag-andy', session_id: sessionId })]);
+
+      const scheduled = cli('tasks', 'schedule', '--session', sessionId, '--prompt', 'tick', '--every', '* * * * * *');
+      expect(scheduled.status).toBe(0);
+      expect(scheduled.stdout).toMatch(/scheduled task task-\S+ at /);
+      const ticks = await platform.waitFor(3, 20_000);
+      expect(ticks.slice(1, 3).map((d) => d.content)).toEqual([{ text: 'echo: tick' }, { text: 'echo: tick' }]);
+      const occurrences = await waitForEvents(core.store, (e) => e.type === 'TaskScheduled', 2);
+      expect((occurrences[1]!.data as { previousMessageId: string }).previousMessageId).toBe((occurrences[0]!.data as { messageId: string }).messageId);
+      // One agent for the session all along: two messages and two ticks did not start a second.
+      expect([...core.store.readAll({ type: 'ContainerStarting' })]).toHaveLength(1);
+    } finally {
+      host.child.kill('SIGTERM');
+      expect((await host.done).status).toBe(0);
+      const stopped = [...core.store.readAll({ type: 'ContainerStopped' })].map((e: RecordedEvent) => e.data as { reason: string; exitCode: number | null });
+      expect(stopped).toEqual([expect.objectContaining({ reason: 'host-shutdown', exitCode: 0 })]);
+      core.close();
+    }
+  });
+
+  it('sees an agent killed from outside, records how it ended, and wakes a new incarnation for the next message', async () => {
+    const host = await startHost(dataDir(), platform.url, { SWITCHYARD_RUNTIME: 'process', SWITCHYARD_RUNNER_POLL_MS: '50' });
+    const core = openCore(centralDatabasePath(dataDir()));
+    try {
+      await postInbound(host.url, { platformId: 'fam', messageId: 'm-1', content: { text: 'one' } });
+      await platform.waitFor(1);
+      const container = () => JSON.parse(cli('sessions', 'list', '--json').stdout)[0].container;
+      const first = container();
+      process.kill(Number(String(first.runtime_id).replace('process-', '')), 'SIGKILL');
+      const [exit] = await waitForEvents(core.store, (e) => e.type === 'ContainerStopped');
+      expect(exit!.data).toEqual(expect.objectContaining({ incarnationId: first.incarnation_id, reason: 'crashed', exitCode: null, signal: 'SIGKILL' }));
+      expect(cli('sessions', 'list').stdout).toContain('stopped (crashed)');
+
+      await postInbound(host.url, { platformId: 'fam', messageId: 'm-2', content: { text: 'two' } });
+      const delivered = await platform.waitFor(2);
+      expect(delivered[1]!.content).toEqual({ text: 'echo: two' });
+      expect(container().incarnation_id).not.toBe(first.incarnation_id);
+      expect(container().starts).toBe(2);
+    } finally {
+      host.child.kill('SIGTERM');
+      await host.done;
+      core.close();
+    }
+  });
+});
