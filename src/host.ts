@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { DockerRuntime } from './adapters/containers/docker';
 import { ExternalRuntime } from './adapters/containers/external';
+import { buildAgentImage } from './adapters/containers/image';
 import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
 import type { ContainerRuntime } from './adapters/containers/runtime';
@@ -184,7 +187,19 @@ export class Host {
       return runtime;
     };
     if (config.runtime === 'external') return new ExternalRuntime();
-    return processRuntime();
+    if (config.runtime === 'process') return processRuntime();
+    const docker = new Dockerode({ socketPath: config.dockerSocket });
+    const answers = await docker.ping().then(
+      () => true,
+      () => false,
+    );
+    if (!answers) {
+      if (config.runtime === 'docker') throw new Error(`no Docker engine answers at ${config.dockerSocket} (set SWITCHYARD_DOCKER_SOCKET, or use --runtime process)`);
+      logger.info({ event: 'RuntimeChosen', runtime: 'process', reason: `no Docker engine at ${config.dockerSocket}` }, 'agents run as child processes');
+      return processRuntime();
+    }
+    await buildAgentImage(docker, { tag: config.agentImage, repoRoot: packageRoot(__dirname), logger });
+    return new DockerRuntime(docker, { logger });
   }
 
   private conversations(channelType: string) {
