@@ -11,6 +11,7 @@ import { registerDestinations } from './destinations';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
 import { registerGroups } from './groups';
+import { registerImportNanoclaw } from './import-nanoclaw';
 import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
 import { registerStart } from './start';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerWirings(program);
   registerDestinations(program);
   registerSessions(program);
+  registerImportNanoclaw(program);
   registerTasks(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {

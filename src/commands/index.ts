@@ -3,6 +3,7 @@ import { containerCommands } from './containers';
 import type { CommandDefinition } from './define';
 import { deliveryCommands } from './delivery';
 import { destinationCommands } from './destinations';
+import { importCommands } from './import';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
@@ -18,4 +19,5 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...deliveryCommands,
   ...containerCommands,
   ...taskCommands,
+  ...importCommands,
 ];
