@@ -9,6 +9,7 @@ import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
 import type { ContainerRuntime } from './adapters/containers/runtime';
 import { Sweep } from './adapters/containers/sweep';
+import { ApprovalCards } from './adapters/approval-cards';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
@@ -96,6 +97,7 @@ export class Host {
       new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core.views, { logger: component('session-folder') }), { logger }),
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core.views, { logger: component('destinations-file') }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
+      new ReactorRunner(core.store, new ApprovalCards(core.views, new Map(options.channels.map((c) => [c.channelType, c])), component('approval-cards')), { logger }),
     ];
     for (const reactor of reactors) reactor.start();
     const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller') });

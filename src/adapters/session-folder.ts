@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import { AgentGroupCreated } from '../events/agent-groups';
@@ -6,13 +7,14 @@ import { AgentMessageDelivered } from '../events/agent-messages';
 import type { RecordedEvent } from '../events/define';
 import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
+import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
 import { TaskScheduled } from '../events/tasks';
 import type { Views } from '../projections';
 import type { Logger } from '../logger';
 import { saveAttachments } from './attachments';
 import type { Reactor } from './reactor';
-import { groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir } from './session-db';
+import { ensureConfinedDir, groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
 
 /** A messages_in row as the host writes it. */
 interface InboundRow {
@@ -48,11 +50,13 @@ export class SessionFolderReactor implements Reactor {
     DeliverySucceeded.type,
     DeliveryFailed.type,
     TaskScheduled.type,
+    AgentNotified.type,
+    AgentInstructionsSet.type,
   ]);
 
   constructor(
     private readonly dataDir: string,
-    private readonly views: Pick<Views, 'sessions'>,
+    private readonly views: Pick<Views, 'sessions' | 'agentGroups'>,
     private readonly options: SessionFolderOptions = {},
   ) {}
 
@@ -129,6 +133,12 @@ export class SessionFolderReactor implements Reactor {
         processAfter: data.processAfter,
         recurrence: data.recurrence,
       });
+    } else if (AgentNotified.is(event)) {
+      const { data } = event;
+      this.tellSender(data.sessionId, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });
+    } else if (AgentInstructionsSet.is(event)) {
+      const group = this.views.agentGroups.getIncludingDeleted(event.data.agentGroupId);
+      if (group) writeFileAtomic(join(ensureConfinedDir(join(this.dataDir, 'groups'), group.folder), 'CLAUDE.md'), event.data.instructions);
     } else if (OutboundDropped.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'dropped', null, event);
     else if (DeliverySucceeded.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'delivered', event.data.platformMessageId, event);
     else if (DeliveryFailed.is(event) && event.data.final) {

@@ -4,6 +4,7 @@ import { CommandIdConflictError, CommandValidationError } from '../commands/bus'
 import { ConfigError } from '../config';
 import { CliError } from './context';
 import { registerAcl } from './acl';
+import { registerApprovals } from './approvals';
 import { registerAudit } from './audit';
 import { registerChannels } from './channels';
 import { registerDemo } from './demo';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerSessions(program);
   registerImportNanoclaw(program);
   registerTasks(program);
+  registerApprovals(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

@@ -24,6 +24,7 @@ export function registerStatus(program: Command): void {
           log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
           sessions: core.views.sessions.countByStatus(),
           containers: core.views.containers.byStatus(),
+          pendingApprovals: core.views.approvals.list('pending').length,
           messages: core.views.audit.pendingAndFailed(),
           dropsLastHour: core.views.audit.dropsSince(since),
         };
@@ -35,6 +36,7 @@ export function registerStatus(program: Command): void {
         console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
         console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);
         console.log(`agents    ${status.containers.map((c) => `${c.count} ${c.status}`).join(', ') || dim('none started')}`);
+        console.log(`approvals ${status.pendingApprovals ? bad(`${status.pendingApprovals} pending`) : '0 pending'}${status.pendingApprovals ? dim('  (switchyard approvals list)') : ''}`);
         const { undelivered, failed } = status.messages;
         console.log(`outbound  ${undelivered} awaiting delivery, ${failed ? bad(`${failed} failed`) : '0 failed'}`);
         console.log(`drops in the last hour${status.dropsLastHour.length ? ':' : ': none'}`);

@@ -1,4 +1,5 @@
 import { agentGroupCommands } from './agent-groups';
+import { approvalCommands } from './approvals';
 import { containerCommands } from './containers';
 import type { CommandDefinition } from './define';
 import { deliveryCommands } from './delivery';
@@ -20,4 +21,5 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...containerCommands,
   ...taskCommands,
   ...importCommands,
+  ...approvalCommands,
 ];

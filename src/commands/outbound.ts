@@ -4,6 +4,7 @@ import { Id } from '../events/primitives';
 import type { Views } from '../projections';
 import type { DestinationRow } from '../projections/destinations';
 import { defineCommand, reject, type CommandMetadata } from './define';
+import { decideSystemAction } from './system-actions';
 
 export const RouteOutboundPayload = z.object({ sessionId: Id, row: OutboundRow });
 export type RouteOutboundPayload = z.input<typeof RouteOutboundPayload>;
@@ -53,7 +54,7 @@ function resolveTarget(views: Views, source: string, row: z.output<typeof Outbou
  * the host, whatever the container claimed: routed with the ACL row that permitted it,
  * or dropped with a reason from a closed set and the evidence.
  */
-export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload, (views, command) => {
+export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload, (views, command, context) => {
   const session = views.sessions.get(command.sessionId);
   if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
   const { row } = command;
@@ -62,9 +63,7 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
     OutboundDropped.create({ sessionId: session.id, agentGroupId: source, outboundId: row.id, reason, explanation, target, row }),
   ];
 
-  if (row.kind === 'system') {
-    return dropped('unknown-action', 'system actions are not handled by this host version; the row was recorded and ignored');
-  }
+  if (row.kind === 'system') return decideSystemAction(views, session, row, context);
   let files: string[] = [];
   let requestedName: string | undefined;
   try {

@@ -1,3 +1,4 @@
+import { SystemActionAccepted } from '../events/admin';
 import type { PendingEvent, RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundRow } from '../events/outbound';
@@ -23,13 +24,15 @@ export interface Judgement {
  * and data it is read from.
  */
 export function recordedJudgement(event: Pick<PendingEvent, 'type' | 'data'>): Judgement | undefined {
-  const data = event.data as { agentGroupId?: string; reason?: string; acl?: { localName: string } };
+  const data = event.data as { agentGroupId?: string; reason?: string; acl?: { localName: string }; action?: string };
   const agentGroupId = data.agentGroupId ?? null;
   switch (event.type) {
     case InboundRouted.type:
       return { verdict: `routed to ${agentGroupId}`, routed: true, agentGroupId };
     case OutboundRouted.type:
       return { verdict: `routed by "${data.acl!.localName}"`, routed: true, agentGroupId };
+    case SystemActionAccepted.type:
+      return { verdict: `accepted as system action ${data.action}`, routed: true, agentGroupId };
     case InboundDropped.type:
     case OutboundDropped.type:
       return { verdict: `dropped: ${data.reason}`, routed: false, agentGroupId };

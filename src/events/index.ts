@@ -1,3 +1,4 @@
+import { adminEvents } from './admin';
 import { agentGroupEvents } from './agent-groups';
 import { agentMessageEvents } from './agent-messages';
 import { containerEvents } from './containers';
@@ -10,4 +11,4 @@ import { outboundEvents } from './outbound';
 import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...adminEvents]);

@@ -59,6 +59,12 @@ export const OutboundDropReason = z.enum([
   'malformed-row',
   'self-address',
   'unknown-action',
+  /** An admin-only action asked for by an agent group that is not an admin. */
+  'not-admin',
+  /** A system action whose fields fail the host's validation (package names, MCP command…). */
+  'invalid-request',
+  /** An approval was asked for, but no admin agent group has a wired chat to show it in. */
+  'no-admin-channel',
 ]);
 export type OutboundDropReason = z.infer<typeof OutboundDropReason>;
 

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { AgentImageRebuildRequested } from '../events/admin';
 import { AgentGroupCreated, AgentGroupDeleted, AgentGroupUpdated } from '../events/agent-groups';
 import type { ContainerConfig } from '../events/primitives';
 import { defineProjection } from './runner';
@@ -13,6 +14,7 @@ export interface AgentGroupRow {
   created_at: string;
   created_position: number;
   deleted_at: string | null;
+  image_rebuild_requested_at: string | null;
 }
 
 export interface AgentGroup {
@@ -24,6 +26,8 @@ export interface AgentGroup {
   containerConfig: ContainerConfig;
   createdAt: string;
   deletedAt: string | null;
+  /** When an approval asked for its image to be rebuilt with new packages; null if never. */
+  imageRebuildRequestedAt: string | null;
 }
 
 const toAgentGroup = (row: AgentGroupRow): AgentGroup => ({
@@ -35,6 +39,7 @@ const toAgentGroup = (row: AgentGroupRow): AgentGroup => ({
   containerConfig: JSON.parse(row.container_config) as ContainerConfig,
   createdAt: row.created_at,
   deletedAt: row.deleted_at,
+  imageRebuildRequestedAt: row.image_rebuild_requested_at,
 });
 
 /** Agent groups; a deleted one keeps its row (and folder name) with deleted_at set. */
@@ -53,6 +58,7 @@ export const agentGroupsProjection = defineProjection({
        WHERE id = @id`,
     );
     const markDeleted = db.prepare('UPDATE agent_groups SET deleted_at = ? WHERE id = ?');
+    const markForRebuild = db.prepare('UPDATE agent_groups SET image_rebuild_requested_at = ? WHERE id = ?');
     on(AgentGroupCreated, (data, event) => {
       insert.run(data.agentGroupId, data.name, data.folder, data.isAdmin ? 1 : 0, data.agentProvider, JSON.stringify(data.containerConfig), event.metadata.recordedAt, event.position);
     });
@@ -67,6 +73,7 @@ export const agentGroupsProjection = defineProjection({
       });
     });
     on(AgentGroupDeleted, (data, event) => markDeleted.run(event.metadata.recordedAt, data.agentGroupId));
+    on(AgentImageRebuildRequested, (data, event) => markForRebuild.run(event.metadata.recordedAt, data.agentGroupId));
   },
 });
 

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { SystemActionAccepted } from '../events/admin';
 import { StatementCache } from '../db/statement-cache';
 import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import type { RecordedEvent } from '../events/define';
@@ -80,6 +81,12 @@ export const auditProjection = defineProjection({
         ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'dropped', reason: data.reason, rule: null,
         agentGroupId: data.agentGroupId, sessionId: data.sessionId,
         messagingGroupId: data.target?.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target),
+      }),
+    );
+    on(SystemActionAccepted, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'routed', reason: null, rule: `system:${data.action}`,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: null,
       }),
     );
     const update = (event: RecordedEvent, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
 import { agentMessagesProjection, AgentMessagesView } from './agent-messages';
+import { approvalsProjection, ApprovalsView } from './approvals';
 import { auditProjection, AuditView } from './audit';
 import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
@@ -19,6 +20,7 @@ export const projections: readonly Projection[] = [
   auditProjection,
   agentMessagesProjection,
   containersProjection,
+  approvalsProjection,
 ];
 
 /**
@@ -35,6 +37,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     audit: new AuditView(db),
     agentMessages: new AgentMessagesView(db),
     containers: new ContainersView(db),
+    approvals: new ApprovalsView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -112,7 +112,7 @@ describe('RouteOutbound', () => {
 
     it('unknown-action: a system row this host does not handle is recorded and ignored', () => {
       const r = row({ kind: 'system', content: JSON.stringify({ action: 'launch_rockets' }) });
-      given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: r }).then(dropped('unknown-action', null, r));
+      given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: r }).then(dropped('unknown-action', null, r), expect.objectContaining({ type: 'AgentNotified' }));
     });
   });
 

@@ -23,7 +23,8 @@ export const idFor = (prefix: string, salt = '') => newId(prefix, context('when'
  */
 export function given(...history: PendingEvent[]) {
   return {
-    when<S extends z.ZodType>(definition: CommandDefinition<string, S>, payload: z.input<S>) {
+    /** `as` overrides the command's context: another actor, another time. */
+    when<S extends z.ZodType>(definition: CommandDefinition<string, S>, payload: z.input<S>, as: Partial<CommandContext> = {}) {
       const core = openCore(':memory:', { synchronous: 'NORMAL' });
       let decision: Decision;
       try {
@@ -34,7 +35,7 @@ export function given(...history: PendingEvent[]) {
             }
           });
         });
-        decision = definition.decide(core.views, parsePayload(definition, payload), context('when'));
+        decision = definition.decide(core.views, parsePayload(definition, payload), { ...context('when'), ...as });
       } finally {
         core.close();
       }

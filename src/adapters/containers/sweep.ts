@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import { ExpireApproval } from '../../commands/approvals';
 import { MarkContainerIdle, StopContainer } from '../../commands/containers';
 import type { CommandEnvelope } from '../../commands/define';
 import { ScheduleNextOccurrence } from '../../commands/tasks';
@@ -48,6 +49,8 @@ export interface SweepReport {
   retried: string[];
   failed: string[];
   rearmed: string[];
+  /** Approval requests that expired undecided. */
+  expired: string[];
 }
 
 const instant = (iso: string | null): number => (iso === null ? 0 : Date.parse(iso));
@@ -87,7 +90,7 @@ export class Sweep {
   }
 
   run(): SweepReport {
-    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [] };
+    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [] };
     const now = this.clock().getTime();
     for (const session of this.core.views.sessions.list()) {
       const dir = sessionDir(this.options.dataDir, session.agent_group_id, session.id);
@@ -102,7 +105,10 @@ export class Sweep {
         outbound.close();
       }
     }
-    if (report.woken.length + report.stopped.length + report.retried.length + report.failed.length + report.rearmed.length > 0) {
+    for (const approval of this.core.views.approvals.expiredAt(new Date(now).toISOString())) {
+      if (this.dispatch(ExpireApproval.envelope(`expire:${approval.approval_id}`, { approvalId: approval.approval_id })).status === 'accepted') report.expired.push(approval.approval_id);
+    }
+    if (report.expired.length + report.woken.length + report.stopped.length + report.retried.length + report.failed.length + report.rearmed.length > 0) {
       this.options.logger?.info({ event: 'SweepDone', ...report }, 'sweep');
     }
     return report;

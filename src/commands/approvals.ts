@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { AgentImageRebuildRequested, AgentNotified, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired } from '../events/admin';
+import { AgentGroupUpdated } from '../events/agent-groups';
+import { ContainerStopRequested } from '../events/containers';
+import type { PendingEvent } from '../events/define';
+import { Id, type ContainerConfig } from '../events/primitives';
+import type { Views } from '../projections';
+import type { ApprovalRow } from '../projections/approvals';
+import { LIVE_STATUSES } from '../projections/containers';
+import { defineCommand, newId, reject, type CommandContext } from './define';
+import { AddMcpServerRequest, InstallPackagesRequest, payloadHash } from './system-actions';
+
+/**
+ * Who may decide: the operator at the CLI, or the admin of the chat the card went to
+ * (actor `channel:<channel type>:<platform id>:<user id>` as the adapter reports a click).
+ */
+function mayDecide(views: Views, approval: ApprovalRow, actor: string): boolean {
+  if (actor.startsWith('operator:')) return true;
+  const click = /^channel:([^:]+):(.+):([^:]+)$/.exec(actor);
+  if (!click) return false;
+  const adminChat = JSON.parse(approval.admin_chat) as { messagingGroupId: string };
+  const chat = views.messagingGroups.get(adminChat.messagingGroupId);
+  return chat !== undefined && chat.channel_type === click[1] && chat.platform_id === click[2] && chat.admin_user_id !== null && chat.admin_user_id === click[3];
+}
+
+const notify = (approval: ApprovalRow, context: CommandContext, text: string) =>
+  AgentNotified.create({ sessionId: approval.session_id, noticeId: newId('notice', context), text, details: { approvalId: approval.approval_id, action: approval.action } });
+
+/** What an approved request changes: the container config, the image, and the requester's running container. */
+function apply(views: Views, approval: ApprovalRow): PendingEvent[] {
+  const group = views.agentGroups.get(approval.agent_group_id);
+  if (!group) return [];
+  const payload = JSON.parse(approval.payload) as Record<string, unknown>;
+  const events: PendingEvent[] = [];
+  const config: ContainerConfig = structuredClone(group.containerConfig);
+  if (approval.action === 'install_packages') {
+    const { apt, npm } = InstallPackagesRequest.parse(payload);
+    config.packages = { apt: [...new Set([...config.packages.apt, ...apt])], npm: [...new Set([...config.packages.npm, ...npm])] };
+    events.push(AgentGroupUpdated.create({ agentGroupId: group.id, containerConfig: config }));
+  } else if (approval.action === 'add_mcp_server') {
+    const { name, command, args, env } = AddMcpServerRequest.parse(payload);
+    config.mcpServers = { ...config.mcpServers, [name]: { command, args, env } };
+    events.push(AgentGroupUpdated.create({ agentGroupId: group.id, containerConfig: config }));
+  }
+  if (approval.action !== 'add_mcp_server') events.push(AgentImageRebuildRequested.create({ agentGroupId: group.id, approvalId: approval.approval_id }));
+  // The next wake picks up the change: the running container is stopped now.
+  const container = views.containers.get(approval.session_id);
+  if (container && LIVE_STATUSES.has(container.status) && container.status !== 'stopping') {
+    events.push(
+      ContainerStopRequested.create({ sessionId: approval.session_id, incarnationId: container.incarnation_id, reason: 'approval-applied', evidence: { approvalId: approval.approval_id, action: approval.action } }),
+    );
+  }
+  return events;
+}
+
+const Decision = z.object({
+  approvalId: Id,
+  /** The hash of the payload the decider was shown: an approval applies exactly that payload. */
+  payloadHash: z.string().regex(/^[0-9a-f]{64}$/, 'expected the sha256 of the payload shown (64 hex digits)'),
+  reason: z.string().max(2000).nullable().default(null),
+});
+
+/** The checks every decision passes, in order; a refusal an operator would ask about is recorded as an event. */
+function decide(views: Views, command: z.output<typeof Decision>, context: CommandContext, decision: 'approved' | 'rejected') {
+  const approval = views.approvals.get(command.approvalId);
+  if (!approval) return reject('unknown-approval', `no approval request ${command.approvalId}`);
+  if (approval.status !== 'pending') return reject('already-decided', `approval ${approval.approval_id} is already ${approval.status}`);
+  if (Date.parse(context.issuedAt) >= Date.parse(approval.expires_at)) return reject('expired', `approval ${approval.approval_id} expired at ${approval.expires_at}`);
+  const refused = (reason: 'not-admin' | 'payload-mismatch', explanation: string) => [ApprovalDecisionRefused.create({ approvalId: approval.approval_id, decision, reason, explanation })];
+  if (!mayDecide(views, approval, context.actor)) return refused('not-admin', `${context.actor} is neither the operator nor the admin of the chat the request was shown in`);
+  const stored = payloadHash(JSON.parse(approval.payload));
+  if (command.payloadHash !== stored || stored !== approval.payload_hash) {
+    return refused('payload-mismatch', `the payload decided on (${command.payloadHash.slice(0, 12)}) is not the one shown (${approval.payload_hash.slice(0, 12)})`);
+  }
+  return approval;
+}
+
+export const ApproveRequest = defineCommand('ApproveRequest', Decision, (views, command, context) => {
+  const approval = decide(views, command, context, 'approved');
+  if (!('approval_id' in approval)) return approval;
+  return [
+    ApprovalDecided.create({ approvalId: approval.approval_id, decision: 'approved', reason: command.reason }),
+    ...apply(views, approval),
+    notify(approval, context, `Your ${approval.action} request (${approval.approval_id}) was approved and applied; your container restarts with it at the next message.`),
+  ];
+});
+
+export const RejectRequest = defineCommand('RejectRequest', Decision, (views, command, context) => {
+  const approval = decide(views, command, context, 'rejected');
+  if (!('approval_id' in approval)) return approval;
+  return [
+    ApprovalDecided.create({ approvalId: approval.approval_id, decision: 'rejected', reason: command.reason }),
+    notify(approval, context, `Your ${approval.action} request (${approval.approval_id}) was rejected${command.reason ? `: ${command.reason}` : ''}.`),
+  ];
+});
+
+/** A request nobody decided in time closes itself, and the requester is told. */
+export const ExpireApproval = defineCommand('ExpireApproval', z.object({ approvalId: Id }), (views, command, context) => {
+  const approval = views.approvals.get(command.approvalId);
+  if (!approval) return reject('unknown-approval', `no approval request ${command.approvalId}`);
+  if (approval.status !== 'pending') return reject('already-decided', `approval ${approval.approval_id} is already ${approval.status}`);
+  if (Date.parse(context.issuedAt) < Date.parse(approval.expires_at)) return reject('not-expired', `approval ${approval.approval_id} expires at ${approval.expires_at}`);
+  return [
+    ApprovalExpired.create({ approvalId: approval.approval_id, expiresAt: approval.expires_at }),
+    notify(approval, context, `Your ${approval.action} request (${approval.approval_id}) expired without a decision.`),
+  ];
+});
+
+export const approvalCommands = [ApproveRequest, RejectRequest, ExpireApproval];

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { defineEvent } from './define';
+import { agentGroupStream } from './destinations';
+import { sessionStream } from './inbound';
+import { Id } from './primitives';
+
+export const approvalStream = (approvalId: string) => `approval-${approvalId}`;
+
+/** The admin-only actions an agent can ask for that wait for an admin's decision. */
+export const ApprovalAction = z.enum(['install_packages', 'add_mcp_server', 'request_rebuild']);
+export type ApprovalAction = z.infer<typeof ApprovalAction>;
+
+/** A system row the host acted on (the audit's "routed" for system actions). */
+export const SystemActionAccepted = defineEvent({
+  type: 'SystemActionAccepted',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    agentGroupId: Id,
+    outboundId: z.string(),
+    action: z.string(),
+    /** What came of it: the new agent group, the approval request, the task. */
+    result: z.record(z.string(), z.unknown()),
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+/** A message from the host to an agent, written into its session as a chat row from `system`. */
+export const AgentNotified = defineEvent({
+  type: 'AgentNotified',
+  version: 1,
+  schema: z.object({ sessionId: Id, noticeId: Id, text: z.string(), details: z.record(z.string(), z.unknown()).default({}) }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+/** The instructions a created agent starts with (its CLAUDE.md). */
+export const AgentInstructionsSet = defineEvent({
+  type: 'AgentInstructionsSet',
+  version: 1,
+  schema: z.object({ agentGroupId: Id, instructions: z.string() }),
+  stream: (data) => agentGroupStream(data.agentGroupId),
+});
+
+/** Packages or a rebuild were approved: the agent group's image must be rebuilt before its next start. */
+export const AgentImageRebuildRequested = defineEvent({
+  type: 'AgentImageRebuildRequested',
+  version: 1,
+  schema: z.object({ agentGroupId: Id, approvalId: Id }),
+  stream: (data) => agentGroupStream(data.agentGroupId),
+});
+
+export const ApprovalRequested = defineEvent({
+  type: 'ApprovalRequested',
+  version: 1,
+  schema: z.object({
+    approvalId: Id,
+    sessionId: Id,
+    agentGroupId: Id,
+    outboundId: z.string(),
+    action: ApprovalAction,
+    /** Exactly what will be applied on approval. */
+    payload: z.record(z.string(), z.unknown()),
+    /** sha256 of the payload's canonical JSON: an approval must name it. */
+    payloadHash: z.string(),
+    /** What the admin is shown: every field of the payload, args and env included. */
+    shownText: z.string(),
+    expiresAt: z.string(),
+    /** The admin agent group's first wired chat, where the card goes. */
+    adminChat: z.object({ messagingGroupId: Id, channelType: z.string(), platformId: z.string() }),
+  }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+export const ApprovalDecided = defineEvent({
+  type: 'ApprovalDecided',
+  version: 1,
+  schema: z.object({ approvalId: Id, decision: z.enum(['approved', 'rejected']), reason: z.string().nullable() }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+export const ApprovalExpired = defineEvent({
+  type: 'ApprovalExpired',
+  version: 1,
+  schema: z.object({ approvalId: Id, expiresAt: z.string() }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+/** Somebody who may not decide tried to, or named a payload other than the one shown: recorded, not applied. */
+export const ApprovalDecisionRefused = defineEvent({
+  type: 'ApprovalDecisionRefused',
+  version: 1,
+  schema: z.object({ approvalId: Id, decision: z.enum(['approved', 'rejected']), reason: z.enum(['not-admin', 'payload-mismatch']), explanation: z.string() }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+export const adminEvents = [SystemActionAccepted, AgentNotified, AgentInstructionsSet, AgentImageRebuildRequested, ApprovalRequested, ApprovalDecided, ApprovalExpired, ApprovalDecisionRefused];

@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { WebhookChannel } from '../../src/adapters/channels/webhook';
+import { sessionDir } from '../../src/adapters/session-db';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
+import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
+import { loadConfig } from '../../src/config';
+import { Host } from '../../src/host';
+import { createLogger } from '../../src/logger';
+import { runCli } from '../support/cli';
+import { writeOutbound } from '../support/container';
+import { FakePlatform, postInbound } from '../support/fake-platform';
+import { RecordingRuntime } from '../support/recording-runtime';
+import { useTempDir } from '../support/temp';
+import { waitForEvents, waitUntil } from '../support/wait';
+
+describe('approvals end to end: an agent asks to install packages, the operator approves', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args], { SWITCHYARD_OPERATOR: 'alice' });
+
+  it('shows a card in the admin chat; the approval is recorded, stops the container and tells the requester in its inbound.db', async () => {
+    const platform = await FakePlatform.start();
+    const runtime = new RecordingRuntime();
+    const channel = new WebhookChannel({ listen: { host: '127.0.0.1', port: 0 }, deliverUrl: platform.url });
+    const config = loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
+    const host = await Host.start(config, { channels: [channel], logger: createLogger('silent'), runtime });
+    try {
+      const run = (envelope: Parameters<typeof host.core.bus.dispatch>[0]) => expect(host.core.bus.dispatch(envelope).status).toBe('accepted');
+      run(CreateAgentGroup.envelope('admin', { agentGroupId: 'ag-admin', name: 'Admin', folder: 'admin', isAdmin: true }));
+      run(CreateAgentGroup.envelope('andy', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+      run(RegisterMessagingGroup.envelope('ops', { messagingGroupId: 'mg-ops', channelType: 'webhook', platformId: 'ops', adminUserId: 'U-boss' }));
+      run(RegisterMessagingGroup.envelope('fam', { messagingGroupId: 'mg-fam', channelType: 'webhook', platformId: 'fam' }));
+      run(WireChannel.envelope('wire-ops', { messagingGroupId: 'mg-ops', agentGroupId: 'ag-admin' }));
+      run(WireChannel.envelope('wire-fam', { messagingGroupId: 'mg-fam', agentGroupId: 'ag-andy' }));
+      await postInbound(channel.url(), { platformId: 'fam', messageId: 'm-1', content: { text: 'please get jq' } });
+      const [started] = await waitForEvents(host.core.store, (e) => e.type === 'ContainerStarted');
+      const { sessionId, runtimeId } = started!.data as { sessionId: string; runtimeId: string };
+      await host.settled();
+
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', sessionId), [{ id: 'req-1', kind: 'system', content: { action: 'install_packages', apt: ['jq'], npm: ['lodash@4.17.21'], reason: 'json' } }]);
+      const [card] = await platform.waitFor(1);
+      expect(card).toEqual(expect.objectContaining({ platformId: 'ops', content: expect.objectContaining({ type: 'ask_question', options: ['Approve', 'Reject'], question: expect.stringContaining('npm: ["lodash@4.17.21"]') }) }));
+      const approvalId = (card!.content as { questionId: string }).questionId;
+      expect(cli('approvals', 'list', '--status', 'pending', '--json').stdout).toContain(approvalId);
+
+      const approved = cli('approvals', 'approve', approvalId);
+      expect(approved.stderr).toBe('');
+      expect(approved.stdout).toContain(`approved ${approvalId}`);
+      const [decided] = await waitForEvents(host.core.store, (e) => e.type === 'ApprovalDecided');
+      expect(decided!.metadata.actor).toBe('operator:alice');
+      const [stopped] = await waitForEvents(host.core.store, (e) => e.type === 'ContainerStopped');
+      expect(stopped!.data).toEqual(expect.objectContaining({ reason: 'approval-applied', exitCode: 0 }));
+      expect(runtime.stops).toEqual([runtimeId]);
+      expect(host.core.views.agentGroups.get('ag-andy')!.containerConfig.packages).toEqual({ apt: ['jq'], npm: ['lodash@4.17.21'] });
+
+      const notices = () => {
+        const db = new Database(join(sessionDir(dataDir(), 'ag-andy', sessionId), 'inbound.db'), { readonly: true });
+        try {
+          return (db.prepare(`SELECT content FROM messages_in WHERE id LIKE 'sys-%' ORDER BY seq`).pluck().all() as string[]).map((c) => JSON.parse(c).text as string);
+        } finally {
+          db.close();
+        }
+      };
+      await waitUntil(() => notices().some((text) => text.includes('approved')), 'the approval notice in inbound.db');
+      expect(notices()).toEqual([expect.stringContaining('submitted for an admin'), expect.stringContaining(`(${approvalId}) was approved and applied`)]);
+
+      const again = cli('approvals', 'approve', approvalId);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toContain('already-decided');
+    } finally {
+      await host.stop();
+      await platform.close();
+    }
+  });
+});
