@@ -9,14 +9,15 @@ import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
 import type { ContainerRuntime } from './adapters/containers/runtime';
 import { Sweep } from './adapters/containers/sweep';
-import { ApprovalCards } from './adapters/approval-cards';
+import { ApprovalCards, CARD_OPTIONS } from './adapters/approval-cards';
+import { ApproveRequest, RejectRequest } from './commands/approvals';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
 import { receiveInbound } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
-import type { ChannelAdapter, InboundReport } from './adapters/channels/channel';
+import type { ActionReport, ChannelAdapter, InboundReport } from './adapters/channels/channel';
 import { DeliveryService } from './adapters/delivery';
 import { DestinationsFileReactor } from './adapters/destinations-file';
 import { OutboundPoller } from './adapters/outbound-poller';
@@ -115,7 +116,11 @@ export class Host {
     });
     const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, sweep, logger, releaseLease);
     for (const channel of options.channels) {
-      await channel.setup({ conversations: host.conversations(channel.channelType), onInbound: (report) => host.receive(report) });
+      await channel.setup({
+        conversations: host.conversations(channel.channelType),
+        onInbound: (report) => host.receive(report),
+        onAction: async (report) => host.decideByClick(report),
+      });
     }
     delivery.start();
     poller.start();
@@ -150,6 +155,28 @@ export class Host {
       const channel = this.channels.find((c) => c.channelType === report.channelType);
       void channel?.setTyping?.(report.platformId, report.threadId).catch((error: unknown) => this.logger.debug({ err: error }, 'typing indicator failed'));
     }
+  }
+
+  /**
+   * A click on an approval card: decided as the clicking user of that chat, for the
+   * payload the card showed. Whether that user may decide is the decider's call (recorded
+   * either way).
+   */
+  decideByClick(report: ActionReport): { accepted: boolean; reason?: string } {
+    const approval = this.core.views.approvals.get(report.questionId);
+    if (!approval) return { accepted: false, reason: `no approval request ${report.questionId}` };
+    const definition = report.selectedOption === CARD_OPTIONS[0] ? ApproveRequest : report.selectedOption === CARD_OPTIONS[1] ? RejectRequest : undefined;
+    if (!definition) return { accepted: false, reason: `unknown option ${report.selectedOption}: expected ${CARD_OPTIONS.join(' or ')}` };
+    const outcome = this.core.bus.dispatch(
+      definition.envelope(
+        `click:${report.channelType}:${report.platformId}:${report.questionId}:${report.userId}:${report.selectedOption}`,
+        { approvalId: approval.approval_id, payloadHash: approval.payload_hash, reason: null },
+        { actor: `channel:${report.channelType}:${report.platformId}:${report.userId}` },
+      ),
+    );
+    if (outcome.status === 'rejected') return { accepted: false, reason: `${outcome.code}: ${outcome.message}` };
+    const refused = outcome.events.some((event) => event.type === 'ApprovalDecisionRefused');
+    return refused ? { accepted: false, reason: 'refused and recorded: only the chat’s admin may decide' } : { accepted: true };
   }
 
   /** Waits until every reactor has handled the log up to now. */

@@ -44,6 +44,12 @@ describe('approvals end to end: an agent asks to install packages, the operator 
       const approvalId = (card!.content as { questionId: string }).questionId;
       expect(cli('approvals', 'list', '--status', 'pending', '--json').stdout).toContain(approvalId);
 
+      // A click on the card by someone who is not the chat's admin is answered, recorded, and changes nothing.
+      const click = (userId: string, selectedOption: string, questionId = approvalId) =>
+        fetch(`${channel.url()}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ platformId: 'ops', questionId, selectedOption, userId }) }).then((r) => r.json());
+      expect(await click('U-intruder', 'Approve')).toEqual({ accepted: false, reason: expect.stringContaining('only the chat’s admin') });
+      expect(host.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'pending', refused_attempts: 1 }));
+
       const approved = cli('approvals', 'approve', approvalId);
       expect(approved.stderr).toBe('');
       expect(approved.stdout).toContain(`approved ${approvalId}`);
@@ -68,6 +74,13 @@ describe('approvals end to end: an agent asks to install packages, the operator 
       const again = cli('approvals', 'approve', approvalId);
       expect(again.status).toBe(1);
       expect(again.stderr).toContain('already-decided');
+
+      // The chat's admin decides a second request with a click on its card.
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', sessionId), [{ id: 'req-2', kind: 'system', content: { action: 'request_rebuild', reason: 'stale' } }]);
+      const [, second] = await platform.waitFor(2);
+      const secondId = (second!.content as { questionId: string }).questionId;
+      expect(await click('U-boss', 'Reject', secondId)).toEqual({ accepted: true });
+      expect(host.core.views.approvals.get(secondId)).toEqual(expect.objectContaining({ status: 'rejected', decided_by: 'channel:webhook:ops:U-boss' }));
     } finally {
       await host.stop();
       await platform.close();

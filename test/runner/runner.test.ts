@@ -90,7 +90,8 @@ describe('agent runner (docker/runner, real child process)', () => {
       expect.objectContaining({ seq: 1, in_reply_to: 'm-1', channel_type: 'telegram', platform_id: '-1001', thread_id: 't-7', content: JSON.stringify({ text: 'echo: hello' }) }),
     ]);
     expect(statSync(join(dir(), '.heartbeat')).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
-    expect(stderr).toContain('"event":"Scratchpad"');
+    // stderr is a pipe: its lines may arrive after the database shows the answer.
+    await waitUntil(() => stderr.includes('"event":"Scratchpad"'), 'the scratchpad logged on stderr');
   });
 
   it('routes by name: an agent destination, and a name it lacks (sent unrouted so the host records the refusal)', async () => {
@@ -135,7 +136,7 @@ describe('agent runner (docker/runner, real child process)', () => {
     await waitUntil(() => acks()['m-1'] === 'completed', `m-1 retried\n${stderr}`);
     runner!.kill('SIGTERM');
     expect(await exited()).toBe(0);
-    expect(stderr).toContain('"releasedClaims":1');
+    await waitUntil(() => stderr.includes('"releasedClaims":1'), 'the released claim logged on stderr');
   });
 
   describe('anthropic provider (a loopback server speaking the Messages API)', () => {

@@ -40,10 +40,21 @@ export interface OutboundMessage {
   files: OutboundFile[];
 }
 
+/** A click on an ask_question card (spec §6): which card, which option, by whom. */
+export interface ActionReport {
+  channelType: string;
+  platformId: string;
+  questionId: string;
+  selectedOption: string;
+  userId: string;
+}
+
 export interface ChannelSetup {
   conversations: Conversation[];
   /** Resolves once the message is recorded in the log (routed or dropped). */
   onInbound(report: InboundReport): Promise<void>;
+  /** Resolves with what became of the click once it is recorded. */
+  onAction?(report: ActionReport): Promise<{ accepted: boolean; reason?: string }>;
 }
 
 /** A failure the platform reported; `retryable` false means further attempts are pointless. */

@@ -41,6 +41,14 @@ export const InboundBody = z.object({
 });
 export type InboundBody = z.infer<typeof InboundBody>;
 
+/** What a platform bridge POSTs to `/actions` when someone clicks an option of a card. */
+export const ActionBody = z.object({
+  platformId: z.string().min(1),
+  questionId: z.string().min(1),
+  selectedOption: z.string().min(1),
+  userId: z.string().min(1),
+});
+
 /** What the host POSTs to `deliverUrl` for one outbound message. */
 export interface WebhookDelivery {
   platformId: string;
@@ -87,6 +95,7 @@ export class WebhookChannel implements ChannelAdapter {
     if (this.server) throw new Error(`webhook channel ${this.channelType} is already set up`);
     const routes: Record<string, Record<string, Handler>> = {
       '/messages': { POST: (req) => this.receive(req, setup) },
+      '/actions': { POST: (req) => this.receiveAction(req, setup) },
       '/health': { GET: async () => ({ status: 200, body: { ok: true, channelType: this.channelType } }) },
     };
     const server = createServer((req, res) => this.track(this.handle(routes, req, res)));
@@ -214,11 +223,24 @@ export class WebhookChannel implements ChannelAdapter {
   }
 
   /** `POST /messages`: authenticate, read, validate, record; 202 only once the host has recorded it. */
-  private async receive(req: IncomingMessage, setup: ChannelSetup): Promise<Answer> {
+  private checkSecret(req: IncomingMessage): void {
     if (this.options.secret !== undefined && !secretMatches(this.options.secret, req.headers[SECRET_HEADER])) {
       throw new Refusal(401, { error: `missing or wrong ${SECRET_HEADER} header` });
     }
-    const body = parseInbound(await readBody(req, MAX_BODY_BYTES));
+  }
+
+  /** A click on a card: 200 with what became of it (a refusal by the host is an answer, not an error). */
+  private async receiveAction(req: IncomingMessage, setup: ChannelSetup): Promise<Answer> {
+    this.checkSecret(req);
+    if (!setup.onAction) throw new Refusal(404, { error: 'this host takes no card actions' });
+    const body = parseBody(await readBody(req, MAX_BODY_BYTES), ActionBody, 'invalid action');
+    const outcome = await setup.onAction({ channelType: this.channelType, ...body });
+    return { status: 200, body: outcome };
+  }
+
+  private async receive(req: IncomingMessage, setup: ChannelSetup): Promise<Answer> {
+    this.checkSecret(req);
+    const body = parseBody(await readBody(req, MAX_BODY_BYTES), InboundBody, 'invalid message');
     const report = toReport(this.channelType, body);
     try {
       await setup.onInbound(report);
@@ -253,17 +275,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** JSON-parses and validates a `/messages` body; a refusal names every bad field. */
-function parseInbound(raw: Buffer): InboundBody {
+function parseBody<S extends z.ZodType>(raw: Buffer, schema: S, what: string): z.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
   } catch (error) {
     throw new Refusal(400, { error: 'body is not valid JSON', issues: [{ path: '(body)', message: errorMessage(error) }] });
   }
-  const parsed = InboundBody.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message }));
-  throw new Refusal(400, { error: 'invalid message', issues });
+  throw new Refusal(400, { error: what, issues });
 }
 
 function toReport(channelType: string, body: InboundBody): InboundReport {
