@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { CommandValidationError, type Outcome } from './commands/bus';
 import type { CommandDefinition, CommandEnvelope } from './commands/define';
@@ -141,42 +144,87 @@ function frozen(views: Views): Views {
   return Object.fromEntries(Object.entries(views).map(([name, view]) => [name, keep(view)])) as Views;
 }
 
+/** Re-judges the decisions of one window against the scratch: how many, and which flip. */
+function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow): { decisions: number; flips: Flip[] } {
+  const proposedViews = frozen(scratch.views);
+  const flips: Flip[] = [];
+  let decisions = 0;
+  for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
+    const recorded = recordedJudgement(event)!;
+    const proposedJudgement = rejudge(proposedViews, event)!;
+    if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
+      continue;
+    }
+    decisions++;
+    if (proposedJudgement.routed === recorded.routed) continue;
+    const today = rejudge(core.views, event)!;
+    const data = event.data as { messageId?: string; outboundId?: string };
+    flips.push({
+      position: event.position,
+      type: event.type,
+      recordedAt: event.metadata.recordedAt,
+      messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
+      agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
+      recorded,
+      proposed: proposedJudgement,
+      cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
+    });
+  }
+  return { decisions, flips };
+}
+
+/** Applies the change to a throwaway copy and drops it: the typed errors of a change that cannot be applied, early. */
+export function checkChange(core: Core, proposed: ProposedChange): void {
+  scratchWithChange(core, ProposedChange.parse(proposed)).scratch.close();
+}
+
+/** One slice of a window, judged on its own copy: what a worker thread does. */
+export function judgeSlice(core: Core, proposed: ProposedChange, window: WhatIfWindow) {
+  const { scratch, applied } = scratchWithChange(core, ProposedChange.parse(proposed));
+  try {
+    return { applied, ...judgeWindow(core, scratch, window) };
+  } finally {
+    scratch.close();
+  }
+}
+
 /**
  * Re-judges every recorded inbound and outbound routing decision in the window against
  * today's state with the change applied, and lists those that would flip between routed
  * and dropped. Reads the log; writes nothing.
  */
 export function whatIf(core: Core, proposed: ProposedChange, window: WhatIfWindow): WhatIfReport {
-  const { scratch, applied } = scratchWithChange(core, ProposedChange.parse(proposed));
-  try {
-    const proposedViews = frozen(scratch.views);
-    const flips: Flip[] = [];
-    let decisions = 0;
-    for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
-      const recorded = recordedJudgement(event)!;
-      const proposedJudgement = rejudge(proposedViews, event)!;
-      if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
-        continue;
-      }
-      decisions++;
-      if (proposedJudgement.routed === recorded.routed) continue;
-      const today = rejudge(core.views, event)!;
-      const data = event.data as { messageId?: string; outboundId?: string };
-      flips.push({
-        position: event.position,
-        type: event.type,
-        recordedAt: event.metadata.recordedAt,
-        messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
-        agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
-        recorded,
-        proposed: proposedJudgement,
-        cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
-      });
-    }
-    return { window, applied, decisions, flips, byAgentGroup: countByAgentGroup(flips) };
-  } finally {
-    scratch.close();
-  }
+  const { applied, decisions, flips } = judgeSlice(core, proposed, window);
+  return { window, applied, decisions, flips, byAgentGroup: countByAgentGroup(flips) };
+}
+
+/** The compiled worker; absent when running from sources (ts-jest), where slices run in-process. */
+const WORKER = join(__dirname, 'what-if-worker.js');
+
+/**
+ * The same report, with the window cut into `threads` slices of positions judged at once
+ * in worker threads, each on its own connection and its own scratch copy: reading and
+ * judging are CPU-bound, so this scales with cores.
+ */
+export async function whatIfParallel(databasePath: string, proposed: ProposedChange, window: WhatIfWindow, threads: number): Promise<WhatIfReport> {
+  if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run \`npm run build\``);
+  const size = Math.ceil((window.until - window.after) / threads);
+  const slices = Array.from({ length: threads }, (_, i) => ({ ...window, after: window.after + i * size, until: Math.min(window.until, window.after + (i + 1) * size) }));
+  const results = await Promise.all(
+    slices.map(
+      (slice) =>
+        new Promise<ReturnType<typeof judgeSlice>>((resolve, reject) => {
+          const worker = new Worker(WORKER, { workerData: { databasePath, proposed, window: slice } });
+          worker.once('message', (message: { result?: ReturnType<typeof judgeSlice>; error?: { name: string; message: string } }) => {
+            if (message.result) resolve(message.result);
+            else reject(Object.assign(new Error(message.error!.message), { name: message.error!.name }));
+          });
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  const flips = results.flatMap((r) => r.flips);
+  return { window, applied: results[0]!.applied, decisions: results.reduce((sum, r) => sum + r.decisions, 0), flips, byAgentGroup: countByAgentGroup(flips) };
 }
 
 function countByAgentGroup(flips: readonly Flip[]): WhatIfReport['byAgentGroup'] {

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { CommandValidationError } from '../commands/bus';
-import { ChangeRefusedError, ProposedChange, whatIf, type WhatIfReport } from '../what-if';
-import { CliError, moment, openExisting, positionOf, type Moment } from './context';
+import { ChangeRefusedError, checkChange, ProposedChange, whatIf, whatIfParallel, type WhatIfReport } from '../what-if';
+import { CliError, databasePath, moment, openExisting, positionOf, wholeNumber, type Moment } from './context';
 import { bad, dim, formatTable, ok } from './format';
 
 interface WhatIfOptions {
@@ -15,8 +16,12 @@ interface WhatIfOptions {
   since?: Moment;
   until?: Moment;
   agentGroup?: string;
+  threads?: number;
   json?: boolean;
 }
+
+/** Windows this long are judged in worker threads by default: below it, starting them costs more than it saves. */
+const PARALLEL_FROM_POSITIONS = 200_000;
 
 /** A repeatable flag whose value has the shape `a:b` (or `a:b=c:d`), parsed into named parts. */
 function pairs(shape: RegExp, names: string[], expected: string) {
@@ -87,8 +92,9 @@ export function registerWhatIf(program: Command): void {
     .option('--since <position|time>', 'only decisions at or after this log position or ISO-8601 time', moment)
     .option('--until <position|time>', 'only decisions up to this log position or ISO-8601 time', moment)
     .option('--agent-group <id>', 'only decisions that concern this agent group')
+    .option('--threads <n>', `worker threads to judge with (default: one per core for windows over ${PARALLEL_FROM_POSITIONS.toLocaleString('en')} positions, else 1)`, wholeNumber(1))
     .option('--json', 'print the report as JSON')
-    .action((options: WhatIfOptions, command: Command) => {
+    .action(async (options: WhatIfOptions, command: Command) => {
       const change = proposedChange(options);
       const core = openExisting(command);
       try {
@@ -97,9 +103,13 @@ export function registerWhatIf(program: Command): void {
           until: options.until === undefined ? core.store.lastPosition() : positionOf(core, options.until),
           ...(options.agentGroup !== undefined && { agentGroupId: options.agentGroup }),
         };
+        const threads = options.threads ?? (window.until - window.after > PARALLEL_FROM_POSITIONS ? availableParallelism() : 1);
         let report: WhatIfReport;
         try {
-          report = whatIf(core, change, window);
+          if (threads > 1) {
+            checkChange(core, change);
+            report = await whatIfParallel(databasePath(command), change, window, threads);
+          } else report = whatIf(core, change, window);
         } catch (error) {
           if (error instanceof ChangeRefusedError) throw new CliError(`the change cannot be applied: ${error.message}`, 1);
           if (error instanceof CommandValidationError) throw new CliError(error.message, 2);

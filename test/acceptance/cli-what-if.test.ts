@@ -60,6 +60,15 @@ describe('switchyard what-if (built CLI)', () => {
     expect(json('acl', 'ag-andy').destinations.map((d: { local_name: string }) => d.local_name)).toContain('family');
   });
 
+  it('gives the same report when the window is judged in worker threads', () => {
+    const inProcess = json('what-if', '--remove', 'ag-andy:family', '--threads', '1');
+    const threaded = json('what-if', '--remove', 'ag-andy:family', '--threads', '3');
+    expect(threaded).toEqual(inProcess);
+    const refused = cli('what-if', '--remove', 'ag-andy:nope', '--threads', '2');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('removeDestinations[0]: RemoveDestination refused (no-such-destination)');
+  });
+
   it('granting a destination again flips the drop it caused back to routed', () => {
     const report = json('what-if', '--add', 'ag-andy:research=agent:ag-research');
     expect(flipped(report)).toEqual([['r-revoked', 'dropped: not-permitted', 'routed by "research"', 'change']]);
