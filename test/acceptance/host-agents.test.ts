@@ -7,7 +7,7 @@ import { runCli } from '../support/cli';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { startHost } from '../support/host-process';
 import { useTempDir } from '../support/temp';
-import { waitForEvents } from '../support/wait';
+import { waitForEvents, waitUntil } from '../support/wait';
 
 /** `switchyard start` running real agents: the echo runner as child processes of the host. */
 describe('switchyard start with the process runtime and the echo agent (built CLI)', () => {
@@ -82,6 +82,44 @@ describe('switchyard start with the process runtime and the echo agent (built CL
       expect(delivered[1]!.content).toEqual({ text: 'echo: two' });
       expect(container().incarnation_id).not.toBe(first.incarnation_id);
       expect(container().starts).toBe(2);
+    } finally {
+      host.child.kill('SIGTERM');
+      await host.done;
+      core.close();
+    }
+  });
+
+  it('after the host is killed, a restart ends the orphaned agent, records it as reconciled, and answers with a new one', async () => {
+    const env = { SWITCHYARD_RUNTIME: 'process', SWITCHYARD_RUNNER_POLL_MS: '50' };
+    let host = await startHost(dataDir(), platform.url, env);
+    const core = openCore(centralDatabasePath(dataDir()));
+    try {
+      await postInbound(host.url, { platformId: 'fam', messageId: 'm-1', content: { text: 'before' } });
+      await platform.waitFor(1);
+      const [started] = await waitForEvents(core.store, (e) => e.type === 'ContainerStarted');
+      const orphanPid = Number((started!.data as { runtimeId: string }).runtimeId.replace('process-', ''));
+      // Killed once the answer is on record: a kill mid-delivery resends it (at least once, same idempotency key).
+      await waitForEvents(core.store, (e) => e.type === 'DeliverySucceeded');
+      host.child.kill('SIGKILL');
+      await host.done;
+      expect(() => process.kill(orphanPid, 0)).not.toThrow();
+
+      host = await startHost(dataDir(), platform.url, env);
+      const [reconciled] = await waitForEvents(core.store, (e) => e.type === 'ContainerStopped');
+      expect(reconciled!.data).toEqual(expect.objectContaining({ incarnationId: (started!.data as { incarnationId: string }).incarnationId, reason: 'reconciled' }));
+      await waitUntil(() => {
+        try {
+          process.kill(orphanPid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the orphaned runner to be ended');
+
+      await postInbound(host.url, { platformId: 'fam', messageId: 'm-2', content: { text: 'after' } });
+      const delivered = await platform.waitFor(2);
+      expect(delivered[1]!.content).toEqual({ text: 'echo: after' });
+      expect([...core.store.readAll({ type: 'ContainerStarting' })]).toHaveLength(2);
     } finally {
       host.child.kill('SIGTERM');
       await host.done;
