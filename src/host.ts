@@ -199,7 +199,7 @@ export class Host {
     this.sweep.stop();
     for (const channel of this.channels) await channel.teardown();
     await this.delivery.stop();
-    if (this.runtime.kind === 'process') await this.containers.stopAll('host-shutdown');
+    if (this.runtime.kind === 'process') await this.containers.stopAll();
     await this.containers.settled();
     for (const reactor of this.reactors) reactor.stop();
     await this.runtime.close();

@@ -99,8 +99,9 @@ export class ContainerLifecycle implements Reactor {
     }
   }
 
-  /** Stops every live container (recorded with the reason) and waits for their exits to be recorded. */
-  async stopAll(reason: 'host-shutdown' | 'operator'): Promise<void> {
+  /** At shutdown: stops every live container (recorded as host-shutdown) and waits for their exits to be recorded. */
+  async stopAll(): Promise<void> {
+    const reason = 'host-shutdown';
     for (const container of this.core.views.containers.listLive()) {
       const outcome = this.dispatch(StopContainer.envelope(`stop:${container.incarnation_id}:${reason}`, { sessionId: container.session_id, reason }));
       if (outcome.status === 'accepted') this.enqueue(container.session_id, () => this.stop({ sessionId: container.session_id, incarnationId: container.incarnation_id }));

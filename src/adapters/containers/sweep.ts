@@ -7,7 +7,7 @@ import type { CommandEnvelope } from '../../commands/define';
 import { ScheduleNextOccurrence } from '../../commands/tasks';
 import type { Core } from '../../core';
 import type { Logger } from '../../logger';
-import type { ContainerRow } from '../../projections/containers';
+import { LIVE_STATUSES, type ContainerRow } from '../../projections/containers';
 import type { SessionRow } from '../../projections/sessions';
 import { INBOUND_DB, openInboundDb, openOutboundDb, sessionDir } from '../session-db';
 import type { ContainerLifecycle } from './lifecycle';
@@ -135,7 +135,7 @@ export class Sweep {
     })();
 
     const container = this.core.views.containers.get(session.id);
-    const live = container && ['starting', 'running', 'idle', 'stopping'].includes(container.status);
+    const live = container && LIVE_STATUSES.has(container.status);
     if (!live) {
       // Claimed by an agent that is gone: retry them, later each time.
       this.retry(inbound, claimed, now, report);
