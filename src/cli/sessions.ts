@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { StopContainer } from '../commands/containers';
 import type { Core } from '../core';
 import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
-import { found, printRead } from './dispatch';
+import { dispatchFromCli, found, printRead } from './dispatch';
 
 const HEADERS = ['ID', 'AGENT GROUP', 'CHAT', 'THREAD', 'MODE', 'STATUS', 'CONTAINER', 'LAST ACTIVE', 'CREATED'];
 
@@ -38,5 +39,12 @@ export function registerSessions(program: Command): void {
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
       printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => ({ headers: HEADERS, rows: [row(session)] })),
+    );
+  sessions
+    .command('stop')
+    .description("stop the session's agent (recorded with reason operator); the next message starts a fresh one")
+    .argument('<id>', 'session id')
+    .action((id: string, _options: unknown, command: Command) =>
+      dispatchFromCli(command, (commandId, metadata) => StopContainer.envelope(commandId, { sessionId: id, reason: 'operator' }, metadata), { sessionId: '<id>' }, () => `asked the agent of ${id} to stop`),
     );
 }

@@ -82,6 +82,13 @@ describe('switchyard start with the process runtime and the echo agent (built CL
       expect(delivered[1]!.content).toEqual({ text: 'echo: two' });
       expect(container().incarnation_id).not.toBe(first.incarnation_id);
       expect(container().starts).toBe(2);
+
+      // The operator stops it from another process; the host carries it out and records why.
+      const stop = cli('sessions', 'stop', container().session_id);
+      expect(stop.stdout).toContain('asked the agent of');
+      await waitForEvents(core.store, (e) => e.type === 'ContainerStopped' && (e.data as { reason: string }).reason === 'operator');
+      expect(container()).toEqual(expect.objectContaining({ status: 'stopped', stop_reason: 'operator', exit_code: 0 }));
+      expect(cli('sessions', 'stop', container().session_id).stderr).toContain('not-running');
     } finally {
       host.child.kill('SIGTERM');
       await host.done;
