@@ -122,27 +122,34 @@ function scratchWithChange(source: Core, change: z.output<typeof ProposedChange>
  * every decision.
  */
 function frozen(views: Views): Views {
-  const keep = <T extends object>(view: T): T => {
-    const methods = new Map<PropertyKey, unknown>();
-    return new Proxy(view, {
-      get(target, key, receiver) {
-        const member: unknown = Reflect.get(target, key, receiver);
-        if (typeof member !== 'function') return member;
-        if (!methods.has(key)) {
-          const answers = new Map<string, unknown>();
-          methods.set(key, (...args: unknown[]) => {
-            // Views are asked with ids, names and positions, where null and undefined both mean "none".
-            const question = args.join('\u0000');
-            if (!answers.has(question)) answers.set(question, member.apply(target, args));
-            return answers.get(question);
-          });
+  const keep = (view: object): object => {
+    // Reads of anything else fall through to the view itself.
+    const kept = Object.create(view) as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(view))) {
+      const method: unknown = (view as Record<string, unknown>)[name];
+      if (name === 'constructor' || typeof method !== 'function') continue;
+      // One map level per argument: no key string is built on this path, taken several times per decision.
+      const answers = new Map<unknown, Map<unknown, unknown>>();
+      kept[name] = (...args: unknown[]) => {
+        let level = answers;
+        for (const arg of args) {
+          let next = level.get(arg);
+          if (!next) level.set(arg, (next = new Map()));
+          level = next as Map<unknown, Map<unknown, unknown>>;
         }
-        return methods.get(key);
-      },
-    });
+        if (level.has(ANSWER)) return level.get(ANSWER);
+        const answer: unknown = method.apply(view, args);
+        level.set(ANSWER, answer as Map<unknown, unknown>);
+        return answer;
+      };
+    }
+    return kept;
   };
   return Object.fromEntries(Object.entries(views).map(([name, view]) => [name, keep(view)])) as Views;
 }
+
+/** The key under which a memo level keeps its answer: no argument can be equal to it. */
+const ANSWER = Symbol('answer');
 
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow): { decisions: number; flips: Flip[] } {
