@@ -184,11 +184,6 @@ export class Host {
     await Promise.all(this.reactors.map((reactor) => reactor.caughtUp()));
   }
 
-  /** Runs one sweep pass now (the timer runs one every sweepIntervalMs). */
-  sweepNow() {
-    return this.sweep.run();
-  }
-
   /**
    * Graceful: no new work, deliveries in flight record their outcome, agents that are
    * child processes are stopped (a container is left running, to be adopted at the next

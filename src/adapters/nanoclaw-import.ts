@@ -38,7 +38,7 @@ export interface ImportStep {
 const actor = { actor: 'operator:import' };
 
 /** The central database in a NanoClaw data directory (v2.db, else the one .db holding agent_groups), or the file itself. */
-export function findNanoclawDatabase(path: string): string {
+function findNanoclawDatabase(path: string): string {
   if (!existsSync(path)) throw new NanoclawImportError(`${path} does not exist`);
   if (statSync(path).isFile()) return path;
   if (existsSync(join(path, 'v2.db'))) return join(path, 'v2.db');

@@ -14,7 +14,7 @@ import { normalizeLocalName } from './destinations';
 import { ScheduleTask } from './tasks';
 
 /** How long an approval request waits for an admin before it closes itself. */
-export const APPROVAL_TTL_MS = 24 * 3_600_000;
+const APPROVAL_TTL_MS = 24 * 3_600_000;
 const MAX_PACKAGES = 20;
 
 /** Semver range characters for a pinned version: `1.2.3`, `^2.0.0`, `~1.2`, `1.x`, `2.0.0-rc.1`. */
@@ -42,8 +42,8 @@ export const AddMcpServerRequest = z.object({
   args: z.array(Argument).max(50).default([]),
   env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'expected an environment variable name'), z.string().max(4000).regex(/^[^\u0000\n\r]*$/, 'expected a value on one line')).default({}),
 });
-export const RequestRebuildRequest = z.object({ reason: z.string().max(2000).default('') });
-export const CreateAgentRequest = z.object({ requestId: z.string().max(200).optional(), name: z.string().trim().min(1).max(100), instructions: z.string().max(100_000).default('') });
+const RequestRebuildRequest = z.object({ reason: z.string().max(2000).default('') });
+const CreateAgentRequest = z.object({ requestId: z.string().max(200).optional(), name: z.string().trim().min(1).max(100), instructions: z.string().max(100_000).default('') });
 
 const APPROVAL_REQUESTS: Record<ApprovalAction, z.ZodType<Record<string, unknown>>> = {
   install_packages: InstallPackagesRequest,
