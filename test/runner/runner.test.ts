@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { writeDestinationsFile, type DestinationsPayload } from '../../src/adapters/destinations-file';
 import { initSessionFolder, nextEvenSeq, openInboundDb } from '../../src/adapters/session-db';
 import { RUNNER_PATH } from '../../src/host';
-import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
 
 const family = { name: 'family', displayName: 'Family', type: 'channel' as const, channelType: 'telegram', platformId: '-1001' };
@@ -25,8 +25,8 @@ interface OutRow {
 
 /** The container-side runner as a real child process against a real session folder. */
 describe('agent runner (docker/runner, real child process)', () => {
-  const tempDir = useTempDir();
-  const dir = () => join(tempDir(), 'session');
+  let root: string;
+  const dir = () => join(root, 'session');
   let runner: ChildProcess | undefined;
   let stderr = '';
 
@@ -71,15 +71,18 @@ describe('agent runner (docker/runner, real child process)', () => {
 
   beforeEach(() => {
     stderr = '';
+    root = mkdtempSync(join(tmpdir(), 'switchyard-runner-'));
     initSessionFolder(dir());
     writeMap([family, research]);
   });
+  // The runner is gone before its folder is removed: it writes there until it exits.
   afterEach(async () => {
-    if (runner && runner.exitCode === null) {
+    if (runner && runner.exitCode === null && runner.signalCode === null) {
       runner.kill('SIGKILL');
       await exited();
     }
     runner = undefined;
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('answers a message to where it came from, in its thread, with odd seq, and acknowledges it', async () => {
