@@ -1,8 +1,9 @@
 /**
  * The agent's output, split into what it addresses to a destination and what is only
  * its scratchpad. `<message to="name">…</message>` blocks are sent; untagged text and
- * `<internal>…</internal>` are logged, never sent. The scan only moves forward, so
- * parsing is linear in the output's length whatever it holds.
+ * `<internal>…</internal>` sections (anywhere, also inside a block) are logged, never
+ * sent. Every scan only moves forward, so parsing is linear in the output's length
+ * whatever it holds: no regular expression ever runs over unbounded text.
  */
 export interface Block {
   to: string;
@@ -33,9 +34,9 @@ function nextOpen(text: string, from: number): number {
 
 /**
  * The index of the `</message>` that closes a block whose body starts at `from`. A
- * `<message>` inside a block is part of its text: nested tags are counted so the inner
- * close does not end the outer block. -1 when the block is never closed. Both cursors
- * only move forward.
+ * `<message>` inside a block is part of its text (the agent quoting one, say): nested
+ * tags are counted so the inner close does not end the outer block. -1 when the block
+ * is never closed. Both cursors only move forward.
  */
 function matchingClose(text: string, from: number): number {
   let depth = 1;
@@ -51,6 +52,19 @@ function matchingClose(text: string, from: number): number {
     close = text.indexOf(CLOSE, close + CLOSE.length);
   }
   return -1;
+}
+
+/** The text without its `<internal>` sections, which go to `note`; an unclosed one runs to the end. */
+function withoutInternal(text: string, note: (text: string) => void): string {
+  let said = '';
+  let index = 0;
+  for (let open = text.indexOf(INTERNAL_OPEN); open !== -1; open = text.indexOf(INTERNAL_OPEN, index)) {
+    said += text.slice(index, open);
+    const close = text.indexOf(INTERNAL_CLOSE, open + INTERNAL_OPEN.length);
+    note(text.slice(open + INTERNAL_OPEN.length, close === -1 ? text.length : close));
+    index = close === -1 ? text.length : close + INTERNAL_CLOSE.length;
+  }
+  return said + text.slice(index);
 }
 
 export function parseBlocks(output: string): ParsedOutput {
@@ -88,8 +102,9 @@ export function parseBlocks(output: string): ParsedOutput {
     }
     const attributes = TO_ATTRIBUTE.exec(output.slice(next + OPEN.length, tagEnd));
     const to = (attributes?.[1] ?? attributes?.[2] ?? '').trim();
-    const body = output.slice(tagEnd + 1, close).trim();
-    if (to === '') note(output.slice(next, close + CLOSE.length));
+    const body = withoutInternal(output.slice(tagEnd + 1, close), note).trim();
+    // No name, or nothing left to say: there is nothing a chat could show, so it stays private.
+    if (to === '' || body === '') note(output.slice(next, close + CLOSE.length));
     else blocks.push({ to, body });
     index = close + CLOSE.length;
   }

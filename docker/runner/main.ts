@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBlocks } from './blocks';
 import { DestinationMap } from './destinations';
 import { providerFor, type Provider } from './providers';
-import { SessionDatabases, type InboundMessage, type OutboundRow } from './session';
+import { SessionDatabases, touchHeartbeat, type InboundMessage, type OutboundRow } from './session';
 
 /** One JSON line per event on stderr: the host keeps the tail of it when the agent stops. */
 const log = (event: string, fields: Record<string, unknown> = {}) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), event, ...fields }) + '\n');
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function required(name: string): string {
   const value = process.env[name];
@@ -19,10 +20,10 @@ function required(name: string): string {
 function textOf(message: InboundMessage): string {
   try {
     const content = JSON.parse(message.content) as { text?: unknown; prompt?: unknown };
+    if (message.kind === 'task' && typeof content.prompt === 'string') return content.prompt;
     if (typeof content.text === 'string') return content.text;
-    if (typeof content.prompt === 'string') return content.prompt;
   } catch {
-    // not JSON: the content is the text
+    // Not JSON: the content is the text.
   }
   return message.content;
 }
@@ -35,13 +36,14 @@ function route(message: InboundMessage, output: string, destinations: Destinatio
     const destination = destinations.byName(to);
     const base = { inReplyTo: message.id, content: { text: body } };
     if (!destination) {
-      // Sent anyway, without routing: the host decides every route and records the refusal
-      // in its audit trail (a deliberate extension: the reference runner dropped it silently).
+      // A deliberate extension of the contract: the reference runner dropped a block to an
+      // unknown name silently. Here it is written without routing fields and with the name
+      // it was addressed to, so the host, which decides every route, records the refusal.
       log('UnknownDestination', { messageId: message.id, to });
       return { ...base, channelType: null, platformId: null, threadId: null, content: { text: body, to } };
     }
     if (destination.type === 'agent') return { ...base, channelType: 'agent', platformId: destination.agentGroupId, threadId: null };
-    // A reply into the chat the message came from stays in its thread.
+    // A reply into the chat the message came from stays in its thread (spec §10, threads).
     const sameChat = message.channel_type === destination.channelType && message.platform_id === destination.platformId;
     return { ...base, channelType: destination.channelType, platformId: destination.platformId, threadId: sameChat ? message.thread_id : null };
   });
@@ -49,58 +51,111 @@ function route(message: InboundMessage, output: string, destinations: Destinatio
 
 async function handle(message: InboundMessage, session: SessionDatabases, destinations: DestinationMap, provider: Provider): Promise<void> {
   session.mark(message.id, 'processing');
+  const from = destinations.nameOf(message.channel_type, message.platform_id);
   try {
-    const from = destinations.nameOf(message.channel_type, message.platform_id);
     const output = await provider.respond({ from, kind: message.kind, text: textOf(message) }, destinations);
     const written = session.write(route(message, output, destinations));
     session.mark(message.id, 'completed');
-    log('MessageHandled', { messageId: message.id, from, rows: written });
+    log('MessageHandled', { messageId: message.id, from: from ?? null, rows: written });
   } catch (error) {
     session.mark(message.id, 'failed');
-    log('MessageFailed', { messageId: message.id, error: error instanceof Error ? error.message : String(error) });
+    log('MessageFailed', { messageId: message.id, error: errorText(error) });
   }
+}
+
+/** Waits ms, or less if the signal fires first. */
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+function refreshDestinations(destinations: DestinationMap): void {
+  try {
+    const names = destinations.refresh();
+    if (names) log('DestinationsLoaded', { names });
+  } catch (error) {
+    // Keep routing by the map last read; the next tick reads the file again.
+    log('DestinationsUnreadable', { error: errorText(error) });
+  }
+}
+
+/** Opens the session, waiting while the host has not created it yet; undefined if stopped first. */
+async function openSession(inboundPath: string, outboundPath: string, pollMs: number, signal: AbortSignal): Promise<SessionDatabases | undefined> {
+  for (let reported = false; !signal.aborted; await pause(pollMs, signal)) {
+    try {
+      return new SessionDatabases(inboundPath, outboundPath);
+    } catch (error) {
+      if (!reported) log('SessionNotReady', { error: errorText(error) });
+      reported = true;
+    }
+  }
+  return undefined;
 }
 
 async function main(): Promise<void> {
   const inboundPath = required('SESSION_INBOUND_DB_PATH');
   const outboundPath = required('SESSION_OUTBOUND_DB_PATH');
   const heartbeatPath = required('SESSION_HEARTBEAT_PATH');
-  const pollMs = Number(process.env.SWITCHYARD_RUNNER_POLL_MS ?? 500);
-  const provider = providerFor(process.env.SWITCHYARD_AGENT_PROVIDER ?? 'echo', process.env);
+  const pollMs = Number(process.env.SWITCHYARD_RUNNER_POLL_MS) || 500;
+  const providerName = process.env.SWITCHYARD_AGENT_PROVIDER || 'echo';
+  const provider = providerFor(providerName, process.env);
   const destinations = new DestinationMap(join(dirname(inboundPath), '.nanoclaw-destinations.json'));
 
-  let stopping = false;
-  const stop = () => {
-    stopping = true;
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // A signal lets the message in hand finish; the loop then stops at its next check.
+  const stopping = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      log('StopRequested', { signal });
+      stopping.abort();
+    });
+  }
 
-  // The host creates the folder before it starts the agent; allow for a slow filesystem all the same.
-  while (!SessionDatabases.ready(inboundPath, outboundPath)) {
-    if (stopping) return;
-    await sleep(pollMs);
-  }
-  const session = new SessionDatabases(inboundPath, outboundPath, heartbeatPath);
-  const released = session.releaseStaleClaims();
-  log('RunnerStarted', { provider: process.env.SWITCHYARD_AGENT_PROVIDER ?? 'echo', releasedClaims: released });
-  try {
-    while (!stopping) {
-      session.touchHeartbeat();
-      if (destinations.refresh()) log('DestinationsLoaded', { names: destinations.all().map((d) => d.name) });
-      for (const message of session.due(Date.now())) {
-        if (stopping) break;
-        await handle(message, session, destinations, provider);
-      }
-      if (!stopping) await sleep(pollMs);
+  // On its own timer, not the poll loop: a model call can take minutes, and the host's
+  // sweep must not take a busy agent for a dead one.
+  const beat = () => {
+    try {
+      touchHeartbeat(heartbeatPath);
+    } catch (error) {
+      log('HeartbeatFailed', { error: errorText(error) });
     }
-  } finally {
-    session.close();
-    log('RunnerStopped');
+  };
+  beat();
+  const heartbeat = setInterval(beat, pollMs);
+
+  const session = await openSession(inboundPath, outboundPath, pollMs, stopping.signal);
+  if (session) {
+    log('RunnerStarted', { provider: providerName, releasedClaims: session.releaseStaleClaims() });
+    try {
+      while (!stopping.signal.aborted) {
+        refreshDestinations(destinations);
+        try {
+          for (const message of session.due(Date.now())) {
+            if (stopping.signal.aborted) break;
+            await handle(message, session, destinations, provider);
+          }
+        } catch (error) {
+          // A busy or briefly unreadable database: the agent never exits on its own, it tries again.
+          log('PollFailed', { error: errorText(error) });
+        }
+        await pause(pollMs, stopping.signal);
+      }
+    } finally {
+      session.close();
+    }
   }
+  clearInterval(heartbeat);
+  log('RunnerStopped');
+  // Explicit: an idle keep-alive socket of the model's HTTP client must not keep a stopped agent running.
+  process.exit(0);
 }
 
 main().catch((error: unknown) => {
-  log('RunnerFailed', { error: error instanceof Error ? error.stack ?? error.message : String(error) });
-  process.exitCode = 1;
+  log('RunnerFailed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  process.exit(1);
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, utimesSync } from 'node:fs';
+import { closeSync, openSync, utimesSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /** A messages_in row as the host wrote it. */
@@ -25,9 +25,11 @@ export interface OutboundRow {
 
 const open = (path: string, readonly: boolean): Database.Database => {
   const db = new Database(path, { readonly, fileMustExist: true });
-  // Both files cross a container mount: no WAL (spec §2).
-  if (!readonly) db.pragma('journal_mode = DELETE');
+  // First: the journal mode switch below may already have to wait for the host's lock.
   db.pragma('busy_timeout = 5000');
+  // Both files cross a container mount, where WAL's shared memory does not work (spec §2).
+  // A read-only connection cannot switch modes; DELETE is SQLite's default and the host's choice.
+  if (!readonly) db.pragma('journal_mode = DELETE');
   return db;
 };
 
@@ -39,28 +41,31 @@ export class SessionDatabases {
   private readonly inbound: Database.Database;
   private readonly outbound: Database.Database;
 
-  constructor(
-    inboundPath: string,
-    outboundPath: string,
-    private readonly heartbeatPath: string,
-  ) {
+  /** Throws while the host has not yet created both files; the caller tries again. */
+  constructor(inboundPath: string, outboundPath: string) {
     this.inbound = open(inboundPath, true);
-    this.outbound = open(outboundPath, false);
-  }
-
-  static ready(inboundPath: string, outboundPath: string): boolean {
-    return existsSync(inboundPath) && existsSync(outboundPath);
+    try {
+      this.outbound = open(outboundPath, false);
+    } catch (error) {
+      this.inbound.close();
+      throw error;
+    }
   }
 
   /**
-   * Claims a previous run left as `processing` are released: that run is gone, and the
-   * host has already scheduled those messages for a retry (or given up on them).
+   * Claims a previous run left as `processing` are released at start: that run is gone.
+   * The host cannot write outbound.db, so it never clears them itself; its sweep has set
+   * such messages a later process_after (or failed them), which this runner then honours.
    */
   releaseStaleClaims(): number {
     return this.outbound.prepare(`DELETE FROM processing_ack WHERE status = 'processing'`).run().changes;
   }
 
-  /** Pending messages that are due (compared as instants) and not yet claimed, oldest first. */
+  /**
+   * Pending messages that are due and not yet claimed, oldest first. Due is decided on
+   * instants (Date.parse), never on strings: "…+00:00" and "…Z" spell the same instant
+   * but do not sort alike (spec §10, time). A process_after that does not parse is never due.
+   */
   due(now: number): InboundMessage[] {
     const claimed = new Set(this.outbound.prepare('SELECT message_id FROM processing_ack').pluck().all() as string[]);
     const pending = this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as InboundMessage[];
@@ -93,18 +98,18 @@ export class SessionDatabases {
     )();
   }
 
-  /** The liveness signal the host's sweep reads: the file's mtime. */
-  touchHeartbeat(): void {
-    const now = new Date();
-    try {
-      utimesSync(this.heartbeatPath, now, now);
-    } catch {
-      closeSync(openSync(this.heartbeatPath, 'a'));
-    }
-  }
-
   close(): void {
     this.inbound.close();
     this.outbound.close();
+  }
+}
+
+/** The liveness signal the host's sweep reads: the file's mtime. */
+export function touchHeartbeat(path: string): void {
+  const now = new Date();
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    closeSync(openSync(path, 'a'));
   }
 }

@@ -8,18 +8,41 @@ describe('parseBlocks', () => {
     });
   });
 
-  it('reads the attribute with either quote and spaces around =', () => {
-    expect(parseBlocks(`<message to='a'>1</message><message  to = "b" >2</message><message id="x" to="c">3</message>`).blocks).toEqual([
+  it('finds several blocks, in order, to the same or other names', () => {
+    expect(parseBlocks('<message to="a">1</message>\n<message to="b">2</message>\n<message to="a">3</message>').blocks).toEqual([
+      { to: 'a', body: '1' },
+      { to: 'b', body: '2' },
+      { to: 'a', body: '3' },
+    ]);
+  });
+
+  it('reads the attribute with either quote, spaces around =, and other attributes beside it', () => {
+    expect(parseBlocks(`<message to='a'>1</message><message  to = "b" >2</message><message id="x" to="c">3</message><message\nto="d">4</message>`).blocks).toEqual([
       { to: 'a', body: '1' },
       { to: 'b', body: '2' },
       { to: 'c', body: '3' },
+      { to: 'd', body: '4' },
     ]);
+    // Not the attribute "to": a name ending in "to".
+    expect(parseBlocks('<message goto="a">x</message>').blocks).toEqual([]);
   });
 
   it('keeps a nested block as text of the outer one', () => {
     expect(parseBlocks('<message to="a">quote: <message to="b">inner</message> end</message>').blocks).toEqual([
       { to: 'a', body: 'quote: <message to="b">inner</message> end' },
     ]);
+    // The outer block never closed: nothing is sent, the inner one included.
+    expect(parseBlocks('<message to="a">x <message to="b">inner</message>').blocks).toEqual([]);
+  });
+
+  it('removes <internal> sections inside a block from what is sent', () => {
+    expect(parseBlocks('<message to="a">Hi <internal>(be brief)</internal>there</message>')).toEqual({
+      blocks: [{ to: 'a', body: 'Hi there' }],
+      scratchpad: ['(be brief)'],
+    });
+    expect(parseBlocks('<message to="a">Hi <internal>never closed</message>')).toEqual({ blocks: [{ to: 'a', body: 'Hi' }], scratchpad: ['never closed'] });
+    // A block is not read inside an internal section.
+    expect(parseBlocks('<internal><message to="a">draft</message></internal>').blocks).toEqual([]);
   });
 
   it('sends nothing of an unterminated block', () => {
@@ -30,21 +53,33 @@ describe('parseBlocks', () => {
     expect(parseBlocks('<message to="a"').blocks).toEqual([]);
   });
 
-  it('keeps names it cannot judge as they are (the map decides), and sends no block without a name', () => {
+  it('keeps names it cannot judge as they are (the map decides), and sends no block without a name or a body', () => {
     expect(parseBlocks('<message to="no-such-name">x</message>').blocks).toEqual([{ to: 'no-such-name', body: 'x' }]);
-    expect(parseBlocks('<message to="">x</message><message>y</message>')).toEqual({ blocks: [], scratchpad: ['<message to="">x</message>', '<message>y</message>'] });
+    expect(parseBlocks('<message to="">x</message><message>y</message><message to="  ">z</message><message to="a"> </message>')).toEqual({
+      blocks: [],
+      scratchpad: ['<message to="">x</message>', '<message>y</message>', '<message to="  ">z</message>', '<message to="a"> </message>'],
+    });
   });
 
   it('does not take <messages> or similar words for a block', () => {
     expect(parseBlocks('<messages to="a">x</messages>').blocks).toEqual([]);
+    expect(parseBlocks('plain text only')).toEqual({ blocks: [], scratchpad: ['plain text only'] });
+    expect(parseBlocks('')).toEqual({ blocks: [], scratchpad: [] });
   });
 
   it('stays linear on very long and hostile inputs', () => {
+    const started = Date.now();
     const long = 'x'.repeat(1_000_000);
     expect(parseBlocks(`<message to="a">${long}</message>`).blocks[0]!.body).toHaveLength(1_000_000);
-    // Inputs that make a naive scan quadratic: they would not finish within the test's timeout.
+    expect(parseBlocks(long).scratchpad).toEqual([long]);
+    // Inputs that make a naive scan (or a backtracking regex) quadratic or worse.
     expect(parseBlocks('<message to="a">'.repeat(50_000) + '</message>'.repeat(10)).blocks).toEqual([]);
     expect(parseBlocks('<message to="a">x</message>'.repeat(100_000)).blocks).toHaveLength(100_000);
     expect(parseBlocks('<internal>'.repeat(100_000)).blocks).toEqual([]);
+    expect(parseBlocks(`<message ${'to= '.repeat(250_000)}>x</message>`).blocks).toEqual([]);
+    expect(parseBlocks(`<message to="a">${'<internal>x'.repeat(100_000)}</message>`).blocks).toEqual([]);
+    expect(parseBlocks('<message'.repeat(100_000)).blocks).toEqual([]);
+    // Generous for slow CI; a quadratic scan of these takes minutes.
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -1,6 +1,6 @@
 import type { Provider, Turn } from './index';
 
-const ADDRESSED = /^@to:(\S+)\s+([\s\S]*)$/;
+const ADDRESSED = /^@to:(\S+) ([\s\S]*)$/;
 
 /**
  * The deterministic built-in agent: it answers each message to where it came from. A
@@ -11,7 +11,7 @@ export class EchoProvider implements Provider {
   async respond(turn: Turn): Promise<string> {
     const addressed = ADDRESSED.exec(turn.text);
     if (addressed) return `<message to="${addressed[1]}">${addressed[2]}</message>`;
-    if (turn.from === undefined) return `<internal>nobody to answer: the sender is not in my destination map</internal>`;
-    return `<internal>echoing</internal><message to="${turn.from}">echo: ${turn.text}</message>`;
+    if (turn.from === undefined) return `nobody to answer: the sender is not in my destination map`;
+    return `<message to="${turn.from}">echo: ${turn.text}</message>`;
   }
 }
