@@ -23,6 +23,7 @@ import { DestinationsFileReactor } from './adapters/destinations-file';
 import { OutboundPoller } from './adapters/outbound-poller';
 import { ReactorRunner } from './adapters/reactor';
 import { SessionFolderReactor } from './adapters/session-folder';
+import { SessionGuard } from './adapters/session-guard';
 import type { Logger } from './logger';
 
 export interface HostOptions {
@@ -94,17 +95,20 @@ export class Host {
       logger: component('containers'),
     });
     await containers.reconcile();
+    // One failure policy for every component that touches session folders, so a folder busy for one is busy for all.
+    const guard = new SessionGuard(core, { logger: component('session-guard') });
     const reactors = [
-      new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core.views, { logger: component('session-folder') }), { logger }),
-      new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core.views, { logger: component('destinations-file') }), { logger }),
+      new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard }), { logger }),
+      new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
       new ReactorRunner(core.store, new ApprovalCards(core.views, new Map(options.channels.map((c) => [c.channelType, c])), component('approval-cards')), { logger }),
     ];
     for (const reactor of reactors) reactor.start();
-    const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller') });
+    const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller'), guard });
     const delivery = new DeliveryService(core, config.dataDir, new Map(options.channels.map((c) => [c.channelType, c])), {
       backoffMs: config.retryBackoffMs,
       logger: component('delivery'),
+      guard,
     });
     const sweep = new Sweep(core, containers, {
       dataDir: config.dataDir,

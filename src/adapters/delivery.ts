@@ -1,5 +1,3 @@
-import { lstatSync, realpathSync, rmSync } from 'node:fs';
-import { join, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { filter, type Subscription } from 'rxjs';
 import { DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryResult } from '../commands/delivery';
@@ -9,7 +7,8 @@ import type { RecordedEvent } from '../events/define';
 import { OutboundRouted } from '../events/outbound';
 import type { Logger } from '../logger';
 import { DeliveryError, type ChannelAdapter, type OutboundFile } from './channels/channel';
-import { childPath, sessionDir } from './session-db';
+import { OutboxFileError, readOutboxFiles, removeOutboxFolder, sessionDir, UnsafePathError } from './session-db';
+import { SessionGuard } from './session-guard';
 
 type Routed = RecordedEvent<'OutboundRouted', ReturnType<typeof OutboundRouted.schema.parse>>;
 
@@ -20,6 +19,8 @@ export interface DeliveryOptions {
   /** First retry delay; each further one doubles it. */
   backoffMs?: number;
   logger?: Logger;
+  /** The failure policy shared with the other components that touch session folders. */
+  guard?: SessionGuard;
 }
 
 type AttemptResult =
@@ -43,6 +44,7 @@ export class DeliveryService {
   private subscription: Subscription | undefined;
   private stopping = new AbortController();
   private readonly committer: GroupCommitter;
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly core: Core,
@@ -51,6 +53,7 @@ export class DeliveryService {
     private readonly options: DeliveryOptions = {},
   ) {
     this.committer = new GroupCommitter(core.bus);
+    this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
   }
 
   start(): void {
@@ -161,7 +164,7 @@ export class DeliveryService {
     try {
       files = this.outboxFiles(data.sessionId, data.agentGroupId, data.outboundId, data.files);
     } catch (error) {
-      return failure('OutboxFile', error instanceof Error ? error.message : String(error), false);
+      return failure(error instanceof UnsafePathError ? 'UnsafeOutbox' : 'OutboxFile', error instanceof Error ? error.message : String(error), false);
     }
     try {
       const platformMessageId = await channel.deliver(data.target.platformId, data.target.threadId, {
@@ -178,29 +181,39 @@ export class DeliveryService {
   }
 
   /**
-   * The files a row asks to send, each confined to outbox/<row id>/: a plain name, a
-   * regular file, and a real path that stays inside the folder (no symlink out of it).
+   * The files a row asks to send, read from outbox/<row id>/ without following a link. A
+   * link or a non-regular file there quarantines the session (thrown on, so the row fails);
+   * a missing or oversized file is only this row's failure.
    */
   private outboxFiles(sessionId: string, agentGroupId: string, outboundId: string, names: readonly string[]): OutboundFile[] {
     if (names.length === 0) return [];
-    const folder = childPath(join(sessionDir(this.dataDir, agentGroupId, sessionId), 'outbox'), 'outbound id', outboundId);
-    const root = realpathSync(folder);
-    return names.map((name) => {
-      const path = childPath(folder, 'file name', name);
-      const stat = lstatSync(path);
-      if (!stat.isFile()) throw new Error(`outbox file ${name} is not a regular file`);
-      if (!realpathSync(path).startsWith(root + sep)) throw new Error(`outbox file ${name} resolves outside its folder`);
-      return { name, path };
-    });
+    const dir = sessionDir(this.dataDir, agentGroupId, sessionId);
+    return this.inSessionFolder(sessionId, { outboundId, files: names }, () => readOutboxFiles(dir, outboundId, names));
   }
 
-  /** The outbox folder of a delivered row is removed, as the reference did; never through a symlink. */
+  /** The outbox folder of a delivered row is removed, as the reference did; never through a link. */
   private removeOutbox(sessionId: string, agentGroupId: string, outboundId: string): void {
     try {
-      const folder = childPath(join(sessionDir(this.dataDir, agentGroupId, sessionId), 'outbox'), 'outbound id', outboundId);
-      if (lstatSync(folder, { throwIfNoEntry: false })?.isDirectory()) rmSync(folder, { recursive: true });
+      this.inSessionFolder(sessionId, { outboundId }, () => removeOutboxFolder(sessionDir(this.dataDir, agentGroupId, sessionId), outboundId));
     } catch (error) {
       this.options.logger?.warn({ err: error, sessionId, outboundId }, 'outbox folder not removed');
     }
+  }
+
+  /** Runs work in the session folder under the guard; throws when it could not be done. */
+  private inSessionFolder<T>(sessionId: string, evidence: Record<string, unknown>, work: () => T): T {
+    const outcome = this.guard.run(sessionId, 'delivery', evidence, () => {
+      try {
+        return { value: work() };
+      } catch (error) {
+        // The agent's own mistake (a missing or oversized file) is this row's failure, not the folder's.
+        if (error instanceof OutboxFileError) return { error };
+        throw error;
+      }
+    });
+    if (outcome.status === 'retry-later') throw outcome.error;
+    if (outcome.status === 'skipped') throw new UnsafePathError(`session ${sessionId} is quarantined: its folder is not read`);
+    if ('error' in outcome.value) throw outcome.value.error;
+    return outcome.value.value;
   }
 }

@@ -5,12 +5,15 @@ import type { RecordedEvent } from '../events/define';
 import { DestinationAdded, DestinationRemoved } from '../events/destinations';
 import { SessionOpened } from '../events/inbound';
 import { MessagingGroupUpdated } from '../events/messaging-groups';
+import type { Core } from '../core';
+import { SessionReleased } from '../events/quarantine';
 import type { Logger } from '../logger';
 import type { Views } from '../projections';
 import type { DestinationRow } from '../projections/destinations';
 import type { SessionRow } from '../projections/sessions';
 import type { Reactor } from './reactor';
-import { refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
+import { sessionDir, writeFileAtomic } from './session-db';
+import { SessionGuard } from './session-guard';
 
 /** The agent runner reads its destination map from this file in the session folder (spec §2). */
 export const DESTINATIONS_FILE = '.nanoclaw-destinations.json';
@@ -59,6 +62,8 @@ const isOpen = (session: SessionRow) => session.status === 'active';
 
 export interface DestinationsFileOptions {
   logger?: Logger;
+  /** The failure policy shared with the other components that touch session folders. */
+  guard?: SessionGuard;
 }
 
 /**
@@ -69,42 +74,42 @@ export interface DestinationsFileOptions {
 export class DestinationsFileReactor implements Reactor {
   readonly name = 'destinations-file';
   readonly handles: ReadonlySet<string> = new Set(
-    [SessionOpened, DestinationAdded, DestinationRemoved, AgentGroupUpdated, AgentGroupDeleted, MessagingGroupUpdated].map((d) => d.type),
+    [SessionOpened, SessionReleased, DestinationAdded, DestinationRemoved, AgentGroupUpdated, AgentGroupDeleted, MessagingGroupUpdated].map((d) => d.type),
   );
+  private readonly views: DestinationsFileViews & Pick<Views, 'sessions'>;
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly dataDir: string,
-    private readonly views: DestinationsFileViews & Pick<Views, 'sessions'>,
-    private readonly options: DestinationsFileOptions = {},
-  ) {}
+    core: Pick<Core, 'views' | 'bus'>,
+    options: DestinationsFileOptions = {},
+  ) {
+    this.views = core.views;
+    this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
+  }
 
-  handleBatch(events: readonly RecordedEvent[]): void {
+  /** Returns the events whose rewrite a busy session folder put off: they are offered again. */
+  handleBatch(events: readonly RecordedEvent[]): RecordedEvent[] {
     // Each agent group's files are written once per batch, from the map as it stands now.
     const affected = new Map<string, RecordedEvent>();
     for (const event of events) for (const agentGroupId of this.affectedAgentGroups(event)) affected.set(agentGroupId, event);
-    for (const [agentGroupId, event] of affected) this.rewrite(agentGroupId, event);
+    return [...affected].filter(([agentGroupId, event]) => !this.rewrite(agentGroupId, event)).map(([, event]) => event);
   }
 
   private affectedAgentGroups(event: RecordedEvent): string[] {
-    if (SessionOpened.is(event) || DestinationAdded.is(event) || DestinationRemoved.is(event)) return [event.data.agentGroupId];
+    if (SessionOpened.is(event) || SessionReleased.is(event) || DestinationAdded.is(event) || DestinationRemoved.is(event)) return [event.data.agentGroupId];
     if (AgentGroupUpdated.is(event) || AgentGroupDeleted.is(event)) return this.views.destinations.agentGroupsTargeting('agent', event.data.agentGroupId);
     if (MessagingGroupUpdated.is(event)) return this.views.destinations.agentGroupsTargeting('channel', event.data.messagingGroupId);
     return [];
   }
 
-  private rewrite(agentGroupId: string, event: RecordedEvent): void {
+  /** Writes the group's map into each of its open sessions; false when a busy folder must be tried again. */
+  private rewrite(agentGroupId: string, event: RecordedEvent): boolean {
     const sessions = this.views.sessions.forAgentGroup(agentGroupId).filter(isOpen);
-    if (sessions.length === 0) return;
+    if (sessions.length === 0) return true;
     const payload = buildDestinations(this.views, agentGroupId);
-    for (const session of sessions) {
-      refusingUnsafePaths(
-        () => writeDestinationsFile(sessionDir(this.dataDir, agentGroupId, session.id), payload),
-        (error) =>
-          this.options.logger?.error(
-            { err: error, sessionId: session.id, position: event.position, correlationId: event.metadata.correlationId },
-            'destinations file refused: session skipped',
-          ),
-      );
-    }
+    const evidence = { eventType: event.type, position: event.position };
+    const outcomes = sessions.map((session) => this.guard.run(session.id, this.name, evidence, () => writeDestinationsFile(sessionDir(this.dataDir, agentGroupId, session.id), payload)));
+    return outcomes.every((outcome) => outcome.status !== 'retry-later');
   }
 }

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { routeOutbound } from '../commands/outbound';
@@ -7,7 +6,8 @@ import { Checkpoints } from '../events/checkpoints';
 import type { OutboundRow } from '../events/outbound';
 import type { Logger } from '../logger';
 import type { SessionRow } from '../projections/sessions';
-import { OUTBOUND_DB, openOutboundDb, sessionDir } from './session-db';
+import { OUTBOUND_DB, openOutboundDb, regularFileIdentity, sessionDir } from './session-db';
+import { SessionGuard } from './session-guard';
 
 export interface OutboundPollerOptions {
   intervalMs?: number;
@@ -15,6 +15,8 @@ export interface OutboundPollerOptions {
   batchSize?: number;
   clock?: () => Date;
   logger?: Logger;
+  /** The failure policy shared with the other components that touch session folders. */
+  guard?: SessionGuard;
 }
 
 /** Coerces a row as SQLite returned it to the row schema, so a hostile type never stalls the session. */
@@ -46,9 +48,11 @@ const isDue = (row: OutboundRow, now: number) => row.deliver_after === null || !
  */
 export class OutboundPoller {
   private readonly checkpoints: Checkpoints;
-  private readonly handles = new Map<string, Database.Database>();
+  /** Open outbound.db handles by session, with the identity of the file each was opened on. */
+  private readonly handles = new Map<string, { db: Database.Database; identity: string }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly core: Core,
@@ -56,6 +60,7 @@ export class OutboundPoller {
     private readonly options: OutboundPollerOptions = {},
   ) {
     this.checkpoints = new Checkpoints(core.store.db);
+    this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
   }
 
   start(): void {
@@ -71,7 +76,7 @@ export class OutboundPoller {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const db of this.handles.values()) db.close();
+    for (const { db } of this.handles.values()) db.close();
     this.handles.clear();
   }
 
@@ -85,9 +90,13 @@ export class OutboundPoller {
       for (const session of this.core.views.sessions.list()) {
         if (session.status !== 'active') continue;
         try {
-          dispatched += this.pollSession(session);
+          // A busy or quarantined folder is simply not read this tick; the others are.
+          const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.pollSession(session));
+          if (outcome.status === 'done') dispatched += outcome.value;
+          else this.forget(session.id);
         } catch (error) {
-          this.options.logger?.error({ err: error, sessionId: session.id }, 'outbound poll failed');
+          this.forget(session.id);
+          this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');
         }
       }
       return dispatched;
@@ -122,13 +131,26 @@ export class OutboundPoller {
     return due.length;
   }
 
+  /** Closes a session's handle, so the next tick opens (and checks) the file anew. */
+  private forget(sessionId: string): void {
+    this.handles.get(sessionId)?.db.close();
+    this.handles.delete(sessionId);
+  }
+
+  /**
+   * The session's outbound.db, reopened (and checked again) whenever the file at its path
+   * is no longer the one the handle has: an agent that swaps it for a link is caught.
+   */
   private outboundDb(session: SessionRow): Database.Database | undefined {
-    const open = this.handles.get(session.id);
-    if (open) return open;
     const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
-    if (!existsSync(join(dir, OUTBOUND_DB))) return undefined;
+    // Absent: not yet made by the host. A link or anything else in its place throws.
+    const identity = regularFileIdentity(join(dir, OUTBOUND_DB));
+    const open = this.handles.get(session.id);
+    if (open && open.identity === identity) return open.db;
+    this.forget(session.id);
+    if (identity === undefined) return undefined;
     const db = openOutboundDb(dir);
-    this.handles.set(session.id, db);
+    this.handles.set(session.id, { db, identity });
     return db;
   }
 }

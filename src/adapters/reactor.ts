@@ -13,8 +13,13 @@ export interface Reactor {
   readonly name: string;
   /** Which event types it acts on; others only advance its checkpoint. */
   readonly handles: ReadonlySet<string>;
-  /** Handles the events of one burst together (e.g. one file transaction for many rows). */
-  handleBatch(events: readonly RecordedEvent[]): void;
+  /**
+   * Handles the events of one burst together (e.g. one file transaction for many rows).
+   * Returns the events it could not apply yet because one session's folder was busy: they
+   * are offered again, ahead of newer ones, and the checkpoint stays below them. Throws
+   * when it could do nothing (a full disk): the whole burst is retried with backoff.
+   */
+  handleBatch(events: readonly RecordedEvent[]): readonly RecordedEvent[] | void;
 }
 
 /** Events a checkpoint may lag when none of them concerned the reactor. */
@@ -25,22 +30,34 @@ export interface ReactorRunnerOptions {
   pollIntervalMs?: number;
   /** Most events handed to the reactor at once; also bounds memory during a catch-up. */
   batchSize?: number;
+  /** First wait before a failed burst, or deferred events, are tried again; doubled each time up to maxRetryMs. */
+  retryMs?: number;
+  maxRetryMs?: number;
 }
 
 /**
  * Runs one reactor from its checkpoint: catch-up, then live. Events committed together
  * reach the reactor as one batch, after the committing code has moved on (so a slow
- * side effect never sits inside someone's command), and the checkpoint is saved once per
- * batch: a restart redoes at most the last batch, whose side effects are idempotent.
+ * side effect never sits inside someone's command), and the checkpoint is saved after
+ * the batch is handled: a restart redoes at most the last batch, whose side effects are
+ * idempotent. A failure never stops the reactor: a failed burst is read again from the
+ * log after a backoff (so a full disk heals without a restart), and events one session
+ * could not take are retried on their own while the others go on.
  */
 export class ReactorRunner {
   private readonly checkpoints: Checkpoints;
   private readonly progress = new Subject<number>();
   private subscription: Subscription | undefined;
+  /** The last event handed to the reactor (handled, or deferred). */
   private position = 0;
   private savedPosition = 0;
   private buffer: RecordedEvent[] = [];
+  /** Events the reactor gave back, oldest first: the checkpoint stays below the first. */
+  private deferred: readonly RecordedEvent[] = [];
   private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private running = false;
   private logger: Logger | undefined;
 
   constructor(
@@ -52,9 +69,35 @@ export class ReactorRunner {
   }
 
   start(): void {
-    if (this.subscription) return;
+    if (this.running) return;
+    this.running = true;
     this.position = this.savedPosition = this.checkpoints.get(this.reactor.name);
     this.logger = this.options.logger?.child({ component: this.reactor.name });
+    this.subscribe();
+  }
+
+  /** Resolves once every event up to `position` (default: the log's end now) is handled or deferred. */
+  async caughtUp(position: number = this.store.lastPosition()): Promise<void> {
+    if (this.position >= position) return;
+    await firstValueFrom(this.progress.pipe(filter((p) => p >= position)));
+  }
+
+  /** Events the reactor could not apply yet, for status and tests. */
+  pending(): readonly RecordedEvent[] {
+    return this.deferred;
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.flush();
+    this.running = false;
+    this.unsubscribe();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.saveCheckpoint(true);
+  }
+
+  private subscribe(): void {
     const batchSize = this.options.batchSize ?? 1000;
     this.subscription = this.store
       .subscribe({ after: this.position, ...(this.options.pollIntervalMs !== undefined && { pollIntervalMs: this.options.pollIntervalMs }) })
@@ -67,46 +110,76 @@ export class ReactorRunner {
             setImmediate(() => this.flush());
           }
         },
-        error: (error: unknown) => this.logger?.error({ err: error }, 'event subscription failed'),
+        error: (error: unknown) => this.retryLater(error, 'event subscription failed'),
       });
   }
 
-  /** Resolves once every event up to `position` (default: the log's end now) is handled. */
-  async caughtUp(position: number = this.store.lastPosition()): Promise<void> {
-    if (this.position >= position) return;
-    await firstValueFrom(this.progress.pipe(filter((p) => p >= position)));
-  }
-
-  stop(): void {
-    this.flush();
+  private unsubscribe(): void {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
-    if (this.position > this.savedPosition) this.checkpoints.save(this.reactor.name, this.position);
+    this.buffer = [];
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    // A flush scheduled before stop() (or before a failure unsubscribed) must not touch a closed store.
+    if (!this.running) return;
     const events = this.buffer;
-    if (events.length === 0) return;
+    if (events.length === 0 && this.deferred.length === 0) return;
     this.buffer = [];
-    const relevant = events.filter((event) => this.reactor.handles.has(event.type));
-    if (relevant.length > 0) {
+    const fresh = events.filter((event) => this.reactor.handles.has(event.type));
+    const offered = [...this.deferred, ...fresh];
+    if (offered.length > 0) {
       try {
-        this.reactor.handleBatch(relevant);
+        this.deferred = this.reactor.handleBatch(offered) ?? [];
       } catch (error) {
-        const first = relevant[0]!;
-        this.logger?.error({ err: error, event: first.type, position: first.position, correlationId: first.metadata.correlationId }, 'reactor failed');
-        this.subscription?.unsubscribe();
-        this.subscription = undefined;
+        // Nothing of the burst is taken as done: it is read again from the log.
+        this.unsubscribe();
+        this.retryLater(error, 'reactor failed, retrying', offered[0]);
         return;
       }
     }
-    this.position = events[events.length - 1]!.position;
-    // Each save is an fsync: skip it for bursts the reactor had nothing to do with.
-    if (relevant.length > 0 || this.position - this.savedPosition >= SAVE_AT_LEAST_EVERY) {
-      this.checkpoints.save(this.reactor.name, this.position);
-      this.savedPosition = this.position;
-    }
+    this.failures = 0;
+    if (events.length > 0) this.position = events[events.length - 1]!.position;
+    this.saveCheckpoint(offered.length > 0);
+    if (this.deferred.length > 0) this.offerDeferredLater();
     this.progress.next(this.position);
+  }
+
+  /** Handled through: the position before the first deferred event, or the last one seen. */
+  private saveCheckpoint(relevant: boolean): void {
+    const through = this.deferred.length > 0 ? Math.min(this.position, this.deferred[0]!.position - 1) : this.position;
+    // Each save is an fsync: skip it for bursts the reactor had nothing to do with.
+    if (through === this.savedPosition || !(relevant || through - this.savedPosition >= SAVE_AT_LEAST_EVERY)) return;
+    this.checkpoints.save(this.reactor.name, through);
+    this.savedPosition = through;
+  }
+
+  private backoff(): number {
+    const first = this.options.retryMs ?? 100;
+    return Math.min(first * 2 ** this.failures++, this.options.maxRetryMs ?? 10_000);
+  }
+
+  private offerDeferredLater(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, this.backoff());
+  }
+
+  private retryLater(error: unknown, message: string, first?: RecordedEvent): void {
+    const delayMs = this.backoff();
+    this.logger?.error(
+      { err: error, event: 'ReactorRetrying', reactor: this.reactor.name, delayMs, position: first?.position, correlationId: first?.metadata.correlationId, eventType: first?.type },
+      message,
+    );
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.running) return;
+      this.unsubscribe();
+      this.subscribe();
+    }, delayMs);
   }
 }

@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
+  rmdirSync,
   rmSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
 /**
@@ -173,21 +177,55 @@ function exists(path: string): boolean {
   }
 }
 
-function openSessionDatabase(path: string, readonly: boolean): Database.Database {
-  // SQLite follows symlinks: a file swapped for a link must not make the host open another file.
-  if (!lstatSync(path).isFile()) throw new UnsafePathError(`${path} is not a regular file`);
+/**
+ * How long a host connection waits for a lock an agent holds. Short: the wait blocks the
+ * event loop, so an agent holding BEGIN EXCLUSIVE must cost its own session a retry
+ * later, not every session a frozen host.
+ */
+export const SESSION_DB_BUSY_TIMEOUT_MS = 200;
+
+/** The identity of a regular file at path (device and inode), never following a link there; undefined when absent. */
+export function regularFileIdentity(path: string): string | undefined {
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return undefined;
+  if (!stat.isFile()) throw new UnsafePathError(`${path} is not a regular file (a symlink, folder or device is in its place)`);
+  return `${stat.dev}:${stat.ino}`;
+}
+
+function openSessionDatabase(dir: string, name: string, readonly: boolean): Database.Database {
+  // SQLite follows symlinks, for the database and for its journal beside it: a link
+  // planted at either would make the host read or write a file of the container's choosing.
+  const path = join(dir, name);
+  assertRealFolder(dir);
+  const before = regularFileIdentity(path);
+  if (before === undefined) throw new UnsafePathError(`${path} is missing`);
+  regularFileIdentity(`${path}-journal`);
   const db = new Database(path, { readonly, fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
-  // The files cross a container mount, where WAL's shared memory does not work.
-  db.pragma('journal_mode = DELETE');
-  return db;
+  try {
+    // A swap between the check and the open is caught here, after the open.
+    if (regularFileIdentity(path) !== before) throw new UnsafePathError(`${path} was replaced while it was opened`);
+    db.pragma(`busy_timeout = ${SESSION_DB_BUSY_TIMEOUT_MS}`);
+    // The files cross a container mount, where WAL's shared memory does not work.
+    db.pragma('journal_mode = DELETE');
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** Refuses a folder that is not a real directory at exactly its own path (a link anywhere above it, or in its place). */
+function assertRealFolder(dir: string): void {
+  const stat = lstatSync(dir, { throwIfNoEntry: false });
+  if (!stat?.isDirectory()) throw new UnsafePathError(`${dir} is not a directory`);
+  if (realpathSync(dir) !== resolve(realpathSync(dirname(dir)), basename(dir))) throw new UnsafePathError(`${dir} resolves elsewhere`);
 }
 
 /** inbound.db of a session folder: the host is its only writer. */
-export const openInboundDb = (dir: string) => openSessionDatabase(join(dir, INBOUND_DB), false);
+export const openInboundDb = (dir: string) => openSessionDatabase(dir, INBOUND_DB, false);
 
 /** outbound.db of a session folder, read-only: the container is its only writer. */
-export const openOutboundDb = (dir: string) => openSessionDatabase(join(dir, OUTBOUND_DB), true);
+export const openOutboundDb = (dir: string) => openSessionDatabase(dir, OUTBOUND_DB, true);
 
 /**
  * The seq for the host's next messages_in row: the smallest even number above the
@@ -272,4 +310,136 @@ export function refusingUnsafePaths(effect: () => void, onRefused: (error: Unsaf
     if (!(error instanceof UnsafePathError)) throw error;
     onRefused(error);
   }
+}
+
+/*
+ * The outbox: files an agent hands the host to send with a row, in outbox/<row id>/. The
+ * agent can replace any of those names with a link at any moment, so each folder is
+ * opened without following links, and everything below is reached through that open
+ * folder (on Linux /proc/self/fd/N names exactly the folder opened, whatever is later
+ * renamed or linked in its place; elsewhere the path checked at open is used).
+ */
+
+const NAMES_OPEN_FOLDER = existsSync('/proc/self/fd');
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const OPEN_FOLDER = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | NOFOLLOW;
+
+/** The most one outbox file, and all files of one row, may hold: what the host reads into memory to send. */
+export const MAX_OUTBOX_FILE_BYTES = 25 * 1024 * 1024;
+export const MAX_OUTBOX_ROW_BYTES = 50 * 1024 * 1024;
+
+/** An outbox file the agent named that cannot be sent (missing, too large): the agent's mistake, not an attack. */
+export class OutboxFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutboxFileError';
+  }
+}
+
+const refusedLink = (error: unknown, path: string): Error =>
+  ['ELOOP', 'ENOTDIR'].includes(errorCode(error) ?? '') ? new UnsafePathError(`${path} is a symlink or not a folder`) : (error as Error);
+
+/**
+ * Runs fn with a path that names root/segments… as opened level by level, refusing any
+ * level below root that is a link or not a folder. Returns undefined, without running fn,
+ * when a level does not exist. root itself is the host's (checked by the caller, or a
+ * folder this function opened).
+ */
+function inConfinedFolder<T>(root: string, segments: readonly string[], fn: (folder: string) => T): T | undefined {
+  const fds: number[] = [];
+  try {
+    let shown = resolve(root);
+    let path = shown;
+    fds.push(openSync(path, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
+    for (const segment of segments) {
+      shown = childPath(shown, 'folder name', segment);
+      path = `${NAMES_OPEN_FOLDER ? `/proc/self/fd/${fds.at(-1)!}` : path}/${segment}`;
+      try {
+        fds.push(openSync(path, OPEN_FOLDER));
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT') return undefined;
+        throw refusedLink(error, shown);
+      }
+    }
+    return fn(NAMES_OPEN_FOLDER ? `/proc/self/fd/${fds.at(-1)!}` : path);
+  } catch (error) {
+    throw refusedLink(error, root);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+/** The bytes of a regular file at path, opened without following a link, within the limit. */
+function readOutboxFile(path: string, name: string, limit: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | NOFOLLOW | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') throw new OutboxFileError(`outbox file ${name} does not exist`);
+    throw errorCode(error) === 'ELOOP' ? new UnsafePathError(`outbox file ${name} is a symlink`) : error;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UnsafePathError(`outbox file ${name} is not a regular file`);
+    // A second name for a file outside the outbox would send that file.
+    if (stat.nlink > 1) throw new UnsafePathError(`outbox file ${name} is a hard link`);
+    if (stat.size > limit) throw new OutboxFileError(`outbox file ${name} is ${stat.size} bytes, over the limit of ${limit}`);
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The files a row names, read from outbox/<row id>/ into memory (so what is sent is what
+ * was checked). Throws UnsafePathError for a link or a non-regular file anywhere on the
+ * way, OutboxFileError for a file that is missing or too large.
+ */
+export function readOutboxFiles(sessionRoot: string, outboundId: string, names: readonly string[]): { name: string; data: Buffer }[] {
+  if (names.length === 0) return [];
+  for (const name of names) childPath(sessionRoot, 'outbox file name', name);
+  assertRealFolder(sessionRoot);
+  let budget = MAX_OUTBOX_ROW_BYTES;
+  const files = inConfinedFolder(sessionRoot, ['outbox', outboundId], (folder) =>
+    names.map((name) => {
+      const data = readOutboxFile(`${folder}/${name}`, name, Math.min(budget, MAX_OUTBOX_FILE_BYTES));
+      budget -= data.length;
+      return { name, data };
+    }),
+  );
+  if (!files) throw new OutboxFileError(`outbox/${outboundId} does not exist`);
+  return files;
+}
+
+/**
+ * Removes outbox/<row id>/ and what is in it. Links inside are removed, never followed;
+ * a link in place of outbox/ or of the row's folder is refused (UnsafePathError).
+ */
+export function removeOutboxFolder(sessionRoot: string, outboundId: string): void {
+  childPath(sessionRoot, 'outbound id', outboundId);
+  assertRealFolder(sessionRoot);
+  inConfinedFolder(sessionRoot, ['outbox'], (outbox) => {
+    const stat = lstatSync(`${outbox}/${outboundId}`, { throwIfNoEntry: false });
+    if (!stat) return;
+    if (!stat.isDirectory()) throw new UnsafePathError(`outbox/${outboundId} is not a folder (a symlink or file is in its place)`);
+    inConfinedFolder(outbox, [outboundId], emptyFolder);
+    rmdirSync(`${outbox}/${outboundId}`);
+  });
+}
+
+/** Removes everything inside an opened folder: files and links unlinked (a link is never followed), folders emptied and removed. */
+function emptyFolder(folder: string): void {
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = `${folder}/${entry.name}`;
+    if (entry.isDirectory()) {
+      inConfinedFolder(folder, [entry.name], emptyFolder);
+      rmdirSync(path);
+    } else unlinkSync(path);
+  }
+}
+
+/** When the agent last touched its `.heartbeat` (the file's own time: a link there is not followed), or undefined. */
+export function heartbeatAt(sessionRoot: string): number | undefined {
+  const stat = lstatSync(join(sessionRoot, '.heartbeat'), { throwIfNoEntry: false });
+  return stat?.isFile() ? stat.mtimeMs : undefined;
 }

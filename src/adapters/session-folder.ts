@@ -10,9 +10,11 @@ import { InboundRouted, SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
 import { TaskScheduled } from '../events/tasks';
-import type { Views } from '../projections';
+import type { Core } from '../core';
+import { SessionReleased } from '../events/quarantine';
 import type { Logger } from '../logger';
 import { saveAttachments } from './attachments';
+import { SessionGuard } from './session-guard';
 import type { Reactor } from './reactor';
 import { ensureConfinedDir, groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
 
@@ -32,6 +34,8 @@ interface InboundRow {
 
 export interface SessionFolderOptions {
   logger?: Logger;
+  /** The failure policy shared with the other components that touch session folders. */
+  guard?: SessionGuard;
 }
 
 /**
@@ -52,64 +56,88 @@ export class SessionFolderReactor implements Reactor {
     TaskScheduled.type,
     AgentNotified.type,
     AgentInstructionsSet.type,
+    SessionReleased.type,
   ]);
+
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly dataDir: string,
-    private readonly views: Pick<Views, 'sessions' | 'agentGroups'>,
+    private readonly core: Pick<Core, 'views' | 'bus' | 'store'>,
     private readonly options: SessionFolderOptions = {},
-  ) {}
-
-  /** inbound.db of each session the current batch writes to, each inside one transaction. */
-  private readonly batchDbs = new Map<string, Database.Database>();
-
-  /** One inbound.db transaction per session per batch: each commit there costs fsyncs. */
-  handleBatch(events: readonly RecordedEvent[]): void {
-    let committed = false;
-    try {
-      for (const event of events) this.handle(event);
-      for (const db of this.batchDbs.values()) db.exec('COMMIT');
-      committed = true;
-    } finally {
-      for (const db of this.batchDbs.values()) {
-        if (!committed && db.inTransaction) db.exec('ROLLBACK');
-        db.close();
-      }
-      this.batchDbs.clear();
-    }
+  ) {
+    this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
   }
 
-  /** The session's inbound.db within this batch's transaction, creating the folder if it was lost. */
-  private inboundDb(dir: string): Database.Database {
-    let db = this.batchDbs.get(dir);
-    if (!db) {
-      initSessionFolder(dir);
-      db = openInboundDb(dir);
-      this.batchDbs.set(dir, db);
-      db.exec('BEGIN IMMEDIATE');
+  /**
+   * One inbound.db transaction per session per batch (each commit there costs fsyncs), each
+   * session on its own: a session whose folder is busy gives its events back to be retried,
+   * a tampered one is quarantined, and the others are written either way.
+   */
+  handleBatch(events: readonly RecordedEvent[]): RecordedEvent[] {
+    const bySession = new Map<string, RecordedEvent[]>();
+    for (const event of events) {
+      const sessionId = sessionOf(event);
+      if (sessionId === undefined) this.applyToGroupFolder(event);
+      else bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), event]);
     }
-    return db;
+    const deferred: RecordedEvent[] = [];
+    for (const [sessionId, sessionEvents] of bySession) {
+      const first = sessionEvents[0]!;
+      const evidence = { eventType: first.type, position: first.position };
+      const outcome = this.guard.run(sessionId, this.name, evidence, () => this.applyToSession(sessionId, sessionEvents));
+      if (outcome.status === 'retry-later') deferred.push(...sessionEvents);
+    }
+    return deferred.sort((a, b) => a.position - b.position);
   }
 
-  private handle(event: RecordedEvent): void {
+  private applyToGroupFolder(event: RecordedEvent): void {
     refusingUnsafePaths(
-      () => this.apply(event),
+      () => {
+        if (AgentGroupCreated.is(event)) mkdirSync(groupDir(this.dataDir, event.data.folder), { recursive: true });
+        else if (AgentInstructionsSet.is(event)) {
+          const group = this.core.views.agentGroups.getIncludingDeleted(event.data.agentGroupId);
+          if (group) writeFileAtomic(join(ensureConfinedDir(join(this.dataDir, 'groups'), group.folder), 'CLAUDE.md'), event.data.instructions);
+        }
+      },
       (error) =>
-        this.options.logger?.error(
-          { err: error, event: event.type, position: event.position, correlationId: event.metadata.correlationId },
-          'session folder refused: event skipped',
-        ),
+        this.options.logger?.error({ err: error, event: event.type, position: event.position, correlationId: event.metadata.correlationId }, 'group folder refused: event skipped'),
     );
   }
 
-  private apply(event: RecordedEvent): void {
-    if (AgentGroupCreated.is(event)) mkdirSync(groupDir(this.dataDir, event.data.folder), { recursive: true });
-    else if (SessionOpened.is(event)) initSessionFolder(sessionDir(this.dataDir, event.data.agentGroupId, event.data.sessionId));
-    else if (InboundRouted.is(event)) this.writeInbound(event.data.agentGroupId, event.data.sessionId, event.data);
+  /** A released session is written anew from its whole history: every write is idempotent, so what is there already stays. */
+  private applyToSession(sessionId: string, events: readonly RecordedEvent[]): void {
+    const session = this.core.views.sessions.get(sessionId);
+    if (!session) return;
+    const dir = sessionDir(this.dataDir, session.agent_group_id, sessionId);
+    // SessionOpened made the folder, unless it was lost since; a message must not be.
+    initSessionFolder(dir);
+    const db = openInboundDb(dir);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      for (const event of events) {
+        if (SessionReleased.is(event)) for (const earlier of this.history(sessionId, event.position)) this.apply(earlier, db, dir);
+        else this.apply(event, db, dir);
+      }
+      db.exec('COMMIT');
+    } finally {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    }
+  }
+
+  /** The events before `position` that concern this session's folder, oldest first. */
+  private history(sessionId: string, position: number): RecordedEvent[] {
+    const types = [...this.handles].filter((type) => type !== SessionReleased.type);
+    return [...this.core.store.readAll({ type: types, until: position })].filter((event) => sessionOf(event) === sessionId);
+  }
+
+  private apply(event: RecordedEvent, db: Database.Database, dir: string): void {
+    if (InboundRouted.is(event)) this.writeInbound(db, dir, event.data);
     else if (AgentMessageDelivered.is(event)) {
       const { data } = event;
       // The target sees the sender as channel `agent` + its agent group id, which its own map names.
-      this.writeInbound(data.targetAgentGroupId, data.targetSessionId, {
+      this.writeInbound(db, dir, {
         messageId: data.messageId,
         kind: 'chat',
         timestamp: data.timestamp,
@@ -120,9 +148,7 @@ export class SessionFolderReactor implements Reactor {
       });
     } else if (TaskScheduled.is(event)) {
       const { data } = event;
-      const session = this.views.sessions.get(data.sessionId);
-      if (!session) return;
-      this.writeInbound(session.agent_group_id, data.sessionId, {
+      this.writeInbound(db, dir, {
         messageId: data.messageId,
         kind: 'task',
         timestamp: event.metadata.recordedAt,
@@ -135,16 +161,13 @@ export class SessionFolderReactor implements Reactor {
       });
     } else if (AgentNotified.is(event)) {
       const { data } = event;
-      this.tellSender(data.sessionId, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });
-    } else if (AgentInstructionsSet.is(event)) {
-      const group = this.views.agentGroups.getIncludingDeleted(event.data.agentGroupId);
-      if (group) writeFileAtomic(join(ensureConfinedDir(join(this.dataDir, 'groups'), group.folder), 'CLAUDE.md'), event.data.instructions);
-    } else if (OutboundDropped.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'dropped', null, event);
-    else if (DeliverySucceeded.is(event)) this.recordOutcome(event.data.sessionId, event.data.outboundId, 'delivered', event.data.platformMessageId, event);
+      this.tellSender(db, dir, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });
+    } else if (OutboundDropped.is(event)) recordOutcome(db, event.data.outboundId, 'dropped', null, event);
+    else if (DeliverySucceeded.is(event)) recordOutcome(db, event.data.outboundId, 'delivered', event.data.platformMessageId, event);
     else if (DeliveryFailed.is(event) && event.data.final) {
       const { data } = event;
-      this.recordOutcome(data.sessionId, data.outboundId, 'failed', null, event);
-      this.tellSender(data.sessionId, `failed-${data.outboundId}`, event.metadata.recordedAt, {
+      recordOutcome(db, data.outboundId, 'failed', null, event);
+      this.tellSender(db, dir, `failed-${data.outboundId}`, event.metadata.recordedAt, {
         type: 'delivery_failed',
         text: `Your message ${data.outboundId} could not be delivered after ${data.attempt} attempt(s): ${data.errorClass}: ${data.error}`,
         messageOutId: data.outboundId,
@@ -154,23 +177,9 @@ export class SessionFolderReactor implements Reactor {
     }
   }
 
-  /** The `delivered` table of the sending session's inbound.db holds each row's final outcome. */
-  private recordOutcome(sessionId: string, outboundId: string, status: 'delivered' | 'dropped' | 'failed', platformMessageId: string | null, event: RecordedEvent): void {
-    const session = this.views.sessions.get(sessionId);
-    if (!session) return;
-    this.inboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId))
-      .prepare(
-        `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
-      )
-      .run(outboundId, platformMessageId, status, event.metadata.recordedAt);
-  }
-
   /** A host notice to the agent, as a chat message from `system` in its own session. */
-  private tellSender(sessionId: string, noticeId: string, at: string, content: Record<string, unknown>): void {
-    const session = this.views.sessions.get(sessionId);
-    if (!session) return;
-    this.writeInbound(session.agent_group_id, sessionId, {
+  private tellSender(db: Database.Database, dir: string, noticeId: string, at: string, content: Record<string, unknown>): void {
+    this.writeInbound(db, dir, {
       messageId: `sys-${noticeId}`,
       kind: 'chat',
       timestamp: at,
@@ -181,15 +190,27 @@ export class SessionFolderReactor implements Reactor {
     });
   }
 
-  private writeInbound(agentGroupId: string, sessionId: string, message: InboundRow): void {
-    const dir = sessionDir(this.dataDir, agentGroupId, sessionId);
-    // SessionOpened made the folder, unless it was lost since; a message must not be.
-    const db = this.inboundDb(dir);
+  private writeInbound(db: Database.Database, dir: string, message: InboundRow): void {
     // Checked before anything else so that a replay writes no file and takes no seq.
     if (hasMessage(db, message.messageId)) return;
     const content = saveAttachments(dir, message.messageId, message.content);
     insertMessage(db, message, JSON.stringify(content));
   }
+}
+
+/** The session whose folder an event is written to; undefined for the agent group's folder. */
+function sessionOf(event: RecordedEvent): string | undefined {
+  if (AgentMessageDelivered.is(event)) return event.data.targetSessionId;
+  if (AgentGroupCreated.is(event) || AgentInstructionsSet.is(event)) return undefined;
+  return (event.data as { sessionId?: string }).sessionId;
+}
+
+/** The `delivered` table of the sending session's inbound.db holds each row's final outcome. */
+function recordOutcome(db: Database.Database, outboundId: string, status: 'delivered' | 'dropped' | 'failed', platformMessageId: string | null, event: RecordedEvent): void {
+  db.prepare(
+    `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
+  ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
 }
 
 const hasMessage = (db: Database.Database, id: string): boolean =>

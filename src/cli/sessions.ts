@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { StopContainer } from '../commands/containers';
+import { ReleaseSession } from '../commands/quarantine';
 import type { Core } from '../core';
 import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
@@ -12,10 +13,12 @@ type SessionWithContainer = SessionRow & { container: ContainerRow | null };
 const withContainer = (core: Core, session: SessionRow): SessionWithContainer => ({ ...session, container: core.views.containers.get(session.id) ?? null });
 
 /** The container column: its status, and why it last stopped. */
+const statusCell = (s: SessionRow) => (s.quarantine_reason ? `${s.status} (${s.quarantine_reason}: ${s.quarantine_detail})` : s.status);
+
 const containerCell = ({ container }: SessionWithContainer) =>
   !container ? 'never started' : container.stop_reason && !['starting', 'running', 'idle'].includes(container.status) ? `${container.status} (${container.stop_reason})` : container.status;
 
-const row = (s: SessionWithContainer) => [s.id, s.agent_group_id, s.messaging_group_id, s.thread_id, s.session_mode, s.status, containerCell(s), s.last_active, s.created_at];
+const row = (s: SessionWithContainer) => [s.id, s.agent_group_id, s.messaging_group_id, s.thread_id, s.session_mode, statusCell(s), containerCell(s), s.last_active, s.created_at];
 
 export function registerSessions(program: Command): void {
   const sessions = program.command('sessions').description('conversations: one agent group, one folder each');
@@ -39,6 +42,13 @@ export function registerSessions(program: Command): void {
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
       printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => ({ headers: HEADERS, rows: [row(session)] })),
+    );
+  sessions
+    .command('release')
+    .description('after fixing a quarantined session folder: the host writes it anew from the log and resumes it')
+    .argument('<id>', 'session id')
+    .action((id: string, _options: unknown, command: Command) =>
+      dispatchFromCli(command, (commandId, metadata) => ReleaseSession.envelope(commandId, { sessionId: id }, metadata), { sessionId: '<id>' }, () => `released ${id}`),
     );
   sessions
     .command('stop')

@@ -23,6 +23,7 @@ export function registerStatus(program: Command): void {
           host: holder === undefined ? { running: false } : { running: true, pid: holder },
           log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
           sessions: core.views.sessions.countByStatus(),
+          quarantined: core.views.sessions.quarantined().map((s) => ({ sessionId: s.id, agentGroupId: s.agent_group_id, reason: s.quarantine_reason, component: s.quarantine_component, detail: s.quarantine_detail, at: s.quarantined_at })),
           containers: core.views.containers.byStatus(),
           pendingApprovals: core.views.approvals.list('pending').length,
           messages: core.views.audit.pendingAndFailed(),
@@ -35,6 +36,9 @@ export function registerStatus(program: Command): void {
         console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) : dim('not running')}`);
         console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
         console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);
+        for (const q of status.quarantined) {
+          console.log(`  ${bad('quarantined')} ${q.sessionId} (${q.agentGroupId}): ${q.reason} by ${q.component}: ${q.detail}  ${dim(`switchyard sessions release ${q.sessionId}`)}`);
+        }
         console.log(`agents    ${status.containers.map((c) => `${c.count} ${c.status}`).join(', ') || dim('none started')}`);
         console.log(`approvals ${status.pendingApprovals ? bad(`${status.pendingApprovals} pending`) : '0 pending'}${status.pendingApprovals ? dim('  (switchyard approvals list)') : ''}`);
         const { undelivered, failed } = status.messages;

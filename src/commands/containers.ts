@@ -13,6 +13,7 @@ import { Id } from '../events/primitives';
 import type { Views } from '../projections';
 import { LIVE_STATUSES, type ContainerRow, type ContainerStatus } from '../projections/containers';
 import { defineCommand, newId, reject, type Rejection } from './define';
+import { QUARANTINED } from './quarantine';
 
 /**
  * Starts a container for the session unless it has one starting, running, idle or
@@ -34,6 +35,7 @@ export const WakeSession = defineCommand(
     if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
     const agentGroup = views.agentGroups.get(session.agent_group_id);
     if (!agentGroup) return reject('agent-group-deleted', `agent group ${session.agent_group_id} of session ${session.id} was deleted`);
+    if (session.status === QUARANTINED) return reject('session-quarantined', `session ${session.id} is quarantined: release it first`);
     const container = views.containers.get(session.id);
     if (container && LIVE_STATUSES.has(container.status)) return [];
     return [

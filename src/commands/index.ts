@@ -8,6 +8,7 @@ import { importCommands } from './import';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
+import { quarantineCommands } from './quarantine';
 import { taskCommands } from './tasks';
 
 /** Every command the bus accepts. */
@@ -22,4 +23,5 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...taskCommands,
   ...importCommands,
   ...approvalCommands,
+  ...quarantineCommands,
 ];

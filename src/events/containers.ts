@@ -15,6 +15,8 @@ export const StopReason = z.enum([
   'approval-applied',
   'operator',
   'host-shutdown',
+  /** The host found the session folder tampered with or unusable (SessionQuarantined says how). */
+  'quarantined',
   /** Exited without being asked: a crash, or a runner that gave up. */
   'crashed',
   /** At start-up the runtime no longer had it (the host was down when it ended). */

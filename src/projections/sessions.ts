@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { InboundRouted, SessionOpened } from '../events/inbound';
+import { SessionQuarantined, SessionReleased } from '../events/quarantine';
 import type { SessionMode } from '../events/primitives';
 import { defineProjection } from './runner';
 
@@ -14,6 +15,12 @@ export interface SessionRow {
   last_active: string | null;
   created_at: string;
   opened_position: number;
+  /** Set while the session is quarantined (status 'quarantined'). */
+  quarantine_reason: string | null;
+  quarantine_component: string | null;
+  quarantine_detail: string | null;
+  quarantined_at: string | null;
+  quarantined_position: number | null;
 }
 
 /** One row per session: one conversation of one agent group, one folder. */
@@ -30,6 +37,14 @@ export const sessionsProjection = defineProjection({
       insert.run(data.sessionId, data.agentGroupId, data.messagingGroupId, data.threadId, data.sessionMode, data.agentProvider, event.metadata.recordedAt, event.position);
     });
     on(InboundRouted, (data, event) => touch.run(event.metadata.recordedAt, data.sessionId));
+    const quarantine = db.prepare(
+      `UPDATE sessions SET status = 'quarantined', quarantine_reason = ?, quarantine_component = ?, quarantine_detail = ?, quarantined_at = ?, quarantined_position = ? WHERE id = ?`,
+    );
+    const release = db.prepare(
+      `UPDATE sessions SET status = 'active', quarantine_reason = NULL, quarantine_component = NULL, quarantine_detail = NULL, quarantined_at = NULL, quarantined_position = NULL WHERE id = ?`,
+    );
+    on(SessionQuarantined, (data, event) => quarantine.run(data.reason, data.component, data.detail, event.metadata.recordedAt, event.position, data.sessionId));
+    on(SessionReleased, (data) => release.run(data.sessionId));
   },
 });
 
@@ -40,6 +55,7 @@ export class SessionsView {
   private readonly forAgent: Database.Statement;
   private readonly all: Database.Statement;
   private readonly byStatus: Database.Statement;
+  private readonly inQuarantine: Database.Statement;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM sessions WHERE id = ?');
@@ -50,6 +66,12 @@ export class SessionsView {
     this.agentShared = db.prepare(`SELECT * FROM sessions WHERE agent_group_id = ? AND session_mode = 'agent-shared'`);
     this.forAgent = db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY opened_position');
     this.all = db.prepare('SELECT * FROM sessions ORDER BY opened_position');
+    this.inQuarantine = db.prepare(`SELECT * FROM sessions WHERE status = 'quarantined' ORDER BY quarantined_position`);
+  }
+
+  /** Sessions whose folder the host set aside, in the order it did. */
+  quarantined(): SessionRow[] {
+    return this.inQuarantine.all() as SessionRow[];
   }
 
   get(id: string): SessionRow | undefined {

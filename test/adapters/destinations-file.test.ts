@@ -31,7 +31,7 @@ describe('destinations file', () => {
   beforeEach(async () => {
     dataDir = join(tempDir(), 'data');
     core = openDataDir(dataDir);
-    runner = new ReactorRunner(core.store, new DestinationsFileReactor(dataDir, core.views));
+    runner = new ReactorRunner(core.store, new DestinationsFileReactor(dataDir, core));
     runner.start();
     seedScenario(core);
     await runner.caughtUp();

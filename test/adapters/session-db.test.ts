@@ -1,8 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ReactorRunner } from '../../src/adapters/reactor';
-import { groupDir, initSessionFolder, nextEvenSeq, openInboundDb, openOutboundDb, sessionDir, UnsafePathError } from '../../src/adapters/session-db';
+import { groupDir, initSessionFolder, nextEvenSeq, openInboundDb, openOutboundDb, OutboxFileError, readOutboxFiles, removeOutboxFolder, SESSION_DB_BUSY_TIMEOUT_MS, sessionDir, UnsafePathError } from '../../src/adapters/session-db';
 import { SessionFolderReactor } from '../../src/adapters/session-folder';
 import { receiveInbound } from '../../src/commands/inbound';
 import { openDataDir } from '../../src/core';
@@ -79,7 +80,7 @@ describe('session databases', () => {
   async function materialize(extraMessages: string[] = []) {
     const dataDir = join(tempDir(), 'data');
     const core = openDataDir(dataDir);
-    const runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir, core.views));
+    const runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir, core));
     runner.start();
     try {
       seedScenario(core);
@@ -151,14 +152,14 @@ describe('session databases', () => {
     }
   });
 
-  it('both databases open with journal_mode=DELETE and busy_timeout=5000; outbound.db read-only', () => {
+  it('both databases open with journal_mode=DELETE and a short busy_timeout; outbound.db read-only', () => {
     const dir = join(tempDir(), 'session');
     initSessionFolder(dir);
     initSessionFolder(dir); // idempotent
     for (const db of [openInboundDb(dir), openOutboundDb(dir)]) {
       try {
         expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
-        expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+        expect(db.pragma('busy_timeout', { simple: true })).toBe(SESSION_DB_BUSY_TIMEOUT_MS);
       } finally {
         db.close();
       }
@@ -182,5 +183,59 @@ describe('session databases', () => {
       expect(() => groupDir(dataDir, hostile)).toThrow(UnsafePathError);
     }
     expect(() => sessionDir(dataDir, 'ag-andy', '../../etc')).toThrow(/unsafe session id "..\/..\/etc"/);
+  });
+});
+
+describe('the outbox: read and removed without following a link', () => {
+  const tempDir = useTempDir();
+  const session = () => {
+    const dir = join(tempDir(), 'session');
+    initSessionFolder(dir);
+    mkdirSync(join(dir, 'outbox', 'r-1'));
+    return dir;
+  };
+
+  it('reads regular files into memory', () => {
+    const dir = session();
+    writeFileSync(join(dir, 'outbox', 'r-1', 'a.txt'), 'A');
+    expect(readOutboxFiles(dir, 'r-1', ['a.txt'])).toEqual([{ name: 'a.txt', data: Buffer.from('A') }]);
+  });
+
+  it.each([
+    ['a symlink', (dir: string) => symlinkSync(join(tempDir(), 'host.txt'), join(dir, 'outbox', 'r-1', 'a.txt'))],
+    ['a hard link', (dir: string) => linkSync(join(tempDir(), 'host.txt'), join(dir, 'outbox', 'r-1', 'a.txt'))],
+    ['a FIFO', (dir: string) => execFileSync('mkfifo', [join(dir, 'outbox', 'r-1', 'a.txt')])],
+    ['a folder', (dir: string) => mkdirSync(join(dir, 'outbox', 'r-1', 'a.txt'))],
+  ])('refuses %s as UnsafePathError', (_what, plant) => {
+    const dir = session();
+    writeFileSync(join(tempDir(), 'host.txt'), 'secret');
+    plant(dir);
+    expect(() => readOutboxFiles(dir, 'r-1', ['a.txt'])).toThrow(UnsafePathError);
+  });
+
+  it('a missing or oversized file is the row’s failure (OutboxFileError), not the folder’s', () => {
+    const dir = session();
+    expect(() => readOutboxFiles(dir, 'r-1', ['gone.txt'])).toThrow(OutboxFileError);
+    expect(() => readOutboxFiles(dir, 'r-2', ['a.txt'])).toThrow(OutboxFileError);
+  });
+
+  it('removes a row folder and the links in it, never what they point to; refuses a linked outbox', () => {
+    const dir = session();
+    const target = join(tempDir(), 'target');
+    mkdirSync(join(target, 'inner'), { recursive: true });
+    writeFileSync(join(target, 'inner', 'keep.txt'), 'keep');
+    mkdirSync(join(dir, 'outbox', 'r-1', 'sub'));
+    writeFileSync(join(dir, 'outbox', 'r-1', 'sub', 'x.txt'), 'x');
+    symlinkSync(target, join(dir, 'outbox', 'r-1', 'link'));
+    symlinkSync(target, join(dir, 'outbox', 'r-1', 'sub', 'link'));
+    removeOutboxFolder(dir, 'r-1');
+    expect(readdirSync(join(dir, 'outbox'))).toEqual([]);
+    expect(readdirSync(join(target, 'inner'))).toEqual(['keep.txt']);
+
+    mkdirSync(join(target, 'r-2'));
+    rmSync(join(dir, 'outbox'), { recursive: true });
+    symlinkSync('../target', join(dir, 'outbox'));
+    expect(() => removeOutboxFolder(dir, 'r-2')).toThrow(UnsafePathError);
+    expect(readdirSync(target).sort()).toEqual(['inner', 'r-2']);
   });
 });

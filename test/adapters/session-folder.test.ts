@@ -27,7 +27,7 @@ describe('session-folder reactor', () => {
   let runner: ReactorRunner;
 
   const startRunner = () => {
-    runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir, core.views));
+    runner = new ReactorRunner(core.store, new SessionFolderReactor(dataDir, core));
     runner.start();
   };
   const dispatch = (envelope: CommandEnvelope) => {

@@ -24,8 +24,8 @@ export interface InboundReport {
 
 export interface OutboundFile {
   name: string;
-  /** Absolute path on the host, inside the session's outbox/<row id>/. */
-  path: string;
+  /** The bytes, read from the session's outbox/<row id>/ once, so what is sent is what was checked. */
+  data: Buffer;
 }
 
 export interface OutboundMessage {

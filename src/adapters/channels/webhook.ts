@@ -1,9 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../../logger';
-import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundFile, type OutboundMessage } from './channel';
+import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundMessage } from './channel';
 
 /**
  * A generic HTTP channel: a platform bridge POSTs the messages people write to
@@ -149,7 +148,7 @@ export class WebhookChannel implements ChannelAdapter {
       threadId,
       kind: message.kind,
       content: parseContent(message.content),
-      files: await Promise.all(message.files.map(encodeFile)),
+      files: message.files.map((file) => ({ name: file.name, data: file.data.toString('base64') })),
       ...(message.idempotencyKey ? { idempotencyKey: message.idempotencyKey } : {}),
     };
     const { status, text } = await this.post(this.options.deliverUrl, payload);
@@ -331,14 +330,6 @@ function parseContent(content: string): unknown {
   }
 }
 
-/** A file that cannot be read now will not be readable on a retry either. */
-async function encodeFile(file: OutboundFile): Promise<{ name: string; data: string }> {
-  try {
-    return { name: file.name, data: (await readFile(file.path)).toString('base64') };
-  } catch (error) {
-    throw new DeliveryError(`outbox file ${file.name} not readable: ${errorMessage(error)}`, 'OutboxFile', false);
-  }
-}
 
 /** The platform's id for the message, if its answer is JSON with a string `id`. */
 function platformMessageId(text: string): string | null {

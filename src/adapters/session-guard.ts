@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { QuarantineSession } from '../commands/quarantine';
+import type { Core } from '../core';
+import type { QuarantineReason } from '../events/quarantine';
+import type { Logger } from '../logger';
+import { UnsafePathError } from './session-db';
+
+/**
+ * What a failure in a session folder says about it:
+ * - `tampered`: a link, or a non-regular file, where the contract has a file or folder;
+ * - `unreadable`: a session database that is not one, or not the contract's (garbage,
+ *   a dropped table, a row that clashes with the host's);
+ * - `busy`: the agent holds a lock; it passes, unless it does not;
+ * - `host`: the host itself is short of something (disk, descriptors, memory), which no
+ *   session is to blame for and which heals: retry, never quarantine.
+ */
+export type SessionFailure = 'tampered' | 'unreadable' | 'busy' | 'host';
+
+const HOST_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM']);
+const TAMPER_ERRNOS = new Set(['ELOOP', 'ENOTDIR', 'EISDIR']);
+
+export function classifySessionFailure(error: unknown): SessionFailure {
+  if (error instanceof UnsafePathError) return 'tampered';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return 'busy';
+  if (HOST_ERRNOS.has(code) || code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_NOMEM') return 'host';
+  if (TAMPER_ERRNOS.has(code)) return 'tampered';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'busy';
+  // NOTADB, CORRUPT, a missing table or column (SQLITE_ERROR), a clash with a forged row, a read-only file…
+  if (code.startsWith('SQLITE_') || code === 'EACCES' || code === 'EPERM') return 'unreadable';
+  return 'busy';
+}
+
+const QUARANTINE_REASON: Record<Exclude<SessionFailure, 'host'>, QuarantineReason> = {
+  tampered: 'unsafe-path',
+  unreadable: 'unreadable-database',
+  busy: 'persistent-failure',
+};
+
+export interface SessionGuardOptions {
+  /** A session whose folder stays busy this long is quarantined instead of retried. */
+  persistentAfterMs?: number;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+/** What became of work on one session's folder. */
+export type GuardedOutcome<T> = { status: 'done'; value: T } | { status: 'skipped' } | { status: 'retry-later'; error: unknown };
+
+/**
+ * The failure policy of everything that touches session folders (the folder writer, the
+ * outbound poller, delivery, the sweep): one session's folder can cost that session a
+ * retry or a quarantine, never the others their messages. A tampered or unreadable
+ * folder is quarantined at once, with the evidence, in the log; a busy one is retried
+ * until it has been busy too long; a host-wide failure is thrown, for the caller to retry
+ * everything later.
+ */
+export class SessionGuard {
+  private readonly busySince = new Map<string, number>();
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly core: Pick<Core, 'bus' | 'views'>,
+    private readonly options: SessionGuardOptions = {},
+  ) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Whether the host may touch this session's folder now. */
+  isActive(sessionId: string): boolean {
+    return this.core.views.sessions.get(sessionId)?.status === 'active';
+  }
+
+  /**
+   * Runs work on a session's folder. Skipped when the session is not active (quarantined,
+   * unknown); a failure is judged as the policy says. Host-wide failures are thrown.
+   */
+  run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T): GuardedOutcome<T> {
+    if (!this.isActive(sessionId)) return { status: 'skipped' };
+    try {
+      const value = work();
+      this.busySince.delete(sessionId);
+      return { status: 'done', value };
+    } catch (error) {
+      const failure = classifySessionFailure(error);
+      if (failure === 'host') throw error;
+      if (failure === 'busy') {
+        const now = this.clock();
+        const since = this.busySince.get(sessionId) ?? now;
+        this.busySince.set(sessionId, since);
+        if (now - since < (this.options.persistentAfterMs ?? 60_000)) {
+          this.options.logger?.warn({ err: error, event: 'SessionFolderBusy', sessionId, component, busyForMs: now - since }, 'session folder busy: retrying later');
+          return { status: 'retry-later', error };
+        }
+      }
+      this.quarantine(sessionId, QUARANTINE_REASON[failure], component, error, evidence);
+      return { status: 'skipped' };
+    }
+  }
+
+  /** Records the quarantine (and the agent's stop) in the log; a session already quarantined stays as it is. */
+  quarantine(sessionId: string, reason: QuarantineReason, component: string, error: unknown, evidence: Record<string, unknown>): void {
+    this.busySince.delete(sessionId);
+    const detail = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+    const code = (error as { code?: unknown } | null)?.code;
+    const outcome = this.core.bus.dispatch(
+      // Every quarantine is a new decision: the same folder can be quarantined again after a release.
+      QuarantineSession.envelope(`quarantine:${sessionId}:${randomUUID()}`, { sessionId, reason, component, detail, evidence: { ...evidence, ...(typeof code === 'string' && { code }) } }),
+    );
+    if (outcome.status === 'accepted') this.options.logger?.error({ err: error, event: 'SessionQuarantined', sessionId, reason, component }, 'session folder quarantined');
+  }
+}
