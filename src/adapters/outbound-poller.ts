@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { routeOutbound } from '../commands/outbound';
+import { readAgentTime } from '../commands/agent-time';
+import { idProblem, MAX_OUTBOUND_CONTENT_BYTES, MAX_OUTBOUND_FIELD_BYTES, routeOutbound } from '../commands/outbound';
 import type { Core } from '../core';
 import { Checkpoints } from '../events/checkpoints';
-import type { OutboundRow } from '../events/outbound';
+import type { OutboundRowAsRead } from '../events/outbound';
 import type { Logger } from '../logger';
 import type { SessionRow } from '../projections/sessions';
 import { OUTBOUND_DB, openOutboundDb, regularFileIdentity, sessionDir } from './session-db';
@@ -19,12 +20,45 @@ export interface OutboundPollerOptions {
   guard?: SessionGuard;
 }
 
-/** Coerces a row as SQLite returned it to the row schema, so a hostile type never stalls the session. */
-function asOutboundRow(raw: Record<string, unknown>): OutboundRow {
+const COLUMNS = ['id', 'seq', 'in_reply_to', 'timestamp', 'deliver_after', 'recurrence', 'kind', 'platform_id', 'channel_type', 'thread_id', 'content'] as const;
+/** What the evidence keeps of a column over its cap: enough to recognise it, never the bulk. */
+const PREVIEW_CHARS = 200;
+
+/**
+ * Every column bounded in SQL, so that a 10 MB value is never read into the host: a column
+ * over its cap comes back as a prefix, with its size in bytes beside it.
+ */
+const SELECT_ROWS = `SELECT rowid AS "row:rowid", ${COLUMNS.map((column) => {
+  const over = `octet_length(${column}) > ${column === 'content' ? MAX_OUTBOUND_CONTENT_BYTES : MAX_OUTBOUND_FIELD_BYTES}`;
+  return `CASE WHEN ${over} THEN substr(${column}, 1, ${PREVIEW_CHARS}) ELSE ${column} END AS ${column}, CASE WHEN ${over} THEN octet_length(${column}) END AS "oversize:${column}"`;
+}).join(', ')} FROM messages_out`;
+
+/** id and seq as SQLite holds them: the decider tells NULL, text, a number and a blob apart. */
+const sqlValue = (value: unknown): OutboundRowAsRead['seq'] => {
+  if (Buffer.isBuffer(value)) return { blob: value.toString('hex') };
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  return value === null || value === undefined ? null : String(value);
+};
+
+interface ReadRow {
+  rowid: number;
+  row: OutboundRowAsRead;
+}
+
+/**
+ * A row as SQLite returned it, in the shape every decision records. Other columns are
+ * coerced to text as before; a well-formed row comes out exactly as it always did, so
+ * re-reading a row decided by an older host repeats its command id and payload.
+ */
+function asReadRow(raw: Record<string, unknown>): ReadRow {
+  const rowid = raw['row:rowid'];
+  // A container can redefine the table (WITHOUT ROWID, a column named rowid): nothing then names its rows.
+  if (typeof rowid !== 'number' || !Number.isSafeInteger(rowid)) throw new Error('messages_out has no usable rowid');
   const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
-  return {
-    id: String(raw.id),
-    seq: Number(raw.seq),
+  const oversize = Object.fromEntries(COLUMNS.flatMap((column) => (typeof raw[`oversize:${column}`] === 'number' ? [[column, raw[`oversize:${column}`] as number]] : [])));
+  const row: OutboundRowAsRead = {
+    id: sqlValue(raw.id),
+    seq: sqlValue(raw.seq),
     in_reply_to: text(raw.in_reply_to),
     timestamp: String(raw.timestamp ?? ''),
     deliver_after: text(raw.deliver_after),
@@ -34,11 +68,33 @@ function asOutboundRow(raw: Record<string, unknown>): OutboundRow {
     channel_type: text(raw.channel_type),
     thread_id: text(raw.thread_id),
     content: String(raw.content ?? ''),
+    ...(Object.keys(oversize).length > 0 && { oversize }),
   };
+  if (idProblem(row) !== undefined) row.rowid = rowid;
+  return { rowid, row };
 }
 
-/** A row whose deliver_after is in the future waits; times are compared as instants, not strings. */
-const isDue = (row: OutboundRow, now: number) => row.deliver_after === null || !(Date.parse(row.deliver_after) > now);
+/**
+ * When a row that is not yet due falls due, or undefined if it is due now. A deliver_after
+ * the decider will refuse (not a time, beyond the horizon) is due now, to be refused now.
+ */
+function deferredUntil(row: OutboundRowAsRead, now: number): number | undefined {
+  if (row.deliver_after === null) return undefined;
+  const time = readAgentTime('deliver_after', row.deliver_after, now);
+  return 'at' in time && time.at > now ? time.at : undefined;
+}
+
+/** A row read but not yet due, by when it falls due as read. */
+interface Waiting {
+  rowid: number;
+  dueAt: number;
+}
+
+/** Where a session's reading stands in this process: rows read through `through`, and those still waiting. */
+interface Cursor {
+  through: number;
+  waiting: Waiting[];
+}
 
 /**
  * Reads each session's outbound.db (read-only: the container is its only writer) past a
@@ -50,6 +106,7 @@ export class OutboundPoller {
   private readonly checkpoints: Checkpoints;
   /** Open outbound.db handles by session, with the identity of the file each was opened on. */
   private readonly handles = new Map<string, { db: Database.Database; identity: string }>();
+  private readonly cursors = new Map<string, Cursor>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private readonly guard: SessionGuard;
@@ -78,6 +135,7 @@ export class OutboundPoller {
     this.timer = undefined;
     for (const { db } of this.handles.values()) db.close();
     this.handles.clear();
+    this.cursors.clear();
   }
 
   /** One pass over every active session. Returns the number of rows dispatched. */
@@ -105,29 +163,55 @@ export class OutboundPoller {
     }
   }
 
+  /**
+   * Rows are found by rowid, not seq: SQLite gives every inserted row a rowid above all
+   * others, whatever seq or id the container wrote (NULL, text, lower than any before),
+   * so "rowid above the last read" is "inserted since", in one index range. A tick reads
+   * the new rows and re-reads only the waiting rows that have come due. The checkpoint
+   * is the rowid below which every row is decided: after a restart the rows above it are
+   * read again, and command ids make the repeat harmless.
+   */
   private pollSession(session: SessionRow): number {
     const db = this.outboundDb(session);
     if (!db) return 0;
-    const consumer = `outbound-poller:${session.id}`;
-    const checkpoint = this.checkpoints.get(consumer);
-    const rows = (
-      db.prepare('SELECT * FROM messages_out WHERE seq > ? ORDER BY seq LIMIT ?').all(checkpoint, this.options.batchSize ?? 500) as Record<string, unknown>[]
-    ).map(asOutboundRow);
+    const consumer = `outbound-rows:${session.id}`;
+    const cursor = this.cursors.get(session.id) ?? { through: this.checkpoints.get(consumer), waiting: [] };
+    const floor = (waiting: Waiting[], through: number) => waiting.reduce((lowest, w) => Math.min(lowest, w.rowid - 1), through);
     const now = (this.options.clock?.() ?? new Date()).getTime();
-    const due = rows.filter((row) => isDue(row, now));
-    if (due.length === 0) return 0;
-    // The checkpoint only passes rows that are handled: a row not yet due holds it back.
-    const firstWaiting = rows.find((row) => !isDue(row, now));
-    const handledThrough = firstWaiting ? Math.max(checkpoint, ...due.filter((r) => r.seq < firstWaiting.seq).map((r) => r.seq)) : rows[rows.length - 1]!.seq;
-    this.core.store.transaction(() => {
-      const results = this.core.bus.dispatchBatch(due.map((row) => routeOutbound({ sessionId: session.id, row })));
-      results.forEach((result, i) => {
-        if (result.status === 'failed') {
-          this.options.logger?.error({ err: result.error, command: 'RouteOutbound', sessionId: session.id, outboundId: due[i]!.id }, 'outbound row not handled');
-        }
+
+    const comeDue = cursor.waiting.filter((w) => w.dueAt <= now);
+    const waiting = cursor.waiting.filter((w) => w.dueAt > now);
+    const read = (sql: string, ...params: unknown[]) => (db.prepare(`${SELECT_ROWS} ${sql}`).all(...params) as Record<string, unknown>[]).map(asReadRow);
+    const revisited = comeDue.length === 0 ? [] : read('WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid', JSON.stringify(comeDue.map((w) => w.rowid)));
+    if (revisited.length < comeDue.length) {
+      // Deleted by the container before it fell due: withdrawn, so there is nothing left to decide.
+      const withdrawn = comeDue.filter((w) => !revisited.some((r) => r.rowid === w.rowid)).map((w) => w.rowid);
+      this.options.logger?.info({ event: 'OutboundRowWithdrawn', sessionId: session.id, rowids: withdrawn }, 'outbound rows withdrawn before they were due');
+    }
+    const fresh = read('WHERE rowid > ? ORDER BY rowid LIMIT ?', cursor.through, this.options.batchSize ?? 500);
+    const due: ReadRow[] = [];
+    for (const row of [...revisited, ...fresh]) {
+      const dueAt = deferredUntil(row.row, now);
+      if (dueAt === undefined) due.push(row);
+      else waiting.push({ rowid: row.rowid, dueAt });
+    }
+    const next: Cursor = { through: fresh.at(-1)?.rowid ?? cursor.through, waiting };
+    const checkpoint = floor(next.waiting, next.through);
+
+    if (due.length > 0 || checkpoint !== floor(cursor.waiting, cursor.through)) {
+      // The poller's clock is the decision's time, so both judge a deliver_after against the same now.
+      const metadata = { issuedAt: new Date(now).toISOString() };
+      this.core.store.transaction(() => {
+        const results = this.core.bus.dispatchBatch(due.map(({ row }) => routeOutbound({ sessionId: session.id, row }, metadata)));
+        results.forEach((result, i) => {
+          if (result.status === 'failed') {
+            this.options.logger?.error({ err: result.error, command: 'RouteOutbound', commandId: result.commandId, sessionId: session.id, rowid: due[i]!.rowid }, 'outbound row not handled');
+          }
+        });
+        this.checkpoints.save(consumer, checkpoint);
       });
-      if (handledThrough > checkpoint) this.checkpoints.save(consumer, handledThrough);
-    });
+    }
+    this.cursors.set(session.id, next);
     return due.length;
   }
 

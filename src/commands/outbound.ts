@@ -1,13 +1,69 @@
 import { z } from 'zod';
-import { OutboundDropped, OutboundRouted, OutboundRow, type OutboundDropReason, type OutboundTarget } from '../events/outbound';
+import { OutboundDropped, OutboundRouted, OutboundRow, OutboundRowAsRead, type OutboundDropReason, type OutboundTarget } from '../events/outbound';
 import { Id } from '../events/primitives';
 import type { Views } from '../projections';
 import type { DestinationRow } from '../projections/destinations';
+import { readAgentTime } from './agent-time';
 import { defineCommand, reject, type CommandMetadata } from './define';
 import { decideSystemAction } from './system-actions';
 
-export const RouteOutboundPayload = z.object({ sessionId: Id, row: OutboundRow });
+export const RouteOutboundPayload = z.object({ sessionId: Id, row: OutboundRowAsRead });
 export type RouteOutboundPayload = z.input<typeof RouteOutboundPayload>;
+
+/**
+ * The largest content the host takes from an agent. The longest message a chat platform
+ * accepts is about 40,000 characters (Slack); 64 KiB holds that as JSON with room to spare,
+ * and every system action's fields fit well under it. A bigger row is no message but an
+ * attempt to fill the log and the chat, and is dropped with its size.
+ */
+export const MAX_OUTBOUND_CONTENT_BYTES = 64 * 1024;
+/** Every other column (ids, chat and thread ids, kind, times) is short: 2 KiB holds a 500-character id in any script. */
+export const MAX_OUTBOUND_FIELD_BYTES = 2 * 1024;
+const MAX_ID_CHARS = 500;
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/** Why a row's id cannot name it (in a command id, the audit, the delivered table), or undefined if it can. */
+export function idProblem(row: Pick<OutboundRowAsRead, 'id' | 'oversize'>): string | undefined {
+  const { id } = row;
+  if (id === null) return 'the row has no id (NULL)';
+  if (typeof id === 'number') return "the row's id is a number, not text";
+  if (typeof id !== 'string') return "the row's id is a blob, not text";
+  if (row.oversize?.id !== undefined) return `the row's id is ${row.oversize.id} bytes; the cap is ${MAX_OUTBOUND_FIELD_BYTES}`;
+  if (id === '') return "the row's id is empty";
+  if (id.length > MAX_ID_CHARS) return `the row's id is ${id.length} characters; at most ${MAX_ID_CHARS}`;
+  if (CONTROL_CHARACTER.test(id)) return "the row's id holds a control character";
+  return undefined;
+}
+
+/** How the log names a row: its id, or its rowid when the id cannot name it. */
+const outboundIdOf = (row: OutboundRowAsRead) => (idProblem(row) === undefined ? (row.id as string) : `rowid:${row.rowid ?? 'unknown'}`);
+
+function seqProblem(seq: OutboundRowAsRead['seq']): string | undefined {
+  if (seq === null) return 'seq is NULL';
+  if (typeof seq === 'string') return `seq is text ${JSON.stringify(seq.slice(0, 40))}`;
+  if (typeof seq === 'object') return 'seq is a blob';
+  if (!Number.isSafeInteger(seq) || seq < 0) return `seq ${seq} is not a whole number from 0 to 2^53`;
+  return undefined;
+}
+
+/**
+ * The row as a well-formed OutboundRow, or why it is not one. Seq parity is not checked:
+ * it keeps the host's and the container's rows apart for addressing, it grants nothing,
+ * so a row with the host's parity is routed like any other.
+ */
+function wellFormed(read: OutboundRowAsRead, now: number): { row: OutboundRow } | { reason: OutboundDropReason; explanation: string } {
+  const malformed = (explanation: string) => ({ reason: 'malformed-row' as const, explanation });
+  const id = idProblem(read);
+  if (id !== undefined) return malformed(`${id} (rowid ${read.rowid ?? 'unknown'})`);
+  const seq = seqProblem(read.seq);
+  if (seq !== undefined) return malformed(seq);
+  const [column, bytes] = Object.entries(read.oversize ?? {})[0] ?? [];
+  if (column === 'content') return { reason: 'too-large', explanation: `content is ${bytes} bytes; the cap is ${MAX_OUTBOUND_CONTENT_BYTES}` };
+  if (column !== undefined) return malformed(`${column} is ${bytes} bytes; the cap is ${MAX_OUTBOUND_FIELD_BYTES}`);
+  const deliverAfter = read.deliver_after === null ? undefined : readAgentTime('deliver_after', read.deliver_after, now);
+  if (deliverAfter && 'problem' in deliverAfter) return malformed(deliverAfter.problem);
+  return { row: OutboundRow.parse(read) };
+}
 
 /** A file name the container may ask to send from outbox/<row id>/: one plain path segment. */
 const SAFE_FILE_NAME = /^(?!\.{1,2}$)[^/\\\u0000]{1,255}$/;
@@ -57,8 +113,13 @@ function resolveTarget(views: Views, source: string, row: z.output<typeof Outbou
 export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload, (views, command, context) => {
   const session = views.sessions.get(command.sessionId);
   if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
-  const { row } = command;
   const source = session.agent_group_id;
+  const checked = wellFormed(command.row, Date.parse(context.issuedAt));
+  if (!('row' in checked)) {
+    const { reason, explanation } = checked;
+    return [OutboundDropped.create({ sessionId: session.id, agentGroupId: source, outboundId: outboundIdOf(command.row), reason, explanation, target: null, row: command.row })];
+  }
+  const { row } = checked;
   const dropped = (reason: OutboundDropReason, explanation: string, target: OutboundTarget | null = null) => [
     OutboundDropped.create({ sessionId: session.id, agentGroupId: source, outboundId: row.id, reason, explanation, target, row }),
   ];
@@ -100,9 +161,14 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
   ];
 });
 
-/** The command for one messages_out row; its id makes re-reading the row harmless. */
+/**
+ * The command for one messages_out row; its id makes re-reading the row harmless. A row
+ * whose id cannot name it is named by its rowid, in a namespace no row id can reach.
+ */
 export function routeOutbound(payload: RouteOutboundPayload, metadata: CommandMetadata = {}) {
-  return RouteOutbound.envelope(`outbound:${payload.sessionId}:${payload.row.id}`, payload, metadata);
+  const { sessionId, row } = payload;
+  const commandId = idProblem(row) === undefined ? `outbound:${sessionId}:${String(row.id)}` : `outbound-rowid:${sessionId}:${row.rowid ?? 'unknown'}`;
+  return RouteOutbound.envelope(commandId, payload, metadata);
 }
 
 export const outboundCommands = [RouteOutbound];

@@ -1,7 +1,7 @@
 import { SystemActionAccepted } from '../events/admin';
 import type { PendingEvent, RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
-import { OutboundDropped, OutboundRouted, type OutboundRow } from '../events/outbound';
+import { OutboundDropped, OutboundRouted, type OutboundRowAsRead } from '../events/outbound';
 import type { Views } from '../projections';
 import { parsePayload } from './bus';
 import { isRejection, type CommandContext, type Decision } from './define';
@@ -51,7 +51,7 @@ function judgementOf(decision: Decision): Judgement {
 }
 
 /** The messages_out row an outbound decision judged, as the container wrote it. */
-function outboundRow(event: RecordedEvent): OutboundRow | undefined {
+function outboundRow(event: RecordedEvent): OutboundRowAsRead | undefined {
   if (OutboundDropped.is(event)) return event.data.row;
   if (!OutboundRouted.is(event)) return undefined;
   const { data } = event;

@@ -9,7 +9,8 @@ import { OutboundDropped, type OutboundDropReason, type OutboundRow } from '../e
 import type { Views } from '../projections';
 import type { SessionRow } from '../projections/sessions';
 import { FolderName } from './agent-groups';
-import { newId, type CommandContext, type Decision } from './define';
+import { readAgentTime } from './agent-time';
+import { isRejection, newId, type CommandContext, type Decision } from './define';
 import { normalizeLocalName } from './destinations';
 import { ScheduleTask } from './tasks';
 
@@ -159,9 +160,22 @@ function requestApproval(request: SystemRequest, action: ApprovalAction): Pendin
   ];
 }
 
-/** schedule_task (spec §5): a task row in the agent's own session. */
+/** An agent's processAfter as the instant ScheduleTask takes, or why it is refused. */
+function agentProcessAfter(value: unknown, issuedAt: string): { processAfter?: string } | { problem: string } {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'string') return { problem: 'processAfter: expected a time as text (YYYY-MM-DD HH:MM:SS in UTC, or ISO-8601)' };
+  const time = readAgentTime('processAfter', value, Date.parse(issuedAt));
+  return 'problem' in time ? time : { processAfter: new Date(time.at).toISOString() };
+}
+
+/**
+ * schedule_task (spec §5): a task row in the agent's own session. Every refusal, the
+ * scheduler's own included (a cron that never fires), is recorded and told to the agent.
+ */
 function scheduleTask(request: SystemRequest): Decision {
   const { content, session, context, views } = request;
+  const when = agentProcessAfter(content.processAfter, context.issuedAt);
+  if ('problem' in when) return refuse(request, 'invalid-request', `schedule_task: ${when.problem}`);
   const decision = ScheduleTask.decide(
     views,
     ScheduleTask.schema.parse({
@@ -169,7 +183,7 @@ function scheduleTask(request: SystemRequest): Decision {
       ...(typeof content.taskId === 'string' && { taskId: content.taskId }),
       prompt: content.prompt,
       script: content.script ?? null,
-      ...(typeof content.processAfter === 'string' && { processAfter: content.processAfter }),
+      ...when,
       recurrence: content.recurrence ?? null,
       platformId: content.platformId ?? null,
       channelType: content.channelType ?? null,
@@ -177,7 +191,8 @@ function scheduleTask(request: SystemRequest): Decision {
     }),
     context,
   );
-  return Array.isArray(decision) ? [...decision, accepted(request, 'schedule_task', { taskId: (decision[0]!.data as { taskId: string }).taskId })] : decision;
+  if (isRejection(decision)) return refuse(request, 'invalid-request', `schedule_task: ${decision.message}`);
+  return [...decision, accepted(request, 'schedule_task', { taskId: (decision[0]!.data as { taskId: string }).taskId })];
 }
 
 /** A messages_out row of kind `system`: the action it names, decided on the host (spec §5). */

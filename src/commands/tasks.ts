@@ -35,9 +35,10 @@ export const ScheduleTask = defineCommand(
   (views, command, context) => {
     const session = views.sessions.get(command.sessionId);
     if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
-    const processAfter =
-      command.processAfter ?? (command.recurrence ? nextOccurrence(command.recurrence, context.issuedAt) : context.issuedAt);
-    if (!processAfter) return reject('never-due', `the recurrence ${command.recurrence} has no occurrence after ${context.issuedAt}`);
+    // Checked with or without a processAfter: a cron that never fires (31 February) would leave a task that is never re-armed.
+    const firstOccurrence = command.recurrence ? nextOccurrence(command.recurrence, context.issuedAt) : undefined;
+    if (command.recurrence && !firstOccurrence) return reject('never-due', `the recurrence ${command.recurrence} has no occurrence after ${context.issuedAt}`);
+    const processAfter = command.processAfter ?? firstOccurrence ?? context.issuedAt;
     const taskId = command.taskId ?? newId('task', context);
     const chat = session.messaging_group_id ? views.messagingGroups.get(session.messaging_group_id) : undefined;
     return [

@@ -26,6 +26,25 @@ export const OutboundRow = z.object({
 });
 export type OutboundRow = z.infer<typeof OutboundRow>;
 
+/** A SQLite value as read: a blob (never text or a number here) by its bytes in hex. */
+const SqlValue = z.union([z.string(), z.number(), z.null(), z.object({ blob: z.string() })]);
+
+/**
+ * A messages_out row as the poller read it, before the host judged it: the container may
+ * write any value into id and seq, and any length into any column. Every decision records
+ * the row in this shape; a well-formed row is exactly an OutboundRow, so events written
+ * before this shape existed read the same.
+ */
+export const OutboundRowAsRead = OutboundRow.extend({
+  id: SqlValue,
+  seq: SqlValue,
+  /** Columns longer than the host reads, by their size in bytes: such a column holds only a prefix. */
+  oversize: z.record(z.string(), z.number().int()).optional(),
+  /** The SQLite rowid, set when the row's id cannot name it (NULL, a blob, too long…). */
+  rowid: z.number().int().optional(),
+});
+export type OutboundRowAsRead = z.infer<typeof OutboundRowAsRead>;
+
 /** The ACL row that permitted a route, or the explicit rule that stood in for one. */
 export const AclEvidence = z.object({
   rule: z.enum(['destination']),
@@ -65,6 +84,8 @@ export const OutboundDropReason = z.enum([
   'invalid-request',
   /** An approval was asked for, but no admin agent group has a wired chat to show it in. */
   'no-admin-channel',
+  /** Content over the host's cap: the event records its size, never the content. */
+  'too-large',
 ]);
 export type OutboundDropReason = z.infer<typeof OutboundDropReason>;
 
@@ -80,7 +101,7 @@ export const OutboundDropped = defineEvent({
     explanation: z.string(),
     /** The resolved target, when the row named one that exists. */
     target: OutboundTarget.nullable(),
-    row: OutboundRow,
+    row: OutboundRowAsRead,
   }),
   stream: (data) => sessionStream(data.sessionId),
 });

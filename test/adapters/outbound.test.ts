@@ -1,12 +1,16 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pino from 'pino';
+import { routeOutbound } from '../../src/commands/outbound';
 import { AddDestination } from '../../src/commands/destinations';
 import { explainMessage } from '../../src/cli/explain';
 import { loadConfig } from '../../src/config';
 import type { RecordedEvent } from '../../src/events/define';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
-import { sessionDir } from '../../src/adapters/session-db';
+import { OutboundPoller, type OutboundPollerOptions } from '../../src/adapters/outbound-poller';
+import { initSessionFolder, sessionDir } from '../../src/adapters/session-db';
+import { openDataDir, type Core } from '../../src/core';
 import { deliveredRows, writeOutbound } from '../support/container';
 import { seedScenario } from '../support/scenario';
 import { useTempDir } from '../support/temp';
@@ -97,5 +101,152 @@ describe('outbound routing in a running host (real session folders, no channel c
     writeOutbound(researchDir, [{ id: 'answer-1', channelType: 'agent', platformId: 'ag-andy', inReplyTo: messageId, content: { text: '3 sources' } }]);
     const [reply] = await waitForEvents(host.core.store, (e) => e.type === 'AgentMessageDelivered' && (e.data as { outboundId: string }).outboundId === 'answer-1');
     expect(reply!.data).toMatchObject({ targetSessionId: andySession().id, sourceSessionId: targetSessionId, inReplyTo: messageId });
+  });
+});
+
+describe('the outbound poller decides every row the container writes, once (real session folders, ticks driven by the test)', () => {
+  const tempDir = useTempDir();
+  let core: Core;
+  let dir: string;
+  let now: Date;
+  let sessionId: string;
+  const dataDir = () => join(tempDir(), 'data');
+  const poller = (options: OutboundPollerOptions = {}) => new OutboundPoller(core, dataDir(), { clock: () => now, ...options });
+
+  beforeEach(() => {
+    core = openDataDir(dataDir());
+    seedScenario(core);
+    sessionId = core.views.sessions.forAgentGroup('ag-andy')[0]!.id;
+    dir = sessionDir(dataDir(), 'ag-andy', sessionId);
+    initSessionFolder(dir);
+    now = new Date('2026-11-24T12:00:00.000Z');
+  });
+  afterEach(() => core.close());
+
+  /** Rows as a hostile container may write them: any value in any column, columns in schema order. */
+  const insertRows = (...rows: unknown[][]) => {
+    const db = new Database(join(dir, 'outbound.db'));
+    try {
+      const insert = db.prepare('INSERT INTO messages_out (id, seq, deliver_after, kind, platform_id, channel_type, content, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      db.transaction(() => rows.forEach((values) => insert.run(...values)))();
+    } finally {
+      db.close();
+    }
+  };
+  const chat = (id: unknown, seq: unknown, extra: { deliverAfter?: string; content?: string } = {}) =>
+    [id, seq, extra.deliverAfter ?? null, 'chat', '-1001', 'telegram', extra.content ?? JSON.stringify({ text: `hi from ${String(id)}` }), '2026-11-24 12:00:00'];
+  const decisions = () =>
+    [...core.store.readAll()]
+      .filter((e) => e.type === 'OutboundRouted' || e.type === 'OutboundDropped')
+      .map((e) => {
+        const data = e.data as { outboundId: string; reason?: string; explanation?: string };
+        return { outboundId: data.outboundId, outcome: data.reason ?? 'routed', explanation: data.explanation ?? null };
+      });
+  const outcomes = () => Object.fromEntries(decisions().map((d) => [d.outboundId, d.outcome]));
+
+  it('decides a row written later with a seq below the checkpoint, and NULL, text, fractional, negative and host-parity seqs, each once', () => {
+    const poll = poller();
+    insertRows(chat('first', 9));
+    poll.tick();
+    insertRows(chat('lower', 3), chat('null-seq', null), chat('text-seq', 'abc'), chat('real-seq', 2.5), chat('negative', -5), chat('even', 12));
+    poll.tick();
+    poll.tick();
+    expect(outcomes()).toEqual({
+      first: 'routed',
+      lower: 'routed',
+      'null-seq': 'malformed-row',
+      'text-seq': 'malformed-row',
+      'real-seq': 'malformed-row',
+      negative: 'malformed-row',
+      even: 'routed',
+    });
+    expect(decisions().find((d) => d.outboundId === 'text-seq')!.explanation).toMatch(/seq is text "abc"/);
+    // Once each, also for a poller that starts afresh (a restart) on the same log.
+    poller().tick();
+    expect(decisions()).toHaveLength(7);
+  });
+
+  it('decides rows whose ids cannot name them by their rowid, without stopping the rows after them', () => {
+    const db = new Database(join(dir, 'outbound.db'));
+    db.exec(`INSERT INTO messages_out (id, seq, kind, timestamp, content) VALUES
+      (NULL, 1, 'chat', 'x', '{}'), (NULL, 3, 'chat', 'x', '{}'), (x'61', 5, 'chat', 'x', '{}'),
+      ('bell' || char(7), 7, 'chat', 'x', '{}'), (printf('%.*c', 1000000, 'i'), 9, 'chat', 'x', '{}')`);
+    db.close();
+    insertRows(chat('after', 11));
+    poller().tick();
+    const byId = decisions();
+    expect(byId.map((d) => [d.outboundId, d.outcome])).toEqual([
+      ['rowid:1', 'malformed-row'], ['rowid:2', 'malformed-row'], ['rowid:3', 'malformed-row'], ['rowid:4', 'malformed-row'], ['rowid:5', 'malformed-row'],
+      ['after', 'routed'],
+    ]);
+    expect(byId.map((d) => d.explanation).slice(0, 5)).toEqual([
+      expect.stringMatching(/no id \(NULL\)/), expect.stringMatching(/no id \(NULL\)/), expect.stringMatching(/id is a blob/),
+      expect.stringMatching(/control character/), expect.stringMatching(/id is 1000000 bytes/),
+    ]);
+    // The evidence of the million-character id is a prefix of it, not the id.
+    const recorded = [...core.store.readAll()].find((e) => e.type === 'OutboundDropped' && (e.data as { outboundId: string }).outboundId === 'rowid:5')!;
+    expect(JSON.stringify(recorded.data).length).toBeLessThan(2_000);
+  });
+
+  it('drops a 10 MB row as too-large, recording its size and not its content, and routes the next one', () => {
+    const content = JSON.stringify({ text: 'a'.repeat(10 * 1024 * 1024) });
+    insertRows(chat('huge', 1, { content }), chat('small', 3));
+    poller().tick();
+    expect(outcomes()).toEqual({ huge: 'too-large', small: 'routed' });
+    const recorded = [...core.store.readAll()].find((e) => e.type === 'OutboundDropped')!;
+    expect((recorded.data as { explanation: string }).explanation).toBe(`content is ${content.length} bytes; the cap is 65536`);
+    expect(JSON.stringify(recorded.data).length).toBeLessThan(2_000);
+  });
+
+  it('holds a deferred row until it is due without holding back the rows behind it, past a batch and a restart', () => {
+    const batch = { batchSize: 2 };
+    insertRows(chat('later', 1, { deliverAfter: '2026-11-24 13:00:00' }), chat('b', 3), chat('c', 5), chat('d', 7), chat('e', 9), chat('never', 11, { deliverAfter: '9999-12-31 00:00:00' }));
+    const poll = poller(batch);
+    for (let i = 0; i < 4; i++) poll.tick();
+    expect(outcomes()).toEqual({ b: 'routed', c: 'routed', d: 'routed', e: 'routed', never: 'malformed-row' });
+
+    // A restart before it is due, then the time comes.
+    const restarted = poller(batch);
+    restarted.tick();
+    expect(decisions()).toHaveLength(5);
+    now = new Date('2026-11-24T13:00:00.000Z');
+    restarted.tick();
+    restarted.tick();
+    expect(outcomes()).toMatchObject({ later: 'routed' });
+    expect(decisions()).toHaveLength(6);
+  });
+
+  it('re-reads a waiting row when it falls due: the container may put it off again, or withdraw it', () => {
+    insertRows(chat('put-off', 1, { deliverAfter: '2026-11-24T12:30:00Z' }), chat('withdrawn', 3, { deliverAfter: '2026-11-24T12:30:00Z' }));
+    const poll = poller();
+    poll.tick();
+    const db = new Database(join(dir, 'outbound.db'));
+    db.exec(`UPDATE messages_out SET deliver_after = '2026-11-24 14:00:00' WHERE id = 'put-off'; DELETE FROM messages_out WHERE id = 'withdrawn'`);
+    db.close();
+    now = new Date('2026-11-24T13:00:00.000Z');
+    poll.tick();
+    expect(decisions()).toEqual([]);
+    now = new Date('2026-11-24T14:00:00.000Z');
+    poll.tick();
+    expect(outcomes()).toEqual({ 'put-off': 'routed' });
+  });
+
+  it('takes over from a host that read by seq: the rows it decided come back with the same command, and are not decided again', () => {
+    insertRows(chat('decided-before', 1), chat('missed-before', null));
+    // What the previous poller dispatched for the row it could read.
+    const before = { id: 'decided-before', seq: 1, in_reply_to: null, timestamp: '2026-11-24 12:00:00', deliver_after: null, recurrence: null, kind: 'chat', platform_id: '-1001', channel_type: 'telegram', thread_id: null, content: JSON.stringify({ text: 'hi from decided-before' }) };
+    core.bus.dispatch(routeOutbound({ sessionId, row: before }));
+    const logged: string[] = [];
+    poller({ logger: pino({ level: 'warn' }, { write: (line: string) => logged.push(line) }) }).tick();
+    expect(outcomes()).toEqual({ 'decided-before': 'routed', 'missed-before': 'malformed-row' });
+    expect(decisions()).toHaveLength(2);
+    expect(logged).toEqual([]);
+  });
+
+  it('explain re-judges a malformed row to the verdict it recorded', () => {
+    insertRows(chat('text-seq', 'abc'));
+    poller().tick();
+    const step = explainMessage(core, 'text-seq')[0]!.steps.find((s) => s.event.type === 'OutboundDropped')!;
+    expect(step.rejudged).toMatchObject({ recorded: 'dropped: malformed-row', reproduced: true, differsToday: false });
   });
 });

@@ -1,5 +1,5 @@
 import { RecordDeliveryAttempt, RecordDeliveryResult } from '../../src/commands/delivery';
-import { RouteOutbound } from '../../src/commands/outbound';
+import { RouteOutbound, routeOutbound, type RouteOutboundPayload } from '../../src/commands/outbound';
 import { AgentGroupDeleted } from '../../src/events/agent-groups';
 import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../../src/events/delivery';
 import { DestinationAdded, DestinationRemoved } from '../../src/events/destinations';
@@ -121,7 +121,77 @@ describe('RouteOutbound', () => {
   });
 
   it('names the bad field of a malformed command', () => {
-    expect(() => given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: { ...row(), seq: 'one' as unknown as number } })).toThrow(/payload\.row\.seq: .*expected number/);
+    expect(() => given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: { ...row(), kind: 42 as unknown as string } })).toThrow(/payload\.row\.kind: .*expected string/);
+  });
+});
+
+describe('RouteOutbound: a row as the container wrote it, whatever it holds, is decided', () => {
+  // The container writes messages_out, so any column can hold any SQLite value.
+  const asRead = (extra: Record<string, unknown>) => ({ ...row(), ...extra }) as RouteOutboundPayload['row'];
+  const decide = (r: RouteOutboundPayload['row']) => given(...scene).when(RouteOutbound, { sessionId: 'sess-1', row: r });
+  const droppedAs = (reason: string, explanation: RegExp, r: RouteOutboundPayload['row'], outboundId = 'out-1') =>
+    expect.objectContaining({ type: 'OutboundDropped', data: expect.objectContaining({ outboundId, reason, explanation: expect.stringMatching(explanation), row: r }) });
+
+  it.each([
+    ['NULL', null, /seq is NULL/],
+    ['text', 'abc', /seq is text "abc"/],
+    ['a blob', { blob: '35' }, /seq is a blob/],
+    ['not a whole number', 2.5, /seq 2\.5 is not a whole number/],
+    ['negative', -3, /seq -3 is not a whole number from 0/],
+    ['beyond 2^53', 2 ** 60, /is not a whole number from 0 to 2\^53/],
+  ])('malformed-row: a seq that is %s, with the evidence', (_label, seq, explanation) => {
+    const r = asRead({ seq });
+    decide(r).then(droppedAs('malformed-row', explanation, r));
+  });
+
+  it('routes a row whose seq has the host\'s parity: parity keeps the two writers apart, it is no routing rule', () => {
+    decide(row({ seq: 8 })).then(expect.objectContaining({ type: 'OutboundRouted', data: expect.objectContaining({ seq: 8 }) }));
+  });
+
+  it.each([
+    ['NULL', { id: null }, /no id \(NULL\)/],
+    ['empty', { id: '' }, /id is empty/],
+    ['a blob', { id: { blob: '61' } }, /id is a blob/],
+    ['over 500 characters', { id: 'x'.repeat(501) }, /id is 501 characters/],
+    ['longer than the host reads', { id: 'x'.repeat(200), oversize: { id: 1_000_000 } }, /id is 1000000 bytes/],
+    ['holding a control character', { id: 'bell\u0007' }, /id holds a control character/],
+  ])('malformed-row: an id that is %s is named by its rowid', (_label, extra, explanation) => {
+    const r = asRead({ rowid: 7, ...extra });
+    decide(r).then(droppedAs('malformed-row', explanation, r, 'rowid:7'));
+  });
+
+  it('too-large: content over the cap is dropped with its size; the evidence keeps only the prefix the poller read', () => {
+    const r = asRead({ content: '{"text":"aaaa', oversize: { content: 10 * 1024 * 1024 } });
+    decide(r).then(droppedAs('too-large', /content is 10485760 bytes; the cap is 65536/, r));
+  });
+
+  it('malformed-row: any other column longer than the host reads', () => {
+    const r = asRead({ thread_id: 't'.repeat(200), oversize: { thread_id: 5000 } });
+    decide(r).then(droppedAs('malformed-row', /thread_id is 5000 bytes; the cap is 2048/, r));
+  });
+
+  it.each([
+    ['not a time', 'next tuesday', /deliver_after: "next tuesday" is not a time/],
+    ['a day that does not exist', '2026-02-31 10:00:00', /is not a time/],
+    ['more than a year ahead', '2099-01-01T00:00:00Z', /deliver_after: 2099-01-01T00:00:00Z is more than 366 days ahead/],
+  ])('malformed-row: a deliver_after that is %s', (_label, deliverAfter, explanation) => {
+    const r = asRead({ deliver_after: deliverAfter });
+    decide(r).then(droppedAs('malformed-row', explanation, r));
+  });
+
+  it('routes a row whose deliver_after has come, in the reference form (UTC) or ISO-8601', () => {
+    for (const deliverAfter of ['2026-11-24 11:59:00', '2026-11-24T11:59:00.000Z', '2026-11-24T13:59:00+02:00']) {
+      decide(row({ deliver_after: deliverAfter })).then(expect.objectContaining({ type: 'OutboundRouted' }));
+    }
+  });
+});
+
+describe('the command id of a row', () => {
+  it('is outbound:<session>:<id>, or by rowid when the id cannot name the row, so two NULL ids never share one', () => {
+    expect(routeOutbound({ sessionId: 'sess-1', row: row() }).commandId).toBe('outbound:sess-1:out-1');
+    const nullId = (rowid: number) => routeOutbound({ sessionId: 'sess-1', row: { ...row(), id: null, rowid } as RouteOutboundPayload['row'] }).commandId;
+    expect(nullId(4)).toBe('outbound-rowid:sess-1:4');
+    expect(nullId(5)).not.toBe(nullId(4));
   });
 });
 

@@ -130,3 +130,38 @@ describe('package name validation (the host checks whatever the container did)',
     }
   });
 });
+
+describe('schedule_task: every request ends in a task or a recorded refusal the agent is told of', () => {
+  const schedule = (fields: Record<string, unknown>) => given(...scene).when(RouteOutbound, route('sess-andy', { action: 'schedule_task', prompt: 'check the build', ...fields }));
+  const scheduled = (processAfter: RegExp) =>
+    expect.objectContaining({ type: 'TaskScheduled', data: expect.objectContaining({ processAfter: expect.stringMatching(processAfter) }) });
+  const accepted = expect.objectContaining({ type: 'SystemActionAccepted', data: expect.objectContaining({ action: 'schedule_task' }) });
+
+  it.each([
+    ['the reference form, in UTC', '2026-11-29 16:04:25'],
+    ['ISO-8601 in UTC', '2026-11-29T16:04:25.000Z'],
+    ['ISO-8601 with an offset', '2026-11-29T18:04:25+02:00'],
+  ])('takes processAfter in %s', (_label, processAfter) => {
+    schedule({ processAfter }).then(scheduled(/^2026-11-29[T ]16:04:25/), accepted);
+  });
+
+  it.each([
+    ['alone', {}],
+    ['with a processAfter', { processAfter: '2026-11-29 16:04:25' }],
+  ])('refuses a recurrence that never fires (Feb 31) %s', (_label, fields) => {
+    schedule({ recurrence: '0 0 31 2 *', ...fields }).then(drop('invalid-request'), notice(/schedule_task: the recurrence 0 0 31 2 \* has no occurrence/));
+  });
+
+  it('takes a recurrence whose first occurrence is years away (every 29 February): only an explicit processAfter has a horizon', () => {
+    schedule({ recurrence: '0 9 29 2 *' }).then(scheduled(/^2028-02-29[T ]09:00:00/), accepted);
+  });
+
+  it.each([
+    ['not a time', 'next tuesday', /processAfter: "next tuesday" is not a time/],
+    ['a day that does not exist', '2026-02-31 10:00:00', /is not a time/],
+    ['a number', 1790000000, /processAfter: expected a time/],
+    ['more than a year ahead', '2099-01-01 00:00:00', /processAfter: 2099-01-01 00:00:00 is more than 366 days ahead/],
+  ])('refuses a processAfter that is %s, with the reason', (_label, processAfter, reason) => {
+    schedule({ processAfter }).then(drop('invalid-request'), notice(reason));
+  });
+});
