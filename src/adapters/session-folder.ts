@@ -9,6 +9,7 @@ import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
+import { MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { TaskScheduled } from '../events/tasks';
 import type { Views } from '../projections';
 import type { Logger } from '../logger';
@@ -52,6 +53,8 @@ export class SessionFolderReactor implements Reactor {
     TaskScheduled.type,
     AgentNotified.type,
     AgentInstructionsSet.type,
+    MessageRetryScheduled.type,
+    MessageFailed.type,
   ]);
 
   constructor(
@@ -133,6 +136,12 @@ export class SessionFolderReactor implements Reactor {
         processAfter: data.processAfter,
         recurrence: data.recurrence,
       });
+    } else if (MessageRetryScheduled.is(event)) {
+      const { data } = event;
+      this.runInbound(data.sessionId, 'UPDATE messages_in SET tries = ?, process_after = ? WHERE id = ? AND status = ?', data.attempt, sessionTime(data.dueAt), data.messageId, 'pending');
+    } else if (MessageFailed.is(event)) {
+      const { data } = event;
+      this.runInbound(data.sessionId, 'UPDATE messages_in SET tries = ?, status = ? WHERE id = ? AND status = ?', data.attempts, 'failed', data.messageId, 'pending');
     } else if (AgentNotified.is(event)) {
       const { data } = event;
       this.tellSender(data.sessionId, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });
@@ -152,6 +161,12 @@ export class SessionFolderReactor implements Reactor {
         error: data.error,
       });
     }
+  }
+
+  /** One statement on a session's inbound.db within this batch; nothing for a session the log does not know. */
+  private runInbound(sessionId: string, sql: string, ...values: Array<string | number>): void {
+    const session = this.views.sessions.get(sessionId);
+    if (session) this.inboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId)).prepare(sql).run(...values);
   }
 
   /** The `delivered` table of the sending session's inbound.db holds each row's final outcome. */
@@ -191,6 +206,12 @@ export class SessionFolderReactor implements Reactor {
     insertMessage(db, message, JSON.stringify(content));
   }
 }
+
+/**
+ * `YYYY-MM-DD HH:MM:SS` in UTC, rounded up to the second so that it is never earlier than
+ * the log's time: the reference runner compares process_after as a string with datetime('now') (spec §2).
+ */
+const sessionTime = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
 
 const hasMessage = (db: Database.Database, id: string): boolean =>
   db.prepare('SELECT 1 FROM messages_in WHERE id = ?').get(id) !== undefined;

@@ -8,6 +8,7 @@ import { importCommands } from './import';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
+import { retryCommands } from './retries';
 import { taskCommands } from './tasks';
 
 /** Every command the bus accepts. */
@@ -20,6 +21,7 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...deliveryCommands,
   ...containerCommands,
   ...taskCommands,
+  ...retryCommands,
   ...importCommands,
   ...approvalCommands,
 ];

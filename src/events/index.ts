@@ -8,7 +8,8 @@ import { deliveryEvents } from './delivery';
 import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
+import { retryEvents } from './retries';
 import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...adminEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents]);
