@@ -12,8 +12,11 @@ CREATE TABLE tasks (
   platform_id   TEXT,
   channel_type  TEXT,
   thread_id     TEXT,
+  -- The occurrence this one re-arms: each is re-armed once, whichever path saw it end first.
+  previous_message_id TEXT,
   PRIMARY KEY (session_id, message_id)
 );
+CREATE INDEX tasks_by_previous ON tasks (session_id, previous_message_id);
 
 -- status: retrying | failed. attempts: the runs that ended without an answer.
 CREATE TABLE message_retries (

@@ -68,6 +68,8 @@ export const ScheduleTask = defineCommand(
 export function nextOccurrenceOf(views: Views, sessionId: string, previousMessageId: string, context: CommandContext): Decision {
   const task = views.tasks.occurrence(sessionId, previousMessageId);
   if (!task?.recurrence) return reject('not-recurring', `the log scheduled no recurring task as ${previousMessageId} in session ${sessionId}`);
+  const next = views.tasks.next(sessionId, previousMessageId);
+  if (next) return reject('already-rearmed', `${previousMessageId} was already followed by ${next.message_id}`);
   const processAfter = nextOccurrence(task.recurrence, context.issuedAt);
   if (!processAfter) return reject('never-due', `the recurrence ${task.recurrence} has no occurrence after ${context.issuedAt}`);
   return [
@@ -88,8 +90,8 @@ export function nextOccurrenceOf(views: Views, sessionId: string, previousMessag
 }
 
 /**
- * Re-arms a recurring task once an occurrence has ended, answered or failed. The command
- * id names the ended occurrence, so it is re-armed once however often the sweep sees it.
+ * Re-arms a recurring task once an occurrence has ended, answered or failed: once, however
+ * often the sweep sees it end and whether its agent or the host's retries ended it.
  */
 export const ScheduleNextOccurrence = defineCommand('ScheduleNextOccurrence', z.object({ sessionId: Id, previousMessageId: Id }), (views, command, context) => {
   if (!views.sessions.get(command.sessionId)) return reject('unknown-session', `no session ${command.sessionId}`);

@@ -75,4 +75,9 @@ describe('ScheduleNextOccurrence', () => {
     given(...session).when(ScheduleNextOccurrence, { sessionId: 'sess-1', previousMessageId: 'forged' }).thenRejects('not-recurring');
     given(...session, task('task-once', null)).when(ScheduleNextOccurrence, { sessionId: 'sess-1', previousMessageId: 'task-once' }).thenRejects('not-recurring');
   });
+
+  it('re-arms an occurrence once, whichever path saw it end first', () => {
+    const followed = TaskScheduled.create({ ...task('task-occ-2', '0 * * * *').data, previousMessageId: 'task-occ-1' });
+    given(...session, task('task-occ-1', '0 * * * *'), followed).when(ScheduleNextOccurrence, { sessionId: 'sess-1', previousMessageId: 'task-occ-1' }).thenRejects('already-rearmed');
+  });
 });

@@ -226,7 +226,7 @@ export class Sweep {
       }
       return;
     }
-    const outcome = this.dispatch(ScheduleNextOccurrence.envelope(`recur:${session.id}:${row.id}`, { sessionId: session.id, previousMessageId: row.id }));
+    const outcome = this.dispatch(ScheduleNextOccurrence.envelope(`rearm:${session.id}:${row.id}`, { sessionId: session.id, previousMessageId: row.id }));
     if (outcome.status === 'accepted' && !outcome.duplicate) report.rearmed.push(row.id);
   }
 
