@@ -1,6 +1,8 @@
 -- What the log says about a session's messages beyond routing: the scheduled task each
 -- task row is (the only source a recurring task is re-armed from: inbound.db rows are
 -- agent-reachable and never trusted), and the retries of messages a dead agent had claimed.
+-- previous_message_id: the occurrence a task re-arms; each is re-armed once, whichever path
+-- saw it end first.
 CREATE TABLE tasks (
   session_id    TEXT NOT NULL,
   message_id    TEXT NOT NULL,
@@ -12,7 +14,6 @@ CREATE TABLE tasks (
   platform_id   TEXT,
   channel_type  TEXT,
   thread_id     TEXT,
-  -- The occurrence this one re-arms: each is re-armed once, whichever path saw it end first.
   previous_message_id TEXT,
   PRIMARY KEY (session_id, message_id)
 );
