@@ -117,6 +117,7 @@ export class Host {
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       maxRuntimeMs: config.maxRuntimeMs,
       logger: component('sweep'),
+      guard,
     });
     const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, sweep, logger, releaseLease);
     for (const channel of options.channels) {

@@ -64,12 +64,14 @@ export class SessionDatabases {
   /**
    * Pending messages that are due and not yet claimed, oldest first. Due is decided on
    * instants (Date.parse), never on strings: "…+00:00" and "…Z" spell the same instant
-   * but do not sort alike (spec §10, time). A process_after that does not parse is never due.
+   * but do not sort alike (spec §10, time). `YYYY-MM-DD HH:MM:SS`, the session databases'
+   * own form (spec §2), is UTC whatever the machine's zone. A process_after that does not
+   * parse is never due.
    */
   due(now: number): InboundMessage[] {
     const claimed = new Set(this.outbound.prepare('SELECT message_id FROM processing_ack').pluck().all() as string[]);
     const pending = this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as InboundMessage[];
-    return pending.filter((m) => !claimed.has(m.id) && (m.process_after === null || Date.parse(m.process_after) <= now));
+    return pending.filter((m) => !claimed.has(m.id) && (m.process_after === null || Date.parse(m.process_after.replace(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d(:\d\d(\.\d+)?)?)$/, '$1T$2Z')) <= now));
   }
 
   mark(messageId: string, status: 'processing' | 'completed' | 'failed'): void {

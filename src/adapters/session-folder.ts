@@ -9,6 +9,7 @@ import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
+import { MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { TaskScheduled } from '../events/tasks';
 import type { Core } from '../core';
 import { SessionReleased } from '../events/quarantine';
@@ -57,6 +58,8 @@ export class SessionFolderReactor implements Reactor {
     AgentNotified.type,
     AgentInstructionsSet.type,
     SessionReleased.type,
+    MessageRetryScheduled.type,
+    MessageFailed.type,
   ]);
 
   private readonly guard: SessionGuard;
@@ -159,6 +162,12 @@ export class SessionFolderReactor implements Reactor {
         processAfter: data.processAfter,
         recurrence: data.recurrence,
       });
+    } else if (MessageRetryScheduled.is(event)) {
+      const { data } = event;
+      db.prepare('UPDATE messages_in SET tries = ?, process_after = ? WHERE id = ? AND status = ?').run(data.attempt, sessionTime(data.dueAt), data.messageId, 'pending');
+    } else if (MessageFailed.is(event)) {
+      const { data } = event;
+      db.prepare('UPDATE messages_in SET tries = ?, status = ? WHERE id = ? AND status = ?').run(data.attempts, 'failed', data.messageId, 'pending');
     } else if (AgentNotified.is(event)) {
       const { data } = event;
       this.tellSender(db, dir, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });
@@ -212,6 +221,12 @@ function recordOutcome(db: Database.Database, outboundId: string, status: 'deliv
      ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
   ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
 }
+
+/**
+ * `YYYY-MM-DD HH:MM:SS` in UTC, rounded up to the second so that it is never earlier than
+ * the log's time: the reference runner compares process_after as a string with datetime('now') (spec §2).
+ */
+const sessionTime = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
 
 const hasMessage = (db: Database.Database, id: string): boolean =>
   db.prepare('SELECT 1 FROM messages_in WHERE id = ?').get(id) !== undefined;

@@ -82,6 +82,10 @@ const summary = (event: RecordedEvent): string => {
       return `delivered (platform id ${String(data.platformMessageId)})`;
     case 'DeliveryFailed':
       return `attempt ${String(data.attempt)} failed: ${String(data.errorClass)}: ${String(data.error)}${data.final ? ' (final)' : ''}`;
+    case 'MessageRetryScheduled':
+      return `its agent died holding it (${String(data.reason)}): retry ${String(data.attempt)} due at ${String(data.dueAt)}`;
+    case 'MessageFailed':
+      return `failed: its agent died holding it ${String(data.attempts)} times (last: ${String(data.reason)})`;
     default:
       return event.type;
   }

@@ -9,6 +9,7 @@ import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
 import { quarantineCommands } from './quarantine';
+import { retryCommands } from './retries';
 import { taskCommands } from './tasks';
 
 /** Every command the bus accepts. */
@@ -21,6 +22,7 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...deliveryCommands,
   ...containerCommands,
   ...taskCommands,
+  ...retryCommands,
   ...importCommands,
   ...approvalCommands,
   ...quarantineCommands,

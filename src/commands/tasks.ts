@@ -2,7 +2,8 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { Id, Timestamp } from '../events/primitives';
 import { TaskScheduled } from '../events/tasks';
-import { defineCommand, newId, reject } from './define';
+import type { Views } from '../projections';
+import { defineCommand, newId, reject, type CommandContext, type Decision } from './define';
 
 /** A cron expression (five fields, or six with seconds first), read in UTC. */
 const Recurrence = z.string().refine((expression) => {
@@ -61,29 +62,41 @@ export const ScheduleTask = defineCommand(
 );
 
 /**
- * Re-arms a recurring task once an occurrence has completed: the next occurrence after
- * the command's time, as a new row. The command id names the completed occurrence, so
- * it is re-armed once however often the sweep sees it.
+ * The next occurrence of the recurring task the log scheduled as previousMessageId, after
+ * the command's time. What recurs, and with what prompt, is read from the log's task,
+ * never from the row: a session folder is agent-reachable.
  */
-export const ScheduleNextOccurrence = defineCommand(
-  'ScheduleNextOccurrence',
-  z.object({
-    sessionId: Id,
-    previousMessageId: Id,
-    taskId: Id,
-    prompt: z.string(),
-    script: z.string().nullable(),
-    recurrence: Recurrence,
-    platformId: z.string().nullable(),
-    channelType: z.string().nullable(),
-    threadId: z.string().nullable(),
-  }),
-  (views, command, context) => {
-    if (!views.sessions.get(command.sessionId)) return reject('unknown-session', `no session ${command.sessionId}`);
-    const processAfter = nextOccurrence(command.recurrence, context.issuedAt);
-    if (!processAfter) return reject('never-due', `the recurrence ${command.recurrence} has no occurrence after ${context.issuedAt}`);
-    return [TaskScheduled.create({ ...command, messageId: newId('task', context), processAfter })];
-  },
-);
+export function nextOccurrenceOf(views: Views, sessionId: string, previousMessageId: string, context: CommandContext): Decision {
+  const task = views.tasks.occurrence(sessionId, previousMessageId);
+  if (!task?.recurrence) return reject('not-recurring', `the log scheduled no recurring task as ${previousMessageId} in session ${sessionId}`);
+  const next = views.tasks.next(sessionId, previousMessageId);
+  if (next) return reject('already-rearmed', `${previousMessageId} was already followed by ${next.message_id}`);
+  const processAfter = nextOccurrence(task.recurrence, context.issuedAt);
+  if (!processAfter) return reject('never-due', `the recurrence ${task.recurrence} has no occurrence after ${context.issuedAt}`);
+  return [
+    TaskScheduled.create({
+      sessionId,
+      messageId: newId('task', context),
+      taskId: task.task_id,
+      prompt: task.prompt,
+      script: task.script,
+      processAfter,
+      recurrence: task.recurrence,
+      platformId: task.platform_id,
+      channelType: task.channel_type,
+      threadId: task.thread_id,
+      previousMessageId,
+    }),
+  ];
+}
+
+/**
+ * Re-arms a recurring task once an occurrence has ended, answered or failed: once, however
+ * often the sweep sees it end and whether its agent or the host's retries ended it.
+ */
+export const ScheduleNextOccurrence = defineCommand('ScheduleNextOccurrence', z.object({ sessionId: Id, previousMessageId: Id }), (views, command, context) => {
+  if (!views.sessions.get(command.sessionId)) return reject('unknown-session', `no session ${command.sessionId}`);
+  return nextOccurrenceOf(views, command.sessionId, command.previousMessageId, context);
+});
 
 export const taskCommands = [ScheduleTask, ScheduleNextOccurrence];

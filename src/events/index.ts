@@ -9,7 +9,8 @@ import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
 import { quarantineEvents } from './quarantine';
+import { retryEvents } from './retries';
 import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...adminEvents, ...quarantineEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents, ...quarantineEvents]);

@@ -5,6 +5,7 @@ import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/
 import type { RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
+import { MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { defineProjection } from './runner';
 
 export type AuditOutcome = 'routed' | 'delivered' | 'dropped' | 'failed';
@@ -46,12 +47,12 @@ export const auditProjection = defineProjection({
     const progress = db.prepare(
       `UPDATE audit SET outcome = coalesce(@outcome, outcome), reason = coalesce(@reason, reason), attempts = max(attempts, @attempts),
          platform_message_id = coalesce(@platformMessageId, platform_message_id), last_position = @position, updated_at = @at
-       WHERE session_id = @sessionId AND message_id = @outboundId AND direction = 'outbound'`,
+       WHERE session_id = @sessionId AND message_id = @messageId AND direction = @direction`,
     );
     const trace = db.prepare('INSERT OR IGNORE INTO audit_trace (audit_id, position) VALUES (?, ?)');
-    const traceOutbound = db.prepare(
+    const traceMessage = db.prepare(
       `INSERT OR IGNORE INTO audit_trace (audit_id, position)
-       SELECT audit_id, ? FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'`,
+       SELECT audit_id, ? FROM audit WHERE session_id = ? AND message_id = ? AND direction = ?`,
     );
     const decided = (event: RecordedEvent) => {
       trace.run(event.metadata.commandId, event.position);
@@ -89,19 +90,24 @@ export const auditProjection = defineProjection({
         agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: null,
       }),
     );
-    const update = (event: RecordedEvent, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {
-      const { sessionId, outboundId } = event.data as { sessionId: string; outboundId: string };
-      traceOutbound.run(event.position, sessionId, outboundId);
+    type Message = { sessionId: string; messageId: string; direction: 'inbound' | 'outbound' };
+    const outbound = (data: { sessionId: string; outboundId: string }): Message => ({ sessionId: data.sessionId, messageId: data.outboundId, direction: 'outbound' });
+    const inbound = (data: { sessionId: string; messageId: string }): Message => ({ sessionId: data.sessionId, messageId: data.messageId, direction: 'inbound' });
+    const update = (event: RecordedEvent, message: Message, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {
+      traceMessage.run(event.position, message.sessionId, message.messageId, message.direction);
       progress.run({
-        sessionId, outboundId, position: event.position, at: event.metadata.recordedAt,
+        ...message, position: event.position, at: event.metadata.recordedAt,
         outcome: change.outcome ?? null, reason: change.reason ?? null, attempts: change.attempts, platformMessageId: change.platformMessageId ?? null,
       });
     };
-    on(DeliveryAttempted, (data, event) => update(event, { attempts: data.attempt }));
-    on(DeliverySucceeded, (data, event) => update(event, { outcome: 'delivered', attempts: data.attempt, platformMessageId: data.platformMessageId }));
+    on(DeliveryAttempted, (data, event) => update(event, outbound(data), { attempts: data.attempt }));
+    on(DeliverySucceeded, (data, event) => update(event, outbound(data), { outcome: 'delivered', attempts: data.attempt, platformMessageId: data.platformMessageId }));
     on(DeliveryFailed, (data, event) =>
-      update(event, data.final ? { outcome: 'failed', reason: `${data.errorClass}: ${data.error}`, attempts: data.attempt } : { attempts: data.attempt }),
+      update(event, outbound(data), data.final ? { outcome: 'failed', reason: `${data.errorClass}: ${data.error}`, attempts: data.attempt } : { attempts: data.attempt }),
     );
+    // An inbound message's runs: `attempts` counts those its agent died in.
+    on(MessageRetryScheduled, (data, event) => update(event, inbound(data), { attempts: data.attempt }));
+    on(MessageFailed, (data, event) => update(event, inbound(data), { outcome: 'failed', reason: `agent-gone: ${data.reason}`, attempts: data.attempts }));
   },
 });
 

@@ -6,8 +6,10 @@ import { auditProjection, AuditView } from './audit';
 import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
+import { retriesProjection, RetriesView } from './retries';
 import type { Projection } from './runner';
 import { sessionsProjection, SessionsView } from './sessions';
+import { tasksProjection, TasksView } from './tasks';
 import { wiringsProjection, WiringsView } from './wirings';
 
 /** Every inline projection, in the order they are applied. */
@@ -21,6 +23,8 @@ export const projections: readonly Projection[] = [
   agentMessagesProjection,
   containersProjection,
   approvalsProjection,
+  tasksProjection,
+  retriesProjection,
 ];
 
 /**
@@ -38,6 +42,8 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     agentMessages: new AgentMessagesView(db),
     containers: new ContainersView(db),
     approvals: new ApprovalsView(db),
+    tasks: new TasksView(db),
+    retries: new RetriesView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

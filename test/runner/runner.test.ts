@@ -74,6 +74,17 @@ describe('agent runner (docker/runner, real child process)', () => {
     expect(rows().map((r) => JSON.parse(r.content).text)).toEqual(['echo: now', 'echo: tick']);
   });
 
+  it('reads the session databases’ own time form (spec §2) as UTC, whatever the machine’s time zone', async () => {
+    // How the host writes a retry: whole seconds, `YYYY-MM-DD HH:MM:SS`, no zone.
+    const due = Math.ceil((Date.now() + 1500) / 1000) * 1000;
+    receive('m-1', { text: 'again' }, { processAfter: new Date(due).toISOString().slice(0, 19).replace('T', ' ') });
+    start({ TZ: 'Asia/Tokyo' });
+    await waitUntil(() => acks()['m-1'] === 'completed', `m-1 once due\n${session.stderr}`);
+    expect(Date.now()).toBeGreaterThanOrEqual(due);
+    expect(rows()).toEqual([expect.objectContaining({ in_reply_to: 'm-1' })]);
+    expect(Date.parse(rows()[0]!.timestamp)).toBeGreaterThanOrEqual(due);
+  });
+
   it('reloads the destination map when the host rewrites it', async () => {
     start();
     await waitUntil(() => session.events('DestinationsLoaded').length === 1, 'the first load');

@@ -5,7 +5,8 @@ import type { CommandEnvelope } from '../../commands/define';
 import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed, StopContainer, WakeSession } from '../../commands/containers';
 import type { Core } from '../../core';
 import { AgentMessageDelivered } from '../../events/agent-messages';
-import { ContainerStarting, ContainerStopRequested } from '../../events/containers';
+import { AgentNotified } from '../../events/admin';
+import { ContainerStarting, ContainerStopped, ContainerStopRequested } from '../../events/containers';
 import type { RecordedEvent } from '../../events/define';
 import { InboundRouted } from '../../events/inbound';
 import { TaskScheduled } from '../../events/tasks';
@@ -40,7 +41,9 @@ export interface ContainerLifecycleOptions {
  */
 export class ContainerLifecycle implements Reactor {
   readonly name = 'containers';
-  readonly handles: ReadonlySet<string> = new Set([InboundRouted, AgentMessageDelivered, TaskScheduled, ContainerStarting, ContainerStopRequested].map((d) => d.type));
+  readonly handles: ReadonlySet<string> = new Set(
+    [InboundRouted, AgentMessageDelivered, TaskScheduled, AgentNotified, ContainerStarting, ContainerStopRequested, ContainerStopped].map((d) => d.type),
+  );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
   private readonly queues = new Map<string, Promise<void>>();
 
@@ -58,6 +61,10 @@ export class ContainerLifecycle implements Reactor {
       else if (AgentMessageDelivered.is(event)) this.wake(event.data.targetSessionId, 'agent-message', event);
       // A task due now wakes at once; a later one is woken by the sweep when it falls due.
       else if (TaskScheduled.is(event) && Date.parse(event.data.processAfter) <= Date.now()) this.wake(event.data.sessionId, 'task', event);
+      // A notice (an approval applied, rejected or expired…) is a message like any other: the agent reads it now.
+      else if (AgentNotified.is(event)) this.wake(event.data.sessionId, 'notice', event);
+      // Stopped so that an approved change takes effect: the next start has it, and the notice waits for it.
+      else if (ContainerStopped.is(event) && event.data.reason === 'approval-applied') this.wake(event.data.sessionId, 'approval-applied', event);
       else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }

@@ -1,20 +1,19 @@
-import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ExpireApproval } from '../../commands/approvals';
+import type { Outcome } from '../../commands/bus';
 import { MarkContainerIdle, StopContainer } from '../../commands/containers';
 import type { CommandEnvelope } from '../../commands/define';
+import { RetryAbandonedMessage } from '../../commands/retries';
 import { ScheduleNextOccurrence } from '../../commands/tasks';
+import { TaskScheduled } from '../../events/tasks';
 import type { Core } from '../../core';
 import type { Logger } from '../../logger';
 import { LIVE_STATUSES, type ContainerRow } from '../../projections/containers';
 import type { SessionRow } from '../../projections/sessions';
-import { INBOUND_DB, openInboundDb, openOutboundDb, sessionDir } from '../session-db';
+import { heartbeatAt, INBOUND_DB, openInboundDb, openOutboundDb, regularFileIdentity, sessionDir } from '../session-db';
+import { SessionGuard } from '../session-guard';
 import type { ContainerLifecycle } from './lifecycle';
-
-/** A stuck message is retried after 5 s × 2^tries, and fails after this many tries (spec §7). */
-const RETRY_BASE_MS = 5_000;
-const MAX_TRIES = 5;
 
 export interface SweepOptions {
   dataDir: string;
@@ -27,18 +26,15 @@ export interface SweepOptions {
   maxRuntimeMs: number;
   clock?: () => Date;
   logger?: Logger;
+  /** The failure policy shared with the other components that touch session folders. */
+  guard?: SessionGuard;
 }
 
+/** What the sweep reads of a pending messages_in row: when it is due, and nothing it would act on blindly. */
 interface PendingRow {
   id: string;
   process_after: string | null;
-  tries: number;
-  kind: string;
   recurrence: string | null;
-  platform_id: string | null;
-  channel_type: string | null;
-  thread_id: string | null;
-  content: string;
 }
 
 /** What one pass did, for logs and tests. */
@@ -51,9 +47,15 @@ export interface SweepReport {
   rearmed: string[];
   /** Approval requests that expired undecided. */
   expired: string[];
+  /** Sessions whose folder could not be swept this pass; the others were. */
+  failedSessions: Array<{ sessionId: string; error: string }>;
 }
 
-const instant = (iso: string | null): number => (iso === null ? 0 : Date.parse(iso));
+/**
+ * An instant from a session database or the log: `YYYY-MM-DD HH:MM:SS` (the form the
+ * session databases use, spec §2) is UTC, like ISO-8601 with its offset.
+ */
+const instant = (time: string | null): number => (time === null ? 0 : Date.parse(time.replace(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d(:\d\d(\.\d+)?)?)$/, '$1T$2Z')));
 
 /**
  * The periodic pass over every session folder (spec §7): copies the agent's terminal
@@ -65,6 +67,7 @@ const instant = (iso: string | null): number => (iso === null ? 0 : Date.parse(i
 export class Sweep {
   private timer: NodeJS.Timeout | undefined;
   private readonly clock: () => Date;
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -72,6 +75,7 @@ export class Sweep {
     private readonly options: SweepOptions,
   ) {
     this.clock = options.clock ?? (() => new Date());
+    this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
   }
 
   start(): void {
@@ -90,35 +94,52 @@ export class Sweep {
   }
 
   run(): SweepReport {
-    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [] };
+    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [], failedSessions: [] };
     const now = this.clock().getTime();
     for (const session of this.core.views.sessions.list()) {
-      const dir = sessionDir(this.options.dataDir, session.agent_group_id, session.id);
-      if (session.status !== 'active' || !existsSync(join(dir, INBOUND_DB))) continue;
-      report.sessions++;
-      const inbound = openInboundDb(dir);
-      const outbound = openOutboundDb(dir);
+      if (session.status !== 'active') continue;
+      // A folder is agent-reachable: whatever is wrong in one must not stop the pass for the others.
       try {
-        this.sweepSession(session, dir, inbound, outbound, now, report);
-      } finally {
-        inbound.close();
-        outbound.close();
+        const outcome = this.guard.run(session.id, 'sweep', {}, () => this.sweepFolder(session, now, report));
+        if (outcome.status === 'retry-later') throw outcome.error;
+      } catch (error) {
+        report.failedSessions.push({ sessionId: session.id, error: error instanceof Error ? error.message : String(error) });
+        this.options.logger?.error({ event: 'SweepSessionFailed', sessionId: session.id, err: error }, 'sweep of a session failed; the others were swept');
       }
     }
     for (const approval of this.core.views.approvals.expiredAt(new Date(now).toISOString())) {
       if (this.dispatch(ExpireApproval.envelope(`expire:${approval.approval_id}`, { approvalId: approval.approval_id })).status === 'accepted') report.expired.push(approval.approval_id);
     }
-    if (report.expired.length + report.woken.length + report.stopped.length + report.retried.length + report.failed.length + report.rearmed.length > 0) {
+    const { sessions: _count, ...outcomes } = report;
+    if (Object.values(outcomes).some((list) => list.length > 0)) {
       this.options.logger?.info({ event: 'SweepDone', ...report }, 'sweep');
     }
     return report;
+  }
+
+  private sweepFolder(session: SessionRow, now: number, report: SweepReport): void {
+    const dir = sessionDir(this.options.dataDir, session.agent_group_id, session.id);
+    // Absent: not made yet. A link or anything else in its place throws, and the guard quarantines the folder.
+    if (regularFileIdentity(join(dir, INBOUND_DB)) === undefined) return;
+    report.sessions++;
+    const inbound = openInboundDb(dir);
+    try {
+      const outbound = openOutboundDb(dir);
+      try {
+        this.sweepSession(session, dir, inbound, outbound, now, report);
+      } finally {
+        outbound.close();
+      }
+    } finally {
+      inbound.close();
+    }
   }
 
   private sweepSession(session: SessionRow, dir: string, inbound: Database.Database, outbound: Database.Database, now: number, report: SweepReport): void {
     const acks = new Map(
       (outbound.prepare('SELECT message_id, status FROM processing_ack').all() as Array<{ message_id: string; status: string }>).map((a) => [a.message_id, a.status]),
     );
-    const pending = inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
+    const pending = inbound.prepare(`SELECT id, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
     const settle = inbound.prepare('UPDATE messages_in SET status = ? WHERE id = ?');
     const claimed: PendingRow[] = [];
     const due: PendingRow[] = [];
@@ -128,7 +149,8 @@ export class Sweep {
         if (ack === 'completed' || ack === 'failed') {
           // The host is inbound.db's only writer: it copies the agent's verdict across.
           settle.run(ack, row.id);
-          if (ack === 'completed' && row.recurrence) this.rearm(session, row, report);
+          // Inside the transaction: a crash before the commit sees the row again, and the command id makes that harmless.
+          this.rearm(session, row, report);
         } else if (ack === 'processing') claimed.push(row);
         else if (instant(row.process_after) <= now) due.push(row);
       }
@@ -137,8 +159,8 @@ export class Sweep {
     const container = this.core.views.containers.get(session.id);
     const live = container && LIVE_STATUSES.has(container.status);
     if (!live) {
-      // Claimed by an agent that is gone: retry them, later each time.
-      this.retry(inbound, claimed, now, report);
+      // Claimed by an agent that is gone: retried, later each time, and due again once the log says so.
+      due.push(...this.retry(session, container?.started_at ? container.incarnation_id : null, claimed, now, report));
       if (due.length > 0 && this.lifecycle.wake(session.id, 'sweep: due messages').status === 'accepted') report.woken.push(session.id);
       return;
     }
@@ -149,7 +171,7 @@ export class Sweep {
     const lastSign = Math.max(heartbeat ?? 0, startedAt);
     if (now - lastSign > this.options.heartbeatTimeoutMs) {
       this.stopContainer(container, 'heartbeat-lost', { heartbeatAt: heartbeat && new Date(heartbeat).toISOString(), startedAt: container.started_at, silentMs: now - lastSign, stuck: claimed.map((r) => r.id) }, report);
-      this.retry(inbound, claimed, now, report);
+      this.retry(session, container.incarnation_id, claimed, now, report);
       return;
     }
     if (now - startedAt > this.options.maxRuntimeMs) {
@@ -173,51 +195,49 @@ export class Sweep {
     if (outcome.status === 'accepted') report.stopped.push({ sessionId, reason });
   }
 
-  private retry(inbound: Database.Database, rows: readonly PendingRow[], now: number, report: SweepReport): void {
-    const later = inbound.prepare('UPDATE messages_in SET tries = ?, process_after = ? WHERE id = ?');
-    const fail = inbound.prepare(`UPDATE messages_in SET tries = ?, status = 'failed' WHERE id = ?`);
-    inbound.transaction(() => {
-      for (const row of rows) {
-        const tries = row.tries + 1;
-        if (tries >= MAX_TRIES) {
-          fail.run(tries, row.id);
-          report.failed.push(row.id);
-        } else {
-          later.run(tries, new Date(now + RETRY_BASE_MS * 2 ** row.tries).toISOString(), row.id);
-          report.retried.push(row.id);
+  /**
+   * Judges each claim the dead agent left once: the claimant (the last container that
+   * started) is in the command id, so every later pass that sees the same stale claim
+   * decides nothing new. A container that never started cannot have claimed anything,
+   * so a claim it inherited is judged only if the log has no retry for it yet. The
+   * session-folder reactor writes the decision into inbound.db; a fresh runner drops the
+   * stale claim at its start. Returns the claimed rows whose retry is due.
+   */
+  private retry(session: SessionRow, claimant: string | null, rows: readonly PendingRow[], now: number, report: SweepReport): PendingRow[] {
+    const due: PendingRow[] = [];
+    for (const row of rows) {
+      let state = this.core.views.retries.get(session.id, row.id);
+      const judged = state?.status === 'failed' || (claimant === null ? state !== undefined : state?.incarnation_id === claimant);
+      if (!judged) {
+        const outcome = this.dispatch(
+          RetryAbandonedMessage.envelope(`retry:${session.id}:${row.id}:${claimant ?? 'none'}`, { sessionId: session.id, messageId: row.id, incarnationId: claimant }),
+        );
+        if (outcome.status === 'accepted' && !outcome.duplicate) {
+          const types = outcome.events.map((e) => e.type);
+          (types.includes('MessageFailed') ? report.failed : report.retried).push(row.id);
+          if (types.includes(TaskScheduled.type)) report.rearmed.push(row.id);
         }
+        state = this.core.views.retries.get(session.id, row.id);
       }
-    })();
+      if (state?.status === 'retrying' && instant(state.due_at) <= now) due.push(row);
+    }
+    return due;
   }
 
+  /** Only the log says what recurs: a row the log did not schedule as a recurring task is never re-armed, whatever it claims. */
   private rearm(session: SessionRow, row: PendingRow, report: SweepReport): void {
-    const content = JSON.parse(row.content) as { taskId?: string; prompt?: string; script?: string | null };
-    const outcome = this.dispatch(
-      ScheduleNextOccurrence.envelope(`recur:${session.id}:${row.id}`, {
-        sessionId: session.id,
-        previousMessageId: row.id,
-        taskId: content.taskId ?? row.id,
-        prompt: content.prompt ?? '',
-        script: content.script ?? null,
-        recurrence: row.recurrence!,
-        platformId: row.platform_id,
-        channelType: row.channel_type,
-        threadId: row.thread_id,
-      }),
-    );
+    if (!this.core.views.tasks.occurrence(session.id, row.id)?.recurrence) {
+      if (row.recurrence !== null) {
+        this.options.logger?.warn({ event: 'UntrustedRecurrenceIgnored', sessionId: session.id, messageId: row.id }, 'a row claims a recurrence the log does not know: not re-armed');
+      }
+      return;
+    }
+    const outcome = this.dispatch(ScheduleNextOccurrence.envelope(`rearm:${session.id}:${row.id}`, { sessionId: session.id, previousMessageId: row.id }));
     if (outcome.status === 'accepted' && !outcome.duplicate) report.rearmed.push(row.id);
   }
 
-  private dispatch(envelope: CommandEnvelope) {
+  private dispatch(envelope: CommandEnvelope): Outcome {
     return this.core.bus.dispatch(envelope);
-  }
-}
-
-function heartbeatAt(dir: string): number | undefined {
-  try {
-    return statSync(join(dir, '.heartbeat')).mtimeMs;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import { ContainerLifecycle } from '../../../src/adapters/containers/lifecycle';
+import { CreateAgentGroup } from '../../../src/commands/agent-groups';
+import { ApproveRequest, RejectRequest } from '../../../src/commands/approvals';
+import { receiveInbound } from '../../../src/commands/inbound';
+import { RegisterMessagingGroup, WireChannel } from '../../../src/commands/messaging-groups';
+import { payloadHash } from '../../../src/commands/system-actions';
+import { openDataDir, type Core } from '../../../src/core';
+import { ApprovalRequested } from '../../../src/events/admin';
+import { RecordingRuntime } from '../../support/recording-runtime';
+import { useTempDir } from '../../support/temp';
+
+/** The lifecycle reactor fed the log by hand, over a runtime that records starts and stops. */
+describe('container lifecycle', () => {
+  const tempDir = useTempDir();
+  let core: Core;
+  let runtime: RecordingRuntime;
+  let lifecycle: ContainerLifecycle;
+  let sessionId: string;
+  let handled = 0;
+  /** Hands the lifecycle every event recorded since, until nothing new comes of it. */
+  const react = async () => {
+    for (;;) {
+      const recorded = [...core.store.readAll({ after: handled })];
+      if (recorded.length === 0) return;
+      handled = recorded.at(-1)!.position;
+      lifecycle.handleBatch(recorded);
+      await lifecycle.settled();
+    }
+  };
+  const starts = () => [...core.store.readAll({ type: 'ContainerStarting' })].map((e) => (e.data as { wokenBy: string }).wokenBy);
+  const payload = { reason: 'stale' };
+  const requestApproval = () =>
+    core.store.transaction(() => {
+      const request = ApprovalRequested.create({
+        approvalId: 'appr-1', sessionId, agentGroupId: 'ag-andy', outboundId: 'out-1', action: 'request_rebuild', payload, payloadHash: payloadHash(payload),
+        shownText: 'Andy asks for a rebuild', expiresAt: '2099-01-01T00:00:00.000Z', adminChat: { messagingGroupId: 'mg-family', channelType: 'webhook', platformId: 'fam' },
+      });
+      const metadata = { commandId: 'appr', correlationId: 'appr', causationId: 'appr', actor: 'ag-andy', recordedAt: new Date().toISOString() };
+      for (const recorded of core.store.append(request.stream, 'any', [request], metadata)) core.projections.apply(recorded);
+    });
+  const decision = { approvalId: 'appr-1', payloadHash: payloadHash(payload) };
+
+  beforeEach(async () => {
+    core = openDataDir(join(tempDir(), 'data'));
+    core.bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+    core.bus.dispatch(RegisterMessagingGroup.envelope('mg', { messagingGroupId: 'mg-family', channelType: 'webhook', platformId: 'fam' }));
+    core.bus.dispatch(WireChannel.envelope('wire', { messagingGroupId: 'mg-family', agentGroupId: 'ag-andy' }));
+    core.bus.dispatch(receiveInbound({ channelType: 'webhook', platformId: 'fam', messageId: '1', content: { text: 'hi' }, timestamp: new Date().toISOString() }));
+    sessionId = core.views.sessions.list()[0]!.id;
+    runtime = new RecordingRuntime();
+    handled = 0;
+    lifecycle = new ContainerLifecycle(core, { dataDir: join(tempDir(), 'data'), installId: 'test', runtime, defaultImage: 'img', agentEnv: {}, liveFrom: 0 });
+    await react();
+    expect(core.views.containers.get(sessionId)!.status).toBe('running');
+  });
+  afterEach(() => core.close());
+
+  it('wakes the requester again once an approval applied has stopped its container, so that it reads the notice at once', async () => {
+    requestApproval();
+    expect(core.bus.dispatch(ApproveRequest.envelope('approve', decision, { actor: 'operator:alice' })).status).toBe('accepted');
+    await react();
+    expect(runtime.stops).toEqual(['recorded-1']);
+    expect(starts()).toEqual(['inbound', 'approval-applied']);
+    expect(core.views.containers.get(sessionId)!.status).toBe('running');
+  });
+
+  it('wakes a requester with no container when it is told an approval was decided', async () => {
+    await lifecycle.stopAll();
+    await react();
+    requestApproval();
+    expect(core.bus.dispatch(RejectRequest.envelope('reject', decision, { actor: 'operator:alice' })).status).toBe('accepted');
+    await react();
+    expect(starts()).toEqual(['inbound', 'notice']);
+  });
+});
