@@ -5,6 +5,7 @@ import { MessagingGroupRegistered } from '../events/messaging-groups';
 import { ChannelType, MessageContent, Timestamp } from '../events/primitives';
 import type { Wiring } from '../projections/wirings';
 import { defineCommand, newId, type CommandMetadata } from './define';
+import { judgeTrigger } from './trigger';
 
 export const ReceiveInboundPayload = z.object({
   channelType: ChannelType,
@@ -24,16 +25,12 @@ export type ReceiveInboundPayload = z.input<typeof ReceiveInboundPayload>;
 /** The text a trigger pattern is matched against. */
 const messageText = (content: Record<string, unknown>): string | null => (typeof content.text === 'string' ? content.text : null);
 
-/** Compiled trigger patterns: a few per install, matched against every inbound message. */
-const compiledPatterns = new Map<string, RegExp>();
-
-const triggerMatches = (wiring: Wiring, text: string | null): boolean => {
+/** Whether a wiring takes the text; a pattern RE2 refuses (recorded before it was checked) takes nothing, and says why. */
+const triggerTakes = (wiring: Wiring, text: string | null): { matched: boolean; refused?: string } => {
   const { requiresTrigger, pattern } = wiring.triggerRules;
-  if (!requiresTrigger) return true;
-  if (pattern === undefined || text === null) return false;
-  let regex = compiledPatterns.get(pattern);
-  if (!regex) compiledPatterns.set(pattern, (regex = new RegExp(pattern, 'i')));
-  return regex.test(text);
+  if (!requiresTrigger) return { matched: true };
+  if (pattern === undefined || text === null) return { matched: false };
+  return judgeTrigger(pattern, text);
 };
 
 /**
@@ -69,14 +66,25 @@ export const ReceiveInbound = defineCommand('ReceiveInbound', ReceiveInboundPayl
     platformMessageId: command.messageId,
   };
   const wirings = chat ? views.wirings.forMessagingGroup(messagingGroupId) : [];
-  const chosen = wirings.find((wiring) => triggerMatches(wiring, text));
+  // In priority order up to the first that takes it: the ones after are never judged.
+  const judged: { matched: boolean; refused?: string }[] = [];
+  let chosen: Wiring | undefined;
+  for (const wiring of wirings) {
+    const judgement = triggerTakes(wiring, text);
+    judged.push(judgement);
+    if (judgement.matched) {
+      chosen = wiring;
+      break;
+    }
+  }
   if (!chosen) {
     const evidence = {
-      wirings: wirings.map((w) => ({
+      wirings: wirings.map((w, i) => ({
         agentGroupId: w.agentGroupId,
         priority: w.priority,
         triggerPattern: w.triggerRules.pattern ?? null,
         requiresTrigger: w.triggerRules.requiresTrigger,
+        ...(judged[i]!.refused !== undefined && { triggerRefused: judged[i]!.refused }),
       })),
       text,
     };
@@ -97,9 +105,11 @@ export const ReceiveInbound = defineCommand('ReceiveInbound', ReceiveInboundPayl
       }),
     );
   }
-  const skipped = wirings
-    .slice(0, wirings.indexOf(chosen))
-    .map((w) => ({ agentGroupId: w.agentGroupId, priority: w.priority, reason: 'trigger-not-matched' }));
+  const skipped = wirings.slice(0, judged.length - 1).map((w, i) => ({
+    agentGroupId: w.agentGroupId,
+    priority: w.priority,
+    reason: judged[i]!.refused === undefined ? 'trigger-not-matched' : `trigger-refused: ${judged[i]!.refused}`,
+  }));
   events.push(
     // Spelled out rather than spread from `message`: on this path, taken by every routed
     // message, V8 builds a spread-then-extended literal about three times slower.

@@ -70,7 +70,19 @@ export const InboundDropped = defineEvent({
     reason: InboundDropReason,
     /** What the decision saw: each wiring considered and why it did not take the message. */
     evidence: z.object({
-      wirings: z.array(z.object({ agentGroupId: Id, priority: z.number().int(), triggerPattern: z.string().nullable(), requiresTrigger: z.boolean() })),
+      wirings: z.array(
+        z.object({
+          agentGroupId: Id,
+          priority: z.number().int(),
+          triggerPattern: z.string().nullable(),
+          requiresTrigger: z.boolean(),
+          /**
+           * Why RE2 could not judge the pattern (one recorded before patterns were checked
+           * for it), which then took nothing. Optional, so earlier drops read as they were.
+           */
+          triggerRefused: z.string().optional(),
+        }),
+      ),
       text: z.string().nullable(),
     }),
   }),

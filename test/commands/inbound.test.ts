@@ -70,6 +70,41 @@ describe('ReceiveInbound', () => {
     });
   });
 
+  describe('trigger patterns recorded before they were checked for RE2', () => {
+    it('a catastrophic-backtracking pattern is judged in linear time: the 33-character message that froze the host is decided', () => {
+      given(...scene, channelWired('mg-1', 'ag-andy', { pattern: '^(a+)+$', requiresTrigger: true }))
+        .when(ReceiveInbound, message({ content: { text: `${'a'.repeat(32)}!` } }))
+        .then({ stream: 'messaging-group-mg-1', type: 'InboundDropped', schemaVersion: 1, data: expect.objectContaining({ reason: 'no-trigger-matched' }) });
+    });
+
+    it('a pattern RE2 refuses takes nothing, and the drop says why', () => {
+      given(...scene, channelWired('mg-1', 'ag-andy', { pattern: '(a)\\1', requiresTrigger: true }))
+        .when(ReceiveInbound, message({ content: { text: 'aa' } }))
+        .then({
+          stream: 'messaging-group-mg-1', type: 'InboundDropped', schemaVersion: 1,
+          data: expect.objectContaining({
+            reason: 'no-trigger-matched',
+            evidence: {
+              wirings: [{ agentGroupId: 'ag-andy', priority: 0, triggerPattern: '(a)\\1', requiresTrigger: true, triggerRefused: expect.stringContaining('invalid escape sequence') }],
+              text: 'aa',
+            },
+          }),
+        });
+    });
+
+    it('a wiring whose pattern RE2 refuses is passed over for the next one, with the reason', () => {
+      given(...scene, channelWired('mg-1', 'ag-bob', { priority: 10, pattern: '(?=a)a', requiresTrigger: true }), channelWired('mg-1', 'ag-andy', { priority: 1 }))
+        .when(ReceiveInbound, message({ content: { text: 'a' } }))
+        .then(
+          expect.objectContaining({ type: 'SessionOpened' }),
+          routed(newSession, {
+            agentGroupId: 'ag-andy',
+            routing: expect.objectContaining({ skipped: [{ agentGroupId: 'ag-bob', priority: 10, reason: expect.stringMatching(/^trigger-refused: .*Perl syntax/) }] }),
+          }),
+        );
+    });
+  });
+
   describe('routing', () => {
     it('opens a shared session for the first message, naming the wiring and the sender under the agent’s own name', () => {
       given(...scene, channelWired('mg-1', 'ag-andy'), DestinationAdded.create({ agentGroupId: 'ag-andy', localName: 'family', targetType: 'channel', targetId: 'mg-1' }))
