@@ -89,4 +89,34 @@ export const InboundDropped = defineEvent({
   stream: (data) => messagingGroupStream(data.messagingGroupId),
 });
 
-export const inboundEvents = [SessionOpened, InboundRouted, InboundDropped];
+/**
+ * The command id of a platform message, and so its audit id: the platform may deliver it
+ * again, and the host records it once.
+ */
+export const inboundCommandId = (channelType: string, platformId: string, platformMessageId: string) => `inbound:${channelType}:${platformId}:${platformMessageId}`;
+
+/**
+ * A platform message id seen again with other content (an edit, or a bridge that rebuilt
+ * the message for its retry). The first version stays the one routed; this one is kept
+ * as it came, for the audit, and goes nowhere.
+ */
+export const InboundRepeatIgnored = defineEvent({
+  type: 'InboundRepeatIgnored',
+  version: 1,
+  schema: z.object({
+    /** The host's id of the message first recorded under this platform id. */
+    messageId: Id.nullable(),
+    messagingGroupId: Id,
+    channelType: ChannelType,
+    platformId: z.string(),
+    threadId: z.string().nullable(),
+    platformMessageId: z.string(),
+    kind: z.enum(['chat', 'chat-sdk']),
+    content: MessageContent,
+    /** As the platform gave it; null when it gave none. */
+    timestamp: Timestamp.nullable(),
+  }),
+  stream: (data) => messagingGroupStream(data.messagingGroupId),
+});
+
+export const inboundEvents = [SessionOpened, InboundRouted, InboundDropped, InboundRepeatIgnored];
