@@ -21,6 +21,14 @@ export const SessionOpened = defineEvent({
   stream: (data) => sessionStream(data.sessionId),
 });
 
+/** Where a platform message came from, as every inbound event names it. */
+const PlatformOrigin = {
+  channelType: ChannelType,
+  platformId: z.string(),
+  threadId: z.string().nullable(),
+  platformMessageId: z.string(),
+};
+
 /** The wiring that took a message, and why it was chosen. */
 export const RoutingRule = z.object({
   rule: z.enum(['wiring-priority', 'wiring-trigger']),
@@ -41,10 +49,7 @@ export const InboundRouted = defineEvent({
     sessionId: Id,
     agentGroupId: Id,
     messagingGroupId: Id,
-    channelType: ChannelType,
-    platformId: z.string(),
-    threadId: z.string().nullable(),
-    platformMessageId: z.string(),
+    ...PlatformOrigin,
     kind: z.enum(['chat', 'chat-sdk']),
     content: MessageContent,
     timestamp: Timestamp,
@@ -63,10 +68,7 @@ export const InboundDropped = defineEvent({
   schema: z.object({
     messageId: Id,
     messagingGroupId: Id,
-    channelType: ChannelType,
-    platformId: z.string(),
-    threadId: z.string().nullable(),
-    platformMessageId: z.string(),
+    ...PlatformOrigin,
     reason: InboundDropReason,
     /** What the decision saw: each wiring considered and why it did not take the message. */
     evidence: z.object({
@@ -107,10 +109,7 @@ export const InboundRepeatIgnored = defineEvent({
     /** The host's id of the message first recorded under this platform id. */
     messageId: Id.nullable(),
     messagingGroupId: Id,
-    channelType: ChannelType,
-    platformId: z.string(),
-    threadId: z.string().nullable(),
-    platformMessageId: z.string(),
+    ...PlatformOrigin,
     kind: z.enum(['chat', 'chat-sdk']),
     content: MessageContent,
     /** As the platform gave it; null when it gave none. */
