@@ -5,6 +5,7 @@ import { count, mib, ratio, timed, verdict } from './measure';
 import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from './read-path';
 import { printOperateBench, runOperateBench } from './operate';
 import { printOutboundBench, runOutboundBench } from './outbound';
+import { printTriggerBench, runTriggerBench } from './triggers';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 
 const WRITE = { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
@@ -81,10 +82,14 @@ async function main(): Promise<void> {
       const outbound = await runOutboundBench();
       printOutboundBench(outbound);
 
+      const triggers = runTriggerBench();
+      printTriggerBench(triggers);
+
       const operate = await runOperateBench(dir, OPERATE_EVENTS);
       printOperateBench(operate);
       return {
         outbound,
+        triggers,
         operate,
         write: { ...write, groupCommitTarget: TARGET.groupCommitRatio, groupCommitPass: groupCommitMet(write.batch) },
         read: {

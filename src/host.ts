@@ -14,7 +14,7 @@ import { ApproveRequest, RejectRequest } from './commands/approvals';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
-import { receiveInbound } from './commands/inbound';
+import { dispatchInbound, type InboundRepeat } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
 import type { ActionReport, ChannelAdapter, InboundReport } from './adapters/channels/channel';
@@ -139,27 +139,26 @@ export class Host {
     return host;
   }
 
-  /** Records one platform message; resolves once it is routed or dropped in the log. */
-  async receive(report: InboundReport): Promise<void> {
-    const outcome = this.core.bus.dispatch(
-      receiveInbound({
-        channelType: report.channelType,
-        platformId: report.platformId,
-        threadId: report.threadId,
-        messageId: report.message.id,
-        kind: report.message.kind,
-        content: report.message.content,
-        timestamp: report.message.timestamp,
-        ...(report.chat?.name !== undefined && { chatName: report.chat.name }),
-        ...(report.chat?.isGroup !== undefined && { isGroup: report.chat.isGroup }),
-      }),
-    );
+  /** Records one platform message; resolves once it is routed or dropped in the log, or recorded as a repeat. */
+  async receive(report: InboundReport): Promise<InboundRepeat> {
+    const { outcome, repeat } = dispatchInbound(this.core.bus, {
+      channelType: report.channelType,
+      platformId: report.platformId,
+      threadId: report.threadId,
+      messageId: report.message.id,
+      kind: report.message.kind,
+      content: report.message.content,
+      timestamp: report.message.timestamp,
+      ...(report.chat?.name !== undefined && { chatName: report.chat.name }),
+      ...(report.chat?.isGroup !== undefined && { isGroup: report.chat.isGroup }),
+    });
     if (outcome.status === 'rejected') throw new Error(`${outcome.code}: ${outcome.message}`);
     // Show the chat the agent is on it: best effort, and never holding up the platform's answer.
     if (outcome.events.some((event) => event.type === 'InboundRouted')) {
       const channel = this.channels.find((c) => c.channelType === report.channelType);
       void channel?.setTyping?.(report.platformId, report.threadId).catch((error: unknown) => this.logger.debug({ err: error }, 'typing indicator failed'));
     }
+    return repeat;
   }
 
   /**

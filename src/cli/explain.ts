@@ -72,6 +72,8 @@ const summary = (event: RecordedEvent): string => {
     }
     case 'InboundDropped':
       return `dropped: ${String(data.reason)}`;
+    case 'InboundRepeatIgnored':
+      return 'the platform sent this message id again with other content: kept here, not routed';
     case 'OutboundRouted':
       return `routed by destination "${(data.acl as { localName: string }).localName}"`;
     case 'OutboundDropped':

@@ -47,7 +47,7 @@ export function registerWirings(program: Command): void {
     .description('wire a chat to an agent group (also grants the agent a destination for the chat)')
     .requiredOption('--chat <id>', 'messaging group id')
     .requiredOption('--agent-group <id>', 'agent group id')
-    .option('--pattern <regex>', 'trigger pattern (case-insensitive regular expression)')
+    .option('--pattern <regex>', 'trigger pattern: a case-insensitive regular expression in RE2 syntax (no backreferences or lookaround)')
     .option('--requires-trigger', 'only messages matching --pattern reach the agent')
     .addOption(new Option('--session-mode <mode>', 'one session per chat, per thread, or per agent group').choices(SessionMode.options).default('shared'))
     .addOption(new Option('--response-scope <scope>', 'response scope').choices(ResponseScope.options).default('all'))

@@ -6,6 +6,7 @@ import type { Views } from '../projections';
 import type { MessagingGroupRow } from '../projections/messaging-groups';
 import { defineCommand, newId, reject } from './define';
 import { normalizeLocalName } from './destinations';
+import { compileTrigger } from './trigger';
 
 export const RegisterMessagingGroup = defineCommand(
   'RegisterMessagingGroup',
@@ -46,15 +47,17 @@ export const UpdateMessagingGroup = defineCommand(
   },
 );
 
-/** A trigger pattern that is not a valid regex is refused here, so routing never "fails open". */
-const Pattern = z.string().max(500).refine((pattern) => {
-  try {
-    new RegExp(pattern, 'i');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'expected a valid regular expression');
+/**
+ * A trigger pattern is compiled here as routing will compile it, so routing never "fails
+ * open" and never stalls: what RE2 cannot run in linear time is refused with its reason.
+ */
+const Pattern = z
+  .string()
+  .max(500)
+  .superRefine((pattern, context) => {
+    const { refused } = compileTrigger(pattern);
+    if (refused !== undefined) context.addIssue({ code: 'custom', message: `expected a valid regular expression: ${refused}` });
+  });
 
 /**
  * The name a newly wired chat gets in the agent's destination map, as the reference's

@@ -3,7 +3,7 @@ import { SystemActionAccepted } from '../events/admin';
 import { StatementCache } from '../db/statement-cache';
 import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import type { RecordedEvent } from '../events/define';
-import { InboundDropped, InboundRouted } from '../events/inbound';
+import { InboundDropped, InboundRepeatIgnored, InboundRouted, inboundCommandId } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
 import { MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { defineProjection } from './runner';
@@ -70,6 +70,8 @@ export const auditProjection = defineProjection({
         agentGroupId: null, sessionId: null, messagingGroupId: data.messagingGroupId, target: null,
       }),
     );
+    // Not an outcome of its own: a step in the story of the message first recorded under that id.
+    on(InboundRepeatIgnored, (data, event) => trace.run(inboundCommandId(data.channelType, data.platformId, data.platformMessageId), event.position));
     on(OutboundRouted, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'routed', reason: null, rule: `destination:${data.acl.localName}`,

@@ -81,4 +81,17 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('does not exist');
   });
+
+  it('refuses, with RE2’s reason, a wiring whose trigger pattern RE2 cannot run, and imports the rest', () => {
+    buildNanoclaw(join(tempDir(), 'nanoclaw'));
+    const db = new Database(join(tempDir(), 'nanoclaw', 'v2.db'));
+    db.prepare("UPDATE messaging_group_agents SET trigger_rules = ? WHERE id = 'w1'").run(JSON.stringify({ pattern: '^(?!bot)@andy', requiresTrigger: true }));
+    db.close();
+
+    const report = json('import-nanoclaw', join(tempDir(), 'nanoclaw'));
+
+    const wirings = report.tables.find((t: { table: string }) => t.table === 'messaging_group_agents');
+    expect(wirings).toMatchObject({ imported: 1, refused: [{ key: 'mg-family:ag-andy', reason: expect.stringMatching(/triggerRules\.pattern: .*no backreferences or lookaround/) }] });
+    expect(json('wirings', 'list').map((w: { agentGroupId: string }) => w.agentGroupId)).toEqual(['ag-admin']);
+  });
 });

@@ -40,6 +40,11 @@ describe('switchyard groups, channels, wirings, destinations and sessions (built
     expect(cli('wirings', 'add', '--chat', 'mg-1', '--agent-group', 'ag-nobody')).toMatchObject({ status: 1, stderr: expect.stringContaining('(unknown-agent-group)') });
     expect(cli('wirings', 'add', '--chat', 'mg-1', '--agent-group', 'ag-nobody', '--pattern', '(')).toMatchObject({ status: 2, stderr: expect.stringContaining('--pattern') });
     expect(cli('destinations', 'add', 'ag-x', 'home')).toMatchObject({ status: 2, stderr: expect.stringContaining('exactly one target') });
+    // A backreference is valid JavaScript but not RE2: refused as bad usage, naming the flag and why.
+    expect(cli('groups', 'create', '--name', 'Bob', '--folder', 'bob', '--id', 'ag-bob').status).toBe(0);
+    const refused = cli('wirings', 'add', '--chat', 'mg-1', '--agent-group', 'ag-bob', '--pattern', '(a)\\1', '--requires-trigger');
+    expect(refused).toMatchObject({ status: 2, stderr: expect.stringMatching(/--pattern: expected a valid regular expression: invalid escape sequence.*no backreferences or lookaround/) });
+    expect(json('wirings', 'list', '--chat', 'mg-1')).toEqual([]);
 
     const core = openDataDir(join(tempDir(), 'scenario'));
     seedScenario(core);

@@ -3,7 +3,10 @@ import { createServer, connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChannelSetup, InboundReport } from '../../src/adapters/channels/channel';
 import { DeliveryError } from '../../src/adapters/channels/channel';
-import { MAX_BODY_BYTES, WebhookChannel, type WebhookChannelOptions } from '../../src/adapters/channels/webhook';
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH, WebhookChannel, type WebhookChannelOptions } from '../../src/adapters/channels/webhook';
+import { loadConfig } from '../../src/config';
+import { Host } from '../../src/host';
+import { createLogger } from '../../src/logger';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { useTempDir } from '../support/temp';
 
@@ -99,18 +102,18 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       });
     });
 
-    it('fills defaults: no thread, kind chat, the arrival time in UTC', async () => {
+    it('fills defaults: no thread, kind chat; no time of its own, so a retry is the same report', async () => {
       const reports: InboundReport[] = [];
       const channel = await start({}, async (report) => void reports.push(report));
-      const before = Date.now();
 
       const { status } = await postInbound(channel.url(), { platformId: 'chat-1', messageId: 'm-2', content: { text: 'x' } });
+      await postInbound(channel.url(), { platformId: 'chat-1', messageId: 'm-2', content: { text: 'x' } });
 
       expect(status).toBe(202);
       expect(reports[0]).toMatchObject({ channelType: 'webhook', threadId: null, message: { kind: 'chat' } });
-      expect(reports[0]!.message.timestamp).toMatch(/Z$/);
-      expect(Date.parse(reports[0]!.message.timestamp)).toBeGreaterThanOrEqual(before - 1000);
+      expect(reports[0]!.message).not.toHaveProperty('timestamp');
       expect(reports[0]).not.toHaveProperty('chat');
+      expect(reports[1]).toEqual(reports[0]);
     });
 
     it.each([
@@ -120,6 +123,12 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       ['an unknown kind', { ...message, kind: 'sms' }, 'kind'],
       ['a timestamp that is not ISO', { ...message, timestamp: 'yesterday' }, 'timestamp'],
       ['chat.isGroup not a boolean', { ...message, chat: { isGroup: 'yes' } }, 'chat.isGroup'],
+      // The command's own limits, checked here: past them the bus would refuse it, and the platform got a 500.
+      ['platformId over 500 characters', { ...message, platformId: 'p'.repeat(501) }, 'platformId'],
+      ['messageId over 500 characters', { ...message, messageId: 'm'.repeat(501) }, 'messageId'],
+      ['threadId over 500 characters', { ...message, threadId: 't'.repeat(501) }, 'threadId'],
+      ['chat.name over 200 characters', { ...message, chat: { name: 'n'.repeat(201) } }, 'chat.name'],
+      ['chat.name empty', { ...message, chat: { name: '' } }, 'chat.name'],
     ])('answers 400 naming the field for %s, without reporting it', async (_, body, field) => {
       const onInbound = jest.fn(async () => {});
       const channel = await start({}, onInbound);
@@ -137,6 +146,30 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       const { status, json } = await postInbound(channel.url(), '{"platformId":');
       expect(status).toBe(400);
       expect(json.issues).toEqual([{ path: '(body)', message: expect.any(String) }]);
+    });
+
+    it('answers 400 for JSON nested deeper than the cap, before parsing it, without reporting it', async () => {
+      const onInbound = jest.fn(async () => {});
+      const channel = await start({}, onInbound);
+      const deep = `{"platformId":"chat-1","messageId":"m-deep","content":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+
+      const { status, json } = await postInbound(channel.url(), deep);
+
+      expect(status).toBe(400);
+      expect(json).toEqual({ error: 'invalid message', issues: [{ path: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }] });
+      expect(onInbound).not.toHaveBeenCalled();
+    });
+
+    it('takes nesting up to the cap, and counts brackets inside strings as text', async () => {
+      const reports: InboundReport[] = [];
+      const channel = await start({}, async (report) => void reports.push(report));
+      // The body is level 1 and content level 2: the deepest value allowed sits at the cap.
+      const nested = JSON.parse(`${'['.repeat(MAX_JSON_DEPTH - 2)}"[[[{{{"${']'.repeat(MAX_JSON_DEPTH - 2)}`) as unknown;
+
+      const { status } = await postInbound(channel.url(), { ...message, content: { deep: nested, text: '[{"' } });
+
+      expect(status).toBe(202);
+      expect(reports[0]!.message.content).toEqual({ deep: nested, text: '[{"' });
     });
 
     it('answers 413 for a body over 1 MiB', async () => {
@@ -174,6 +207,51 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       expect((await fetch(`${channel.url()}/nowhere`, { method: 'POST' })).status).toBe(404);
       const wrongMethod = await fetch(`${channel.url()}/messages`);
       expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
+    });
+  });
+
+  describe('card actions', () => {
+    const click = { platformId: 'chat-1', questionId: 'appr-1', selectedOption: 'Approve', userId: 'u-1' };
+    const postAction = async (url: string, body: unknown) => {
+      const response = await fetch(`${url}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+
+    async function startWithActions(onAction: NonNullable<ChannelSetup['onAction']>): Promise<WebhookChannel> {
+      const channel = new WebhookChannel({ deliverUrl: platform.url });
+      channels.push(channel);
+      await channel.setup({ conversations: [], onInbound: async () => {}, onAction });
+      return channel;
+    }
+
+    it('reports a click and answers 200 with what became of it', async () => {
+      const onAction = jest.fn(async () => ({ accepted: false, reason: 'no approval request appr-1' }));
+      const channel = await startWithActions(onAction);
+      expect(await postAction(channel.url(), click)).toEqual({ status: 200, json: { accepted: false, reason: 'no approval request appr-1' } });
+      expect(onAction).toHaveBeenCalledWith({ channelType: 'webhook', ...click });
+    });
+
+    it.each([
+      ['platformId over 500 characters', { ...click, platformId: 'p'.repeat(501) }, 'platformId'],
+      ['questionId over 200 characters', { ...click, questionId: 'q'.repeat(201) }, 'questionId'],
+      ['selectedOption over 200 characters', { ...click, selectedOption: 'o'.repeat(201) }, 'selectedOption'],
+      ['userId over 200 characters', { ...click, userId: 'u'.repeat(201) }, 'userId'],
+    ])('answers 400 naming the field for %s, without reporting it', async (_, body, field) => {
+      const onAction = jest.fn(async () => ({ accepted: true }));
+      const channel = await startWithActions(onAction);
+      const { status, json } = await postAction(channel.url(), body);
+      expect(status).toBe(400);
+      expect(json.issues).toEqual([{ path: field, message: expect.stringMatching(/<=\d+ characters/) }]);
+      expect(onAction).not.toHaveBeenCalled();
+    });
+
+    it('answers 400 for deeply nested JSON', async () => {
+      const onAction = jest.fn(async () => ({ accepted: true }));
+      const channel = await startWithActions(onAction);
+      const { status, json } = await postAction(channel.url(), `{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+      expect(status).toBe(400);
+      expect(json.issues).toEqual([{ path: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+      expect(onAction).not.toHaveBeenCalled();
     });
   });
 
@@ -314,5 +392,73 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       await platform.close();
       await expect(channel.setTyping('chat-1', null)).resolves.toBeUndefined();
     });
+  });
+});
+
+describe('WebhookChannel in a running host: one message per (channel, chat, message id)', () => {
+  const tempDir = useTempDir();
+  let platform: FakePlatform;
+  let channel: WebhookChannel;
+  let host: Host;
+
+  beforeEach(async () => {
+    platform = await FakePlatform.start();
+    channel = new WebhookChannel({ deliverUrl: platform.url });
+    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RUNTIME: 'external' });
+    host = await Host.start(config, { channels: [channel], logger: createLogger('silent') });
+  });
+  afterEach(async () => {
+    await host.stop();
+    await platform.close();
+  });
+
+  const inboundEvents = () => [...host.core.store.readAll()].filter((event) => event.type.startsWith('Inbound'));
+  const first = { platformId: 'chat-9', messageId: 'm-1', content: { text: 'hello' } };
+
+  it('a retry of a message without timestamp is answered 200 as a repeat, and nothing new is recorded', async () => {
+    expect(await postInbound(channel.url(), first)).toEqual({ status: 202, json: { accepted: true } });
+    const position = host.core.store.lastPosition();
+
+    expect(await postInbound(channel.url(), first)).toEqual({ status: 200, json: { accepted: true, repeat: 'same' } });
+    expect(await postInbound(channel.url(), first)).toEqual({ status: 200, json: { accepted: true, repeat: 'same' } });
+
+    expect(host.core.store.lastPosition()).toBe(position);
+    expect(inboundEvents().map((event) => event.type)).toEqual(['InboundDropped']);
+  });
+
+  it.each([
+    ['a platformId over 500 characters', { ...first, platformId: 'p'.repeat(501) }, 'platformId'],
+    ['a messageId over 500 characters', { ...first, messageId: 'm'.repeat(501) }, 'messageId'],
+    ['a threadId over 500 characters', { ...first, threadId: 't'.repeat(501) }, 'threadId'],
+    ['a chat.name over 200 characters', { ...first, chat: { name: 'n'.repeat(201) } }, 'chat.name'],
+    ['JSON 100k levels deep', `{"platformId":"chat-9","messageId":"m-9","content":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`, '(body)'],
+  ])('answers %s with 400 naming it, not 500, and records nothing', async (_, body, field) => {
+    const position = host.core.store.lastPosition();
+    const { status, json } = await postInbound(channel.url(), body);
+    expect(status).toBe(400);
+    expect(json.issues).toEqual([{ path: field, message: expect.any(String) }]);
+    expect(host.core.store.lastPosition()).toBe(position);
+  });
+
+  it('a repeat with other content is answered 200 and recorded once as ignored, in the first message’s audit trail', async () => {
+    expect((await postInbound(channel.url(), { ...first, timestamp: '2025-01-02T03:04:05Z' })).status).toBe(202);
+    const edited = { ...first, content: { text: 'hello (edited)' }, threadId: 't-2' };
+
+    expect(await postInbound(channel.url(), edited)).toEqual({ status: 200, json: { accepted: true, repeat: 'changed' } });
+    expect(await postInbound(channel.url(), edited)).toEqual({ status: 200, json: { accepted: true, repeat: 'changed' } });
+
+    const [dropped, repeat, ...more] = inboundEvents();
+    expect(more).toEqual([]);
+    expect(dropped!.type).toBe('InboundDropped');
+    expect(repeat).toMatchObject({
+      type: 'InboundRepeatIgnored',
+      stream: dropped!.stream,
+      data: {
+        messageId: (dropped!.data as { messageId: string }).messageId,
+        channelType: 'webhook', platformId: 'chat-9', platformMessageId: 'm-1', threadId: 't-2',
+        kind: 'chat', content: { text: 'hello (edited)' }, timestamp: null,
+      },
+    });
+    expect(host.core.views.audit.trace('inbound:webhook:chat-9:m-1')).toEqual([dropped!.position, repeat!.position]);
   });
 });

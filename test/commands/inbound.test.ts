@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ReceiveInbound, receiveInbound } from '../../src/commands/inbound';
+import { dispatchInbound, ReceiveInbound, receiveInbound, RecordInboundRepeat } from '../../src/commands/inbound';
 import { openCore } from '../../src/core';
 import { DestinationAdded } from '../../src/events/destinations';
 import { InboundDropped, InboundRouted, SessionOpened } from '../../src/events/inbound';
@@ -70,6 +70,41 @@ describe('ReceiveInbound', () => {
     });
   });
 
+  describe('trigger patterns recorded before they were checked for RE2', () => {
+    it('a catastrophic-backtracking pattern is judged in linear time: the 33-character message that froze the host is decided', () => {
+      given(...scene, channelWired('mg-1', 'ag-andy', { pattern: '^(a+)+$', requiresTrigger: true }))
+        .when(ReceiveInbound, message({ content: { text: `${'a'.repeat(32)}!` } }))
+        .then({ stream: 'messaging-group-mg-1', type: 'InboundDropped', schemaVersion: 1, data: expect.objectContaining({ reason: 'no-trigger-matched' }) });
+    });
+
+    it('a pattern RE2 refuses takes nothing, and the drop says why', () => {
+      given(...scene, channelWired('mg-1', 'ag-andy', { pattern: '(a)\\1', requiresTrigger: true }))
+        .when(ReceiveInbound, message({ content: { text: 'aa' } }))
+        .then({
+          stream: 'messaging-group-mg-1', type: 'InboundDropped', schemaVersion: 1,
+          data: expect.objectContaining({
+            reason: 'no-trigger-matched',
+            evidence: {
+              wirings: [{ agentGroupId: 'ag-andy', priority: 0, triggerPattern: '(a)\\1', requiresTrigger: true, triggerRefused: expect.stringContaining('invalid escape sequence') }],
+              text: 'aa',
+            },
+          }),
+        });
+    });
+
+    it('a wiring whose pattern RE2 refuses is passed over for the next one, with the reason', () => {
+      given(...scene, channelWired('mg-1', 'ag-bob', { priority: 10, pattern: '(?=a)a', requiresTrigger: true }), channelWired('mg-1', 'ag-andy', { priority: 1 }))
+        .when(ReceiveInbound, message({ content: { text: 'a' } }))
+        .then(
+          expect.objectContaining({ type: 'SessionOpened' }),
+          routed(newSession, {
+            agentGroupId: 'ag-andy',
+            routing: expect.objectContaining({ skipped: [{ agentGroupId: 'ag-bob', priority: 10, reason: expect.stringMatching(/^trigger-refused: .*Perl syntax/) }] }),
+          }),
+        );
+    });
+  });
+
   describe('routing', () => {
     it('opens a shared session for the first message, naming the wiring and the sender under the agent’s own name', () => {
       given(...scene, channelWired('mg-1', 'ag-andy'), DestinationAdded.create({ agentGroupId: 'ag-andy', localName: 'family', targetType: 'channel', targetId: 'mg-1' }))
@@ -118,6 +153,13 @@ describe('ReceiveInbound', () => {
         .then(routed('sess-all', { messagingGroupId: 'mg-2' }));
     });
 
+    it('a message the platform gave no time gets the time the host first received it: the command’s, not the payload’s', () => {
+      given(...scene, channelWired('mg-1', 'ag-andy'))
+        .when(ReceiveInbound, message({ timestamp: undefined }), { issuedAt: '2026-11-24T09:30:00.000Z' })
+        // Ids are derived from the command's time too, so they differ from the other tests' here.
+        .then(expect.objectContaining({ type: 'SessionOpened' }), routed(expect.any(String), { messageId: expect.any(String), timestamp: '2026-11-24T09:30:00.000Z' }));
+    });
+
     it('agents wired to one chat never share a session', () => {
       given(...scene, channelWired('mg-1', 'ag-bob', { priority: 5, pattern: '^@bob', requiresTrigger: true }), channelWired('mg-1', 'ag-andy'),
         SessionOpened.create({ sessionId: 'sess-bob', agentGroupId: 'ag-bob', messagingGroupId: 'mg-1', threadId: null, sessionMode: 'shared', agentProvider: null }))
@@ -145,6 +187,39 @@ describe('ReceiveInbound through the bus', () => {
     } finally {
       core.close();
     }
+  });
+
+  it('a repeat of a message id with other content is recorded once per version, beside the first, never refused', () => {
+    const core = openCore(join(tempDir(), 'switchyard.db'));
+    try {
+      seedScenario(core);
+      const payload = { channelType: 'telegram', platformId: '-1001', messageId: '778', content: { text: '@andy dinner?' } };
+      const first = dispatchInbound(core.bus, payload, { issuedAt: '2026-11-24T10:00:00.000Z' });
+      // A retry comes later: without a platform time, the later arrival must not make it another message.
+      const retry = dispatchInbound(core.bus, payload, { issuedAt: '2026-11-24T10:00:05.000Z' });
+      const edited = { ...payload, content: { text: '@andy dinner at 7?' } };
+      const edit = dispatchInbound(core.bus, edited);
+      const editAgain = dispatchInbound(core.bus, edited);
+
+      expect([first.repeat, retry.repeat, edit.repeat, editAgain.repeat]).toEqual(['none', 'same', 'changed', 'changed']);
+      expect(retry.outcome).toEqual({ ...first.outcome, duplicate: true });
+      expect(editAgain.outcome).toEqual({ ...edit.outcome, duplicate: true });
+      const routedEvent = core.store.readAt(first.outcome.status === 'accepted' ? first.outcome.events.at(-1)!.position : 0)!;
+      expect(routedEvent.data).toMatchObject({ timestamp: '2026-11-24T10:00:00.000Z' });
+      const ignored = [...core.store.readAll()].filter((event) => event.type === 'InboundRepeatIgnored');
+      expect(ignored.map((event) => [event.stream, event.data])).toEqual([
+        ['messaging-group-mg-family', {
+          messageId: (routedEvent.data as { messageId: string }).messageId, messagingGroupId: 'mg-family', channelType: 'telegram', platformId: '-1001',
+          threadId: null, platformMessageId: '778', kind: 'chat', content: { text: '@andy dinner at 7?' }, timestamp: null,
+        }],
+      ]);
+    } finally {
+      core.close();
+    }
+  });
+
+  it('a repeat of a chat never seen is refused: there was no first message', () => {
+    given(...scene).when(RecordInboundRepeat, message({ platformId: 'never-seen' })).thenRejects('unknown-chat');
   });
 
   it('the scenario ends every inbound message in exactly one InboundRouted or InboundDropped', () => {

@@ -58,6 +58,21 @@ describe('WireChannel', () => {
     );
   });
 
+  it.each([
+    ['a backreference', '(a)\\1', /triggerRules\.pattern: .*invalid escape sequence.*no backreferences or lookaround/],
+    ['a lookahead', '^(?!bot)', /triggerRules\.pattern: .*Perl syntax.*no backreferences or lookaround/],
+    ['a lookbehind', '(?<=@)andy', /triggerRules\.pattern: .*no backreferences or lookaround/],
+    ['counted repetitions that compile too large', '[a-z]{0,300}[a-z]{0,300}x', /triggerRules\.pattern: .*compiles to \d+ instructions, more than 500/],
+  ])('refuses, naming the field and the reason, a pattern RE2 cannot run in linear time: %s', (_, pattern, reason) => {
+    expect(() => given(...scene).when(WireChannel, { messagingGroupId: 'mg-1', agentGroupId: 'ag-1', triggerRules: { pattern, requiresTrigger: true } })).toThrow(reason);
+  });
+
+  it('accepts a pattern that backtracks catastrophically elsewhere: RE2 runs it in linear time', () => {
+    given(...scene)
+      .when(WireChannel, { messagingGroupId: 'mg-1', agentGroupId: 'ag-1', triggerRules: { pattern: '^(a+)+$', requiresTrigger: true } })
+      .then(expect.objectContaining({ type: 'ChannelWired' }), expect.objectContaining({ type: 'DestinationAdded' }));
+  });
+
   it('refuses a trigger requirement without a pattern', () => {
     given(...scene).when(WireChannel, { messagingGroupId: 'mg-1', agentGroupId: 'ag-1', triggerRules: { requiresTrigger: true } }).thenRejects('trigger-without-pattern');
   });

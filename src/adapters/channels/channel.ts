@@ -1,3 +1,5 @@
+import type { InboundRepeat } from '../../commands/inbound';
+
 /**
  * The channel adapter contract of the spec (§8): one adapter per channel type, reporting
  * inbound messages and delivering outbound ones. Only adapters talk to platforms.
@@ -17,7 +19,16 @@ export interface InboundReport {
   channelType: string;
   platformId: string;
   threadId: string | null;
-  message: { id: string; kind: 'chat' | 'chat-sdk'; content: Record<string, unknown>; timestamp: string };
+  message: {
+    id: string;
+    kind: 'chat' | 'chat-sdk';
+    content: Record<string, unknown>;
+    /**
+     * The platform's time. Left out when the platform gave none: the host then takes the
+     * time it first received the message, so that a retry is not a different message.
+     */
+    timestamp?: string;
+  };
   /** What the platform says about the chat, for a chat seen for the first time. */
   chat?: { name?: string; isGroup?: boolean };
 }
@@ -51,8 +62,11 @@ export interface ActionReport {
 
 export interface ChannelSetup {
   conversations: Conversation[];
-  /** Resolves once the message is recorded in the log (routed or dropped). */
-  onInbound(report: InboundReport): Promise<void>;
+  /**
+   * Resolves once the message is recorded in the log (routed or dropped), with whether it
+   * repeats a message id recorded before; an adapter that says nothing is taken as 'none'.
+   */
+  onInbound(report: InboundReport): Promise<InboundRepeat | void>;
   /** Resolves with what became of the click once it is recorded. */
   onAction?(report: ActionReport): Promise<{ accepted: boolean; reason?: string }>;
 }

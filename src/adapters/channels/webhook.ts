@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { ChatName, PlatformRef, type InboundRepeat } from '../../commands/inbound';
+import { Id, MessageContent, Timestamp } from '../../events/primitives';
 import type { Logger } from '../../logger';
 import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundMessage } from './channel';
 
@@ -28,24 +30,35 @@ export interface WebhookChannelOptions {
   requestTimeoutMs?: number;
 }
 
-/** What a platform bridge POSTs to `/messages`. */
+/**
+ * Deeper JSON is refused before it is parsed: a chat message needs a few levels, and the
+ * host serializes what it records recursively (100k levels overflowed the stack: a 500).
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * What a platform bridge POSTs to `/messages`: the fields in the limits of the command
+ * they become, so whatever passes here the host can record (never a 500 for a long id).
+ */
 export const InboundBody = z.object({
-  platformId: z.string().min(1),
-  threadId: z.string().min(1).nullish(),
-  messageId: z.string().min(1),
+  platformId: PlatformRef,
+  threadId: PlatformRef.nullish(),
+  messageId: PlatformRef,
   kind: z.enum(['chat', 'chat-sdk']).default('chat'),
-  content: z.record(z.string(), z.unknown()),
-  timestamp: z.iso.datetime({ offset: true }).optional(),
-  chat: z.object({ name: z.string().optional(), isGroup: z.boolean().optional() }).optional(),
+  content: MessageContent,
+  timestamp: Timestamp.optional(),
+  chat: z.object({ name: ChatName.optional(), isGroup: z.boolean().optional() }).optional(),
 });
 export type InboundBody = z.infer<typeof InboundBody>;
 
 /** What a platform bridge POSTs to `/actions` when someone clicks an option of a card. */
 export const ActionBody = z.object({
-  platformId: z.string().min(1),
-  questionId: z.string().min(1),
-  selectedOption: z.string().min(1),
-  userId: z.string().min(1),
+  platformId: PlatformRef,
+  /** An approval id. */
+  questionId: Id,
+  selectedOption: z.string().min(1).max(200),
+  /** Compared with a chat's admin user id, which is at most as long. */
+  userId: z.string().min(1).max(200),
 });
 
 /** What the host POSTs to `deliverUrl` for one outbound message. */
@@ -241,12 +254,15 @@ export class WebhookChannel implements ChannelAdapter {
     this.checkSecret(req);
     const body = parseBody(await readBody(req, MAX_BODY_BYTES), InboundBody, 'invalid message');
     const report = toReport(this.channelType, body);
+    let repeat: InboundRepeat | void;
     try {
-      await setup.onInbound(report);
+      repeat = await setup.onInbound(report);
     } catch (error) {
       this.logger?.warn({ err: error, platformId: report.platformId, messageId: report.message.id }, 'inbound message not recorded');
       throw new Refusal(500, { error: errorMessage(error) });
     }
+    // A retry the host had recorded before: done, and not to be tried again.
+    if (repeat === 'same' || repeat === 'changed') return { status: 200, body: { accepted: true, repeat } };
     return { status: 202, body: { accepted: true } };
   }
 }
@@ -273,11 +289,35 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** JSON-parses and validates a `/messages` body; a refusal names every bad field. */
+/**
+ * Whether JSON text nests deeper than `limit`: one linear pass counting brackets outside
+ * strings, so the check itself cannot recurse. Malformed text is left to JSON.parse.
+ */
+function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === '\\') i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === '{' || char === '[') {
+      if (++depth > limit) return true;
+    } else if (char === '}' || char === ']') depth--;
+  }
+  return false;
+}
+
+/** JSON-parses and validates a body; a refusal names every bad field. */
 function parseBody<S extends z.ZodType>(raw: Buffer, schema: S, what: string): z.output<S> {
+  const text = raw.toString('utf8');
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new Refusal(400, { error: what, issues: [{ path: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }] });
+  }
   let json: unknown;
   try {
-    json = JSON.parse(raw.toString('utf8'));
+    json = JSON.parse(text);
   } catch (error) {
     throw new Refusal(400, { error: 'body is not valid JSON', issues: [{ path: '(body)', message: errorMessage(error) }] });
   }
@@ -296,8 +336,9 @@ function toReport(channelType: string, body: InboundBody): InboundReport {
       id: body.messageId,
       kind: body.kind,
       content: body.content,
-      // The log keeps UTC; a sender's offset is normalized, a missing time is the arrival time.
-      timestamp: body.timestamp ? new Date(body.timestamp).toISOString() : new Date().toISOString(),
+      // The log keeps UTC: a sender's offset is normalized. No time of our own for a missing
+      // one: the host's would make every retry differ from the message it repeats.
+      ...(body.timestamp && { timestamp: new Date(body.timestamp).toISOString() }),
     },
     ...(body.chat ? { chat: body.chat } : {}),
   };
