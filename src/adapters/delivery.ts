@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { filter, type Subscription } from 'rxjs';
-import { DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryResult } from '../commands/delivery';
+import type { Subscription } from 'rxjs';
+import type { CommandEnvelope } from '../commands/define';
+import { DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryResult, type AttemptResult } from '../commands/delivery';
 import { GroupCommitter } from '../commands/group-commit';
 import type { Core } from '../core';
 import type { RecordedEvent } from '../events/define';
@@ -12,8 +13,44 @@ import { SessionGuard } from './session-guard';
 
 type Routed = RecordedEvent<'OutboundRouted', ReturnType<typeof OutboundRouted.schema.parse>>;
 
-/** Rows of one session per group commit; also the most a crash can make the host send again. */
+/** Sendables of one lane per group commit; also the most a crash can make the host send again. */
 const BATCH = 20;
+
+/**
+ * One message for a channel whose attempts and outcome live in the log: each attempt is
+ * recorded before the call and its result after, and its decider says whether another
+ * attempt is due. A routed outbound row is one; an approval card is another.
+ */
+export interface Sendable {
+  /** Sendables of one lane go out in order, a batch at a time; lanes run concurrently. */
+  readonly lane: string;
+  /** Records the next attempt; its decider may settle the sendable instead (no attempt left, nothing to call). */
+  open(): CommandEnvelope;
+  /** After open, per the views: the attempt waiting for its call, if open left one. */
+  openAttempt(): number | undefined;
+  /** Calls the channel; resolves with the platform's message id. A throw is a failed attempt. */
+  send(): Promise<string | null>;
+  record(attempt: number, result: AttemptResult): CommandEnvelope;
+  /** Per the views, after the result is recorded: attempts so far, and whether another is due. */
+  progress(): { attempts: number; outcome: 'pending' | 'delivered' | 'failed' };
+  /** Stable log fields: what it is, and the `event` names of a success and a failure. */
+  readonly log: { fields: Record<string, unknown>; succeeded: string; failed: string };
+  /** Clean-up once delivered. */
+  delivered?(): void;
+}
+
+/** Where one kind of sendable comes from: the unsettled ones in the log at start, then each new event. */
+export interface SendableSource {
+  unsettled(): Sendable[];
+  fromEvent(event: RecordedEvent): Sendable | undefined;
+}
+
+/** The channel adapter for a channel type; without one, no attempt can succeed. */
+export function channelFor(channels: ReadonlyMap<string, ChannelAdapter>, channelType: string): ChannelAdapter {
+  const channel = channels.get(channelType);
+  if (!channel) throw new DeliveryError(`no adapter for channel type ${channelType} is configured`, 'NoChannelAdapter', false);
+  return channel;
+}
 
 export interface DeliveryOptions {
   /** First retry delay; each further one doubles it. */
@@ -21,13 +58,9 @@ export interface DeliveryOptions {
   logger?: Logger;
   /** The failure policy shared with the other components that touch session folders. */
   guard?: SessionGuard;
+  /** Other kinds of sendables than routed rows, sent and retried the same way (approval cards). */
+  sources?: readonly SendableSource[];
 }
-
-type AttemptResult =
-  | { ok: true; platformMessageId: string | null }
-  | { ok: false; errorClass: string; error: string; retryable: boolean };
-
-const failure = (errorClass: string, error: string, retryable: boolean): AttemptResult => ({ ok: false, errorClass, error, retryable });
 
 /**
  * Delivers routed rows: to a channel through its adapter (attempt recorded before the
@@ -36,14 +69,16 @@ const failure = (errorClass: string, error: string, retryable: boolean): Attempt
  * no final outcome yet is resumed, so a restart neither skips nor resets anything.
  * Rows of one session go out in order, sessions concurrently; the attempts (and then the
  * outcomes) of the rows waiting in a session are recorded together, and what all
- * sessions record in the same turn of the event loop shares one group commit.
+ * sessions record in the same turn of the event loop shares one group commit. Other
+ * sendables (approval cards) go through the same loop.
  */
 export class DeliveryService {
-  private readonly pending = new Map<string, Routed[]>();
+  private readonly pending = new Map<string, Sendable[]>();
   private readonly workers = new Map<string, Promise<void>>();
   private subscription: Subscription | undefined;
   private stopping = new AbortController();
   private readonly committer: GroupCommitter;
+  private readonly sources: readonly SendableSource[];
   private readonly guard: SessionGuard;
 
   constructor(
@@ -54,21 +89,20 @@ export class DeliveryService {
   ) {
     this.committer = new GroupCommitter(core.bus);
     this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
+    this.sources = [this.routedRows(), ...(options.sources ?? [])];
   }
 
   start(): void {
     if (this.subscription) return;
     this.stopping = new AbortController();
     const from = this.core.store.lastPosition();
-    // Read to the end first: nothing else may run on the connection while a query iterates.
-    for (const row of [...this.core.views.audit.query({ direction: 'outbound', outcome: 'routed' })]) {
-      const event = this.core.store.readAt(row.decided_position);
-      if (event && OutboundRouted.is(event)) this.enqueue(event);
-    }
-    this.subscription = this.core.store
-      .subscribe({ after: from })
-      .pipe(filter((event): event is Routed => OutboundRouted.is(event)))
-      .subscribe((event) => this.enqueue(event));
+    for (const source of this.sources) for (const sendable of source.unsettled()) this.enqueue(sendable);
+    this.subscription = this.core.store.subscribe({ after: from }).subscribe((event) => {
+      for (const source of this.sources) {
+        const sendable = source.fromEvent(event);
+        if (sendable) this.enqueue(sendable);
+      }
+    });
   }
 
   /** Stops taking work and waits for the deliveries in flight to record their outcome. */
@@ -79,32 +113,32 @@ export class DeliveryService {
     await Promise.all(this.workers.values());
   }
 
-  private enqueue(event: Routed): void {
-    const { sessionId } = event.data;
-    const queue = this.pending.get(sessionId);
-    if (queue) queue.push(event);
-    else this.pending.set(sessionId, [event]);
-    if (this.workers.has(sessionId)) return;
-    const worker = this.drain(sessionId)
-      .catch((error: unknown) => this.options.logger?.error({ err: error, sessionId }, 'delivery worker failed'))
-      .finally(() => this.workers.delete(sessionId));
-    this.workers.set(sessionId, worker);
+  private enqueue(sendable: Sendable): void {
+    const { lane } = sendable;
+    const queue = this.pending.get(lane);
+    if (queue) queue.push(sendable);
+    else this.pending.set(lane, [sendable]);
+    if (this.workers.has(lane)) return;
+    const worker = this.drain(lane)
+      .catch((error: unknown) => this.options.logger?.error({ err: error, lane }, 'delivery worker failed'))
+      .finally(() => this.workers.delete(lane));
+    this.workers.set(lane, worker);
   }
 
-  /** Works through one session's queue, a batch at a time, until it is empty. */
-  private async drain(sessionId: string): Promise<void> {
+  /** Works through one lane's queue, a batch at a time, until it is empty. */
+  private async drain(lane: string): Promise<void> {
     // Let the rows committed together arrive before the first batch is taken.
     await new Promise((resolve) => setImmediate(resolve));
     for (;;) {
-      const queue = this.pending.get(sessionId) ?? [];
+      const queue = this.pending.get(lane) ?? [];
       const batch = queue.splice(0, BATCH);
       if (batch.length === 0) {
-        this.pending.delete(sessionId);
+        this.pending.delete(lane);
         return;
       }
       let retry = await this.deliverBatch(batch);
       while (retry.length > 0 && !this.stopping.signal.aborted) {
-        const attempt = Math.max(...retry.map((event) => this.core.views.audit.outboundRow(event.data.sessionId, event.data.outboundId)?.attempts ?? 1));
+        const attempt = Math.max(...retry.map((sendable) => sendable.progress().attempts));
         await sleep((this.options.backoffMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: this.stopping.signal }).catch(() => undefined);
         if (this.stopping.signal.aborted) return;
         retry = await this.deliverBatch(retry);
@@ -113,71 +147,99 @@ export class DeliveryService {
     }
   }
 
-  /** Delivers a batch in order; returns the rows that failed and may be tried again. */
-  private async deliverBatch(batch: readonly Routed[]): Promise<Routed[]> {
-    const { views } = this.core;
-    const meta = (event: Routed) => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
-    const openings = batch.map((event) => {
-      const { data } = event;
-      if (data.target.type === 'agent') {
-        return DeliverAgentMessage.envelope(
-          `deliver-agent:${data.sessionId}:${data.outboundId}`,
-          { sessionId: data.sessionId, outboundId: data.outboundId, targetAgentGroupId: data.target.agentGroupId, kind: data.kind, content: data.content, inReplyTo: data.inReplyTo },
-          meta(event),
-        );
-      }
-      const attempt = (views.audit.outboundRow(data.sessionId, data.outboundId)?.attempts ?? 0) + 1;
-      return RecordDeliveryAttempt.envelope(`delivery:${data.sessionId}:${data.outboundId}:attempt-${attempt}`, { sessionId: data.sessionId, outboundId: data.outboundId }, meta(event));
-    });
-    const opened = await this.committer.dispatch(openings);
+  /** Delivers a batch in order; returns the sendables that failed and may be tried again. */
+  private async deliverBatch(batch: readonly Sendable[]): Promise<Sendable[]> {
+    const opened = await this.committer.dispatch(batch.map((sendable) => sendable.open()));
     const results = [];
-    const attempted: Routed[] = [];
+    const attempted: Sendable[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const event = batch[i]!;
-      const outcome = opened[i]!;
-      if (event.data.target.type !== 'channel' || outcome.status !== 'accepted') continue;
-      const { sessionId, outboundId } = event.data;
-      const attempt = views.audit.outboundRow(sessionId, outboundId)!.attempts;
-      const result = await this.attempt(event);
-      results.push(RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, attempt, result }, meta(event)));
-      attempted.push(event);
-      this.options.logger?.info({ event: result.ok ? 'DeliverySucceeded' : 'DeliveryFailed', sessionId, outboundId, attempt, ...meta(event) }, 'delivery attempt');
+      const sendable = batch[i]!;
+      const attempt = opened[i]!.status === 'accepted' ? sendable.openAttempt() : undefined;
+      if (attempt === undefined) continue;
+      // A send that throws before its promise exists fails the attempt the same way.
+      const result = await (async () => sendable.send())().then(
+        (platformMessageId): AttemptResult => ({ ok: true, platformMessageId }),
+        (error: unknown): AttemptResult =>
+          error instanceof DeliveryError
+            ? { ok: false, errorClass: error.errorClass, error: error.message, retryable: error.retryable }
+            : { ok: false, errorClass: error instanceof Error ? error.name : 'Error', error: error instanceof Error ? error.message : String(error), retryable: true },
+      );
+      results.push(sendable.record(attempt, result));
+      attempted.push(sendable);
+      this.options.logger?.info({ event: result.ok ? sendable.log.succeeded : sendable.log.failed, ...sendable.log.fields, attempt }, 'delivery attempt');
     }
     await this.committer.dispatch(results);
-    const retry: Routed[] = [];
-    for (const event of attempted) {
-      const { sessionId, agentGroupId, outboundId } = event.data;
-      const outcome = views.audit.outboundRow(sessionId, outboundId)?.outcome;
-      if (outcome === 'delivered') this.removeOutbox(sessionId, agentGroupId, outboundId);
-      // Still 'routed' after a failure: the decider judged it worth another attempt.
-      else if (outcome === 'routed') retry.push(event);
+    const retry: Sendable[] = [];
+    for (const sendable of attempted) {
+      const { outcome } = sendable.progress();
+      if (outcome === 'delivered') sendable.delivered?.();
+      // Still pending after a failure: the decider judged it worth another attempt.
+      else if (outcome === 'pending') retry.push(sendable);
     }
     return retry;
   }
 
-  private async attempt(event: Routed): Promise<AttemptResult> {
+  /** Routed outbound rows: resumed from the audit's rows still `routed`, then each new OutboundRouted. */
+  private routedRows(): SendableSource {
+    const { store, views } = this.core;
+    return {
+      unsettled: () => {
+        // Read to the end first: nothing else may run on the connection while a query iterates.
+        const rows = [...views.audit.query({ direction: 'outbound', outcome: 'routed' })];
+        return rows.flatMap((row) => {
+          const event = store.readAt(row.decided_position);
+          return event && OutboundRouted.is(event) ? [this.routedRow(event)] : [];
+        });
+      },
+      fromEvent: (event) => (OutboundRouted.is(event) ? this.routedRow(event) : undefined),
+    };
+  }
+
+  private routedRow(event: Routed): Sendable {
+    const { audit } = this.core.views;
     const { data } = event;
-    if (data.target.type !== 'channel') return failure('InvalidTarget', 'not a channel target', false);
-    const channel = this.channels.get(data.target.channelType);
-    if (!channel) return failure('NoChannelAdapter', `no adapter for channel type ${data.target.channelType} is configured`, false);
+    const { sessionId, outboundId } = data;
+    const meta = { correlationId: event.metadata.correlationId, causationId: event.eventId };
+    const row = () => audit.outboundRow(sessionId, outboundId);
+    return {
+      lane: sessionId,
+      open: () =>
+        data.target.type === 'agent'
+          ? DeliverAgentMessage.envelope(
+              `deliver-agent:${sessionId}:${outboundId}`,
+              { sessionId, outboundId, targetAgentGroupId: data.target.agentGroupId, kind: data.kind, content: data.content, inReplyTo: data.inReplyTo },
+              meta,
+            )
+          : RecordDeliveryAttempt.envelope(`delivery:${sessionId}:${outboundId}:attempt-${(row()?.attempts ?? 0) + 1}`, { sessionId, outboundId }, meta),
+      // An agent target is delivered (or failed) by the command that opens it.
+      openAttempt: () => (data.target.type === 'channel' && row()?.outcome === 'routed' ? row()!.attempts : undefined),
+      send: () => this.send(event),
+      record: (attempt, result) => RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, attempt, result }, meta),
+      progress: () => {
+        const { attempts, outcome } = row()!;
+        return { attempts, outcome: outcome === 'routed' ? 'pending' : outcome === 'delivered' ? 'delivered' : 'failed' };
+      },
+      log: { fields: { sessionId, outboundId, ...meta }, succeeded: 'DeliverySucceeded', failed: 'DeliveryFailed' },
+      delivered: () => this.removeOutbox(sessionId, data.agentGroupId, outboundId),
+    };
+  }
+
+  private async send(event: Routed): Promise<string | null> {
+    const { data } = event;
+    if (data.target.type !== 'channel') throw new DeliveryError('not a channel target', 'InvalidTarget', false);
+    const channel = channelFor(this.channels, data.target.channelType);
     let files: OutboundFile[];
     try {
       files = this.outboxFiles(data.sessionId, data.agentGroupId, data.outboundId, data.files);
     } catch (error) {
-      return failure(error instanceof UnsafePathError ? 'UnsafeOutbox' : 'OutboxFile', error instanceof Error ? error.message : String(error), false);
+      throw new DeliveryError(error instanceof Error ? error.message : String(error), error instanceof UnsafePathError ? 'UnsafeOutbox' : 'OutboxFile', false);
     }
-    try {
-      const platformMessageId = await channel.deliver(data.target.platformId, data.target.threadId, {
-        idempotencyKey: `${data.sessionId}:${data.outboundId}`,
-        kind: data.kind,
-        content: data.content,
-        files,
-      });
-      return { ok: true, platformMessageId };
-    } catch (error) {
-      if (error instanceof DeliveryError) return failure(error.errorClass, error.message, error.retryable);
-      return failure(error instanceof Error ? error.name : 'Error', error instanceof Error ? error.message : String(error), true);
-    }
+    return channel.deliver(data.target.platformId, data.target.threadId, {
+      idempotencyKey: `${data.sessionId}:${data.outboundId}`,
+      kind: data.kind,
+      content: data.content,
+      files,
+    });
   }
 
   /**

@@ -11,16 +11,43 @@ export const MAX_DELIVERY_ATTEMPTS = 3;
 
 const RowRef = { sessionId: Id, outboundId: z.string().min(1) };
 
+/** What one call to a channel came to, as the adapter reports it. */
+export const AttemptResult = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), platformMessageId: z.string().nullable() }),
+  z.object({ ok: z.literal(false), errorClass: z.string().min(1), error: z.string(), retryable: z.boolean().default(true) }),
+]);
+export type AttemptResult = z.input<typeof AttemptResult>;
+
+/** A failed attempt ends the sending when retrying is pointless or it was the last one allowed. */
+export const isFinalFailure = (result: { retryable: boolean }, attempt: number) => !result.retryable || attempt >= MAX_DELIVERY_ATTEMPTS;
+
+/**
+ * When the attempts are used up yet nothing is settled, the last one was recorded but its
+ * result never was: the host died during the call. Whether the platform got it is unknown
+ * (a resend would have carried the same idempotency key), and no attempt is left, so the
+ * sending fails for good, saying so, instead of waiting for ever.
+ */
+export function interruptedAttempt(attempts: number): { errorClass: string; error: string; final: true } | undefined {
+  if (attempts < MAX_DELIVERY_ATTEMPTS) return undefined;
+  return {
+    errorClass: 'AttemptInterrupted',
+    error: `attempt ${attempts} was opened but no result was recorded (the host stopped during the call): whether the platform received it is unknown; attempts-exhausted`,
+    final: true,
+  };
+}
+
 /**
  * Opens the next delivery attempt of a routed row. Attempts are counted from the log (the
- * audit projection), so a restart resumes the count instead of resetting it.
+ * audit projection), so a restart resumes the count instead of resetting it; an attempt
+ * the host died in counts, and when it was the last, the row fails here.
  */
 export const RecordDeliveryAttempt = defineCommand('RecordDeliveryAttempt', z.object(RowRef), (views, command) => {
   const row = views.audit.outboundRow(command.sessionId, command.outboundId);
   if (!row || row.outcome !== 'routed') {
     return reject('not-deliverable', `outbound ${command.outboundId} of ${command.sessionId} is ${row ? row.outcome : 'unknown'}, not awaiting delivery`);
   }
-  if (row.attempts >= MAX_DELIVERY_ATTEMPTS) return reject('attempts-exhausted', `outbound ${command.outboundId} has had ${row.attempts} attempts`);
+  const interrupted = interruptedAttempt(row.attempts);
+  if (interrupted) return [DeliveryFailed.create({ ...command, attempt: row.attempts, ...interrupted })];
   return [DeliveryAttempted.create({ ...command, attempt: row.attempts + 1 })];
 });
 
@@ -29,10 +56,7 @@ export const RecordDeliveryResult = defineCommand(
   z.object({
     ...RowRef,
     attempt: z.number().int().min(1),
-    result: z.discriminatedUnion('ok', [
-      z.object({ ok: z.literal(true), platformMessageId: z.string().nullable() }),
-      z.object({ ok: z.literal(false), errorClass: z.string().min(1), error: z.string(), retryable: z.boolean().default(true) }),
-    ]),
+    result: AttemptResult,
   }),
   (views, command) => {
     const row = views.audit.outboundRow(command.sessionId, command.outboundId);
@@ -41,10 +65,9 @@ export const RecordDeliveryResult = defineCommand(
     }
     const ref = { sessionId: command.sessionId, outboundId: command.outboundId, attempt: command.attempt };
     if (command.result.ok) return [DeliverySucceeded.create({ ...ref, platformMessageId: command.result.platformMessageId })];
-    return [DeliveryFailed.create({ ...ref, errorClass: command.result.errorClass, error: command.result.error, final: !command.result.retryable || command.attempt >= MAX_DELIVERY_ATTEMPTS })];
+    return [DeliveryFailed.create({ ...ref, errorClass: command.result.errorClass, error: command.result.error, final: isFinalFailure(command.result, command.attempt) })];
   },
 );
-
 
 /**
  * Delivers a routed agent-to-agent row into the target's session, in the log: the
