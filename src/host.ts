@@ -9,8 +9,9 @@ import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
 import type { ContainerRuntime } from './adapters/containers/runtime';
 import { Sweep } from './adapters/containers/sweep';
-import { ApprovalCards, CARD_OPTIONS } from './adapters/approval-cards';
-import { ApproveRequest, RejectRequest } from './commands/approvals';
+import { ApprovalCards } from './adapters/approval-cards';
+import { AnswerApprovalCard } from './commands/approvals';
+import { ApprovalDecisionRefused } from './events/admin';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
@@ -101,14 +102,15 @@ export class Host {
       new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard }), { logger }),
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
-      new ReactorRunner(core.store, new ApprovalCards(core.views, new Map(options.channels.map((c) => [c.channelType, c])), component('approval-cards')), { logger }),
     ];
     for (const reactor of reactors) reactor.start();
     const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller'), guard });
-    const delivery = new DeliveryService(core, config.dataDir, new Map(options.channels.map((c) => [c.channelType, c])), {
+    const channels = new Map(options.channels.map((c) => [c.channelType, c]));
+    const delivery = new DeliveryService(core, config.dataDir, channels, {
       backoffMs: config.retryBackoffMs,
       logger: component('delivery'),
       guard,
+      sources: [new ApprovalCards(core, channels)],
     });
     const sweep = new Sweep(core, containers, {
       dataDir: config.dataDir,
@@ -161,26 +163,20 @@ export class Host {
     return repeat;
   }
 
-  /**
-   * A click on an approval card: decided as the clicking user of that chat, for the
-   * payload the card showed. Whether that user may decide is the decider's call (recorded
-   * either way).
-   */
+  /** A click on an approval card: decided, or refused with the reason recorded (AnswerApprovalCard). */
   decideByClick(report: ActionReport): { accepted: boolean; reason?: string } {
-    const approval = this.core.views.approvals.get(report.questionId);
-    if (!approval) return { accepted: false, reason: `no approval request ${report.questionId}` };
-    const definition = report.selectedOption === CARD_OPTIONS[0] ? ApproveRequest : report.selectedOption === CARD_OPTIONS[1] ? RejectRequest : undefined;
-    if (!definition) return { accepted: false, reason: `unknown option ${report.selectedOption}: expected ${CARD_OPTIONS.join(' or ')}` };
     const outcome = this.core.bus.dispatch(
-      definition.envelope(
+      AnswerApprovalCard.envelope(
         `click:${report.channelType}:${report.platformId}:${report.questionId}:${report.userId}:${report.selectedOption}`,
-        { approvalId: approval.approval_id, payloadHash: approval.payload_hash, reason: null },
+        { approvalId: report.questionId, selectedOption: report.selectedOption },
         { actor: `channel:${report.channelType}:${report.platformId}:${report.userId}` },
       ),
     );
     if (outcome.status === 'rejected') return { accepted: false, reason: `${outcome.code}: ${outcome.message}` };
-    const refused = outcome.events.some((event) => event.type === 'ApprovalDecisionRefused');
-    return refused ? { accepted: false, reason: 'refused and recorded: only the chat’s admin may decide' } : { accepted: true };
+    const refused = outcome.events.find((event) => event.type === 'ApprovalDecisionRefused');
+    if (!refused) return { accepted: true };
+    const { reason, explanation } = ApprovalDecisionRefused.schema.parse(this.core.store.readAt(refused.position)!.data);
+    return { accepted: false, reason: `refused and recorded (${reason}): ${explanation}` };
   }
 
   /** Waits until every reactor has handled the log up to now. */

@@ -1,51 +1,61 @@
-import { ApprovalRequested } from '../events/admin';
+import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardResult } from '../commands/approvals';
+import type { Core } from '../core';
+import { ApprovalRequested, approvalStream } from '../events/admin';
 import type { RecordedEvent } from '../events/define';
-import type { Logger } from '../logger';
-import type { Views } from '../projections';
 import type { ChannelAdapter } from './channels/channel';
-import type { Reactor } from './reactor';
+import { channelFor, type Sendable, type SendableSource } from './delivery';
 
-/** The options of every approval card, in the order the spec gives them. */
-export const CARD_OPTIONS = ['Approve', 'Reject'] as const;
+type Requested = RecordedEvent<'ApprovalRequested', ReturnType<typeof ApprovalRequested.schema.parse>>;
 
 /**
  * Shows each approval request to the admin as an `ask_question` card in the admin agent
- * group's chat (spec §6), with everything the approval would apply. The card's
- * idempotency key lets a bridge drop the resend a restart may cause.
+ * group's chat (spec §6), with everything the approval would apply. The cards go through
+ * the delivery service's loop: each attempt and its result are in the request's stream,
+ * a refused card is retried with backoff, and a restart resumes the cards still due from
+ * the log. The card's idempotency key lets a bridge drop a resend. A card that fails for
+ * good leaves the request pending: it can still be decided with `switchyard approvals`.
  */
-export class ApprovalCards implements Reactor {
-  readonly name = 'approval-cards';
-  readonly handles: ReadonlySet<string> = new Set([ApprovalRequested.type]);
-
+export class ApprovalCards implements SendableSource {
   constructor(
-    private readonly views: Pick<Views, 'approvals'>,
+    private readonly core: Core,
     private readonly channels: ReadonlyMap<string, ChannelAdapter>,
-    private readonly logger?: Logger,
   ) {}
 
-  handleBatch(events: readonly RecordedEvent[]): void {
-    for (const event of events) if (ApprovalRequested.is(event)) void this.show(event);
+  unsettled(): Sendable[] {
+    return this.core.views.approvals.awaitingCard().flatMap((approval) => {
+      const requested = this.core.store.readStream(approvalStream(approval.approval_id)).find((event) => ApprovalRequested.is(event));
+      return requested ? [this.card(requested as Requested)] : [];
+    });
   }
 
-  private async show(event: RecordedEvent<'ApprovalRequested', ReturnType<typeof ApprovalRequested.schema.parse>>): Promise<void> {
+  fromEvent(event: RecordedEvent): Sendable | undefined {
+    return ApprovalRequested.is(event) ? this.card(event) : undefined;
+  }
+
+  private card(event: Requested): Sendable {
     const { approvalId, adminChat, shownText, payloadHash } = event.data;
-    if (this.views.approvals.get(approvalId)?.status !== 'pending') return;
-    const log = { event: 'ApprovalCardShown', approvalId, channelType: adminChat.channelType, platformId: adminChat.platformId, position: event.position };
-    const channel = this.channels.get(adminChat.channelType);
-    if (!channel) {
-      this.logger?.warn(log, `no ${adminChat.channelType} channel configured: the request can be decided with switchyard approvals`);
-      return;
-    }
-    try {
-      await channel.deliver(adminChat.platformId, null, {
-        idempotencyKey: `approval:${approvalId}`,
-        kind: 'chat',
-        content: JSON.stringify({ type: 'ask_question', questionId: approvalId, question: shownText, options: CARD_OPTIONS, payloadHash }),
-        files: [],
-      });
-      this.logger?.info(log, 'approval card shown');
-    } catch (error) {
-      this.logger?.error({ ...log, err: error }, 'approval card could not be shown: the request can be decided with switchyard approvals');
-    }
+    const { approvals } = this.core.views;
+    const meta = { correlationId: event.metadata.correlationId, causationId: event.eventId };
+    return {
+      lane: approvalStream(approvalId),
+      open: () => RecordApprovalCardAttempt.envelope(`approval-card:${approvalId}:attempt-${approvals.get(approvalId)!.card_attempts + 1}`, { approvalId }, meta),
+      openAttempt: () => {
+        const approval = approvals.get(approvalId)!;
+        return approval.card_status === 'pending' && approval.card_attempts > 0 ? approval.card_attempts : undefined;
+      },
+      send: () =>
+        channelFor(this.channels, adminChat.channelType).deliver(adminChat.platformId, null, {
+          idempotencyKey: `approval:${approvalId}`,
+          kind: 'chat',
+          content: JSON.stringify({ type: 'ask_question', questionId: approvalId, question: shownText, options: CARD_OPTIONS, payloadHash }),
+          files: [],
+        }),
+      record: (attempt, result) => RecordApprovalCardResult.envelope(`approval-card:${approvalId}:result-${attempt}`, { approvalId, attempt, result }, meta),
+      progress: () => {
+        const approval = approvals.get(approvalId)!;
+        return { attempts: approval.card_attempts, outcome: approval.card_status === 'sent' ? 'delivered' : approval.card_status };
+      },
+      log: { fields: { approvalId, channelType: adminChat.channelType, platformId: adminChat.platformId, ...meta }, succeeded: 'ApprovalCardSent', failed: 'ApprovalCardFailed' },
+    };
   }
 }

@@ -1,8 +1,9 @@
 import { Option, type Command } from 'commander';
 import { ApproveRequest, RejectRequest } from '../commands/approvals';
 import { payloadHash } from '../commands/system-actions';
+import { ApprovalDecisionRefused } from '../events/admin';
 import type { ApprovalRow } from '../projections/approvals';
-import { openExisting } from './context';
+import { CliError, openExisting } from './context';
 import { dispatchFromCli, found, printRead } from './dispatch';
 import { dim } from './format';
 
@@ -12,7 +13,11 @@ const FLAGS = { approvalId: '<id>', payloadHash: '<id>', reason: '--reason' };
 
 /** The approval as a person reads it: what was asked, exactly what would be applied, and its hash. */
 const describe = (a: ApprovalRow) =>
-  [a.shown_text, dim(`status ${a.status} · requested ${a.requested_at} · expires ${a.expires_at} · payload sha256 ${a.payload_hash}`)].join('\n');
+  [
+    a.shown_text,
+    dim(`status ${a.status} · requested ${a.requested_at} · expires ${a.expires_at} · payload sha256 ${a.payload_hash}`),
+    dim(`card ${a.card_status} after ${a.card_attempts} attempt(s)${a.card_error ? ` (${a.card_error})` : ''} · ${a.refused_attempts} refused decision(s)`),
+  ].join('\n');
 
 /**
  * Decides as the operator: the payload read from the log is shown, and its hash goes with
@@ -32,10 +37,12 @@ function decide(command: Command, approvalId: string, reason: string | undefined
     command,
     (commandId, metadata) => decision.envelope(commandId, { approvalId, payloadHash: hash, reason: reason ?? null }, metadata),
     FLAGS,
-    (outcome) =>
-      outcome.events.some((e) => e.type === 'ApprovalDecisionRefused')
-        ? `refused and recorded: see switchyard events --stream approval-${approvalId}`
-        : `${decision === ApproveRequest ? 'approved' : 'rejected'} ${approvalId}`,
+    (outcome, core) => {
+      const refused = outcome.events.find((e) => e.type === ApprovalDecisionRefused.type);
+      if (!refused) return `${decision === ApproveRequest ? 'approved' : 'rejected'} ${approvalId}`;
+      const { reason, explanation } = ApprovalDecisionRefused.schema.parse(core.store.readAt(refused.position)!.data);
+      throw new CliError(`refused and recorded (${reason}): ${explanation}; see switchyard events --stream approval-${approvalId}`, 1);
+    },
   );
 }
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { AgentImageRebuildRequested, AgentNotified, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired } from '../events/admin';
+import {
+  AgentImageRebuildRequested, AgentNotified, ApprovalCardAttempted, ApprovalCardFailed, ApprovalCardSent, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired,
+} from '../events/admin';
 import { AgentGroupUpdated } from '../events/agent-groups';
 import { ContainerStopRequested } from '../events/containers';
 import type { PendingEvent } from '../events/define';
@@ -8,6 +10,7 @@ import type { Views } from '../projections';
 import type { ApprovalRow } from '../projections/approvals';
 import { LIVE_STATUSES } from '../projections/containers';
 import { defineCommand, newId, reject, type CommandContext } from './define';
+import { AttemptResult, interruptedAttempt, isFinalFailure } from './delivery';
 import { AddMcpServerRequest, InstallPackagesRequest, payloadHash } from './system-actions';
 
 /**
@@ -60,13 +63,18 @@ const Decision = z.object({
   reason: z.string().max(2000).nullable().default(null),
 });
 
+type Refusal = z.input<typeof ApprovalDecisionRefused.schema>;
+const refusal = (approvalId: string, decision: Refusal['decision'], reason: Refusal['reason'], explanation: string) => [
+  ApprovalDecisionRefused.create({ approvalId, decision, reason, explanation }),
+];
+
 /** The checks every decision passes, in order; a refusal an operator would ask about is recorded as an event. */
 function decide(views: Views, command: z.output<typeof Decision>, context: CommandContext, decision: 'approved' | 'rejected') {
   const approval = views.approvals.get(command.approvalId);
   if (!approval) return reject('unknown-approval', `no approval request ${command.approvalId}`);
-  if (approval.status !== 'pending') return reject('already-decided', `approval ${approval.approval_id} is already ${approval.status}`);
-  if (Date.parse(context.issuedAt) >= Date.parse(approval.expires_at)) return reject('expired', `approval ${approval.approval_id} expired at ${approval.expires_at}`);
-  const refused = (reason: 'not-admin' | 'payload-mismatch', explanation: string) => [ApprovalDecisionRefused.create({ approvalId: approval.approval_id, decision, reason, explanation })];
+  const refused = (reason: Refusal['reason'], explanation: string) => refusal(approval.approval_id, decision, reason, explanation);
+  if (approval.status !== 'pending') return refused('already-decided', `approval ${approval.approval_id} is already ${approval.status}`);
+  if (Date.parse(context.issuedAt) >= Date.parse(approval.expires_at)) return refused('expired', `approval ${approval.approval_id} expired at ${approval.expires_at}`);
   if (!mayDecide(views, approval, context.actor)) return refused('not-admin', `${context.actor} is neither the operator nor the admin of the chat the request was shown in`);
   const stored = payloadHash(JSON.parse(approval.payload));
   if (command.payloadHash !== stored || stored !== approval.payload_hash) {
@@ -75,7 +83,7 @@ function decide(views: Views, command: z.output<typeof Decision>, context: Comma
   return approval;
 }
 
-export const ApproveRequest = defineCommand('ApproveRequest', Decision, (views, command, context) => {
+function approve(views: Views, command: z.output<typeof Decision>, context: CommandContext) {
   const approval = decide(views, command, context, 'approved');
   if (!('approval_id' in approval)) return approval;
   return [
@@ -83,15 +91,35 @@ export const ApproveRequest = defineCommand('ApproveRequest', Decision, (views, 
     ...apply(views, approval),
     notify(approval, context, `Your ${approval.action} request (${approval.approval_id}) was approved and applied; your container restarts with it at the next message.`),
   ];
-});
+}
 
-export const RejectRequest = defineCommand('RejectRequest', Decision, (views, command, context) => {
+function rejectRequest(views: Views, command: z.output<typeof Decision>, context: CommandContext) {
   const approval = decide(views, command, context, 'rejected');
   if (!('approval_id' in approval)) return approval;
   return [
     ApprovalDecided.create({ approvalId: approval.approval_id, decision: 'rejected', reason: command.reason }),
     notify(approval, context, `Your ${approval.action} request (${approval.approval_id}) was rejected${command.reason ? `: ${command.reason}` : ''}.`),
   ];
+}
+
+export const ApproveRequest = defineCommand('ApproveRequest', Decision, approve);
+export const RejectRequest = defineCommand('RejectRequest', Decision, rejectRequest);
+
+/** The options of every approval card, in the order the spec gives them. */
+export const CARD_OPTIONS = ['Approve', 'Reject'] as const;
+
+/**
+ * A click on an approval card, decided as the clicking user of that chat for the payload
+ * the card showed. Every click that decides nothing is recorded with its reason, a click
+ * naming no known request or option included: the admin who clicked will ask why.
+ */
+export const AnswerApprovalCard = defineCommand('AnswerApprovalCard', z.object({ approvalId: Id, selectedOption: z.string().min(1) }), (views, command, context) => {
+  const approval = views.approvals.get(command.approvalId);
+  if (!approval) return refusal(command.approvalId, null, 'unknown-request', `no approval request ${command.approvalId}`);
+  const decision = { approvalId: approval.approval_id, payloadHash: approval.payload_hash, reason: null };
+  if (command.selectedOption === CARD_OPTIONS[0]) return approve(views, decision, context);
+  if (command.selectedOption === CARD_OPTIONS[1]) return rejectRequest(views, decision, context);
+  return refusal(approval.approval_id, null, 'unknown-option', `unknown option ${JSON.stringify(command.selectedOption)}: expected ${CARD_OPTIONS.join(' or ')}`);
 });
 
 /** A request nobody decided in time closes itself, and the requester is told. */
@@ -106,4 +134,34 @@ export const ExpireApproval = defineCommand('ExpireApproval', z.object({ approva
   ];
 });
 
-export const approvalCommands = [ApproveRequest, RejectRequest, ExpireApproval];
+const CardRef = z.object({ approvalId: Id });
+
+/**
+ * Opens the next attempt to show a request's card in the admin chat, counted from the log.
+ * A card is due while the request is pending and the card neither sent nor failed.
+ */
+export const RecordApprovalCardAttempt = defineCommand('RecordApprovalCardAttempt', CardRef, (views, command) => {
+  const approval = views.approvals.get(command.approvalId);
+  if (!approval || approval.status !== 'pending' || approval.card_status !== 'pending') {
+    return reject('no-card-due', `approval ${command.approvalId} is ${approval ? `${approval.status}, its card ${approval.card_status}` : 'unknown'}: no card to send`);
+  }
+  const interrupted = interruptedAttempt(approval.card_attempts);
+  if (interrupted) return [ApprovalCardFailed.create({ approvalId: approval.approval_id, attempt: approval.card_attempts, ...interrupted })];
+  return [ApprovalCardAttempted.create({ approvalId: approval.approval_id, attempt: approval.card_attempts + 1 })];
+});
+
+export const RecordApprovalCardResult = defineCommand(
+  'RecordApprovalCardResult',
+  CardRef.extend({ attempt: z.number().int().min(1), result: AttemptResult }),
+  (views, command) => {
+    const approval = views.approvals.get(command.approvalId);
+    if (!approval || approval.card_status !== 'pending' || approval.card_attempts !== command.attempt) {
+      return reject('stale-attempt', `card attempt ${command.attempt} of approval ${command.approvalId} is not the open one`);
+    }
+    const { approvalId, attempt, result } = command;
+    if (result.ok) return [ApprovalCardSent.create({ approvalId, attempt, platformMessageId: result.platformMessageId })];
+    return [ApprovalCardFailed.create({ approvalId, attempt, errorClass: result.errorClass, error: result.error, final: isFinalFailure(result, attempt) })];
+  },
+);
+
+export const approvalCommands = [ApproveRequest, RejectRequest, AnswerApprovalCard, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult];

@@ -85,12 +85,47 @@ export const ApprovalExpired = defineEvent({
   stream: (data) => approvalStream(data.approvalId),
 });
 
-/** Somebody who may not decide tried to, or named a payload other than the one shown: recorded, not applied. */
+/**
+ * A decision that was not applied, and why: by somebody who may not decide, on a payload
+ * other than the one shown, on a request already closed or past its expiry, or a click on
+ * a card naming no known request or option (then `decision` is null).
+ */
 export const ApprovalDecisionRefused = defineEvent({
   type: 'ApprovalDecisionRefused',
   version: 1,
-  schema: z.object({ approvalId: Id, decision: z.enum(['approved', 'rejected']), reason: z.enum(['not-admin', 'payload-mismatch']), explanation: z.string() }),
+  schema: z.object({
+    approvalId: Id,
+    decision: z.enum(['approved', 'rejected']).nullable(),
+    reason: z.enum(['not-admin', 'payload-mismatch', 'already-decided', 'expired', 'unknown-request', 'unknown-option']),
+    explanation: z.string(),
+  }),
   stream: (data) => approvalStream(data.approvalId),
 });
 
-export const adminEvents = [SystemActionAccepted, AgentNotified, AgentInstructionsSet, AgentImageRebuildRequested, ApprovalRequested, ApprovalDecided, ApprovalExpired, ApprovalDecisionRefused];
+/** Recorded before the card is sent to the admin chat, so its attempts survive a restart. */
+export const ApprovalCardAttempted = defineEvent({
+  type: 'ApprovalCardAttempted',
+  version: 1,
+  schema: z.object({ approvalId: Id, attempt: z.number().int().min(1) }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+export const ApprovalCardSent = defineEvent({
+  type: 'ApprovalCardSent',
+  version: 1,
+  schema: z.object({ approvalId: Id, attempt: z.number().int().min(1), platformMessageId: z.string().nullable() }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+/** The card could not be shown; when final, the request can still be decided with `switchyard approvals`. */
+export const ApprovalCardFailed = defineEvent({
+  type: 'ApprovalCardFailed',
+  version: 1,
+  schema: z.object({ approvalId: Id, attempt: z.number().int().min(1), errorClass: z.string(), error: z.string(), final: z.boolean() }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
+export const adminEvents = [
+  SystemActionAccepted, AgentNotified, AgentInstructionsSet, AgentImageRebuildRequested, ApprovalRequested, ApprovalDecided, ApprovalExpired, ApprovalDecisionRefused,
+  ApprovalCardAttempted, ApprovalCardSent, ApprovalCardFailed,
+];

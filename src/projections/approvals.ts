@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
-import { ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired, ApprovalRequested, type ApprovalAction } from '../events/admin';
+import {
+  ApprovalCardAttempted, ApprovalCardFailed, ApprovalCardSent, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired, ApprovalRequested, type ApprovalAction,
+} from '../events/admin';
 import { defineProjection } from './runner';
 
 export interface ApprovalRow {
@@ -19,6 +21,9 @@ export interface ApprovalRow {
   decided_at: string | null;
   reason: string | null;
   refused_attempts: number;
+  card_status: 'pending' | 'sent' | 'failed';
+  card_attempts: number;
+  card_error: string | null;
 }
 
 /** One projection for every kind of approval request. */
@@ -38,6 +43,14 @@ export const approvalsProjection = defineProjection({
     on(ApprovalDecided, (data, event) => close.run({ approvalId: data.approvalId, status: data.decision, by: event.metadata.actor, at: event.metadata.recordedAt, reason: data.reason }));
     on(ApprovalExpired, (data, event) => close.run({ approvalId: data.approvalId, status: 'expired', by: event.metadata.actor, at: event.metadata.recordedAt, reason: null }));
     on(ApprovalDecisionRefused, (data) => refused.run(data.approvalId));
+    const card = db.prepare(
+      `UPDATE approvals SET card_attempts = @attempt, card_status = coalesce(@status, card_status), card_error = coalesce(@error, card_error) WHERE approval_id = @approvalId`,
+    );
+    on(ApprovalCardAttempted, (data) => card.run({ ...data, status: null, error: null }));
+    on(ApprovalCardSent, (data) => card.run({ approvalId: data.approvalId, attempt: data.attempt, status: 'sent', error: null }));
+    on(ApprovalCardFailed, (data) =>
+      card.run({ approvalId: data.approvalId, attempt: data.attempt, status: data.final ? 'failed' : null, error: data.final ? `${data.errorClass}: ${data.error}` : null }),
+    );
   },
 });
 
@@ -46,6 +59,7 @@ export class ApprovalsView {
   private readonly byStatus: Database.Statement;
   private readonly all: Database.Statement;
   private readonly overdue: Database.Statement;
+  private readonly cardDue: Database.Statement;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM approvals WHERE approval_id = ?');
@@ -53,6 +67,7 @@ export class ApprovalsView {
     this.all = db.prepare('SELECT * FROM approvals ORDER BY requested_at');
     // Compared as instants (julianday), not as strings.
     this.overdue = db.prepare(`SELECT * FROM approvals WHERE status = 'pending' AND julianday(expires_at) <= julianday(?) ORDER BY expires_at`);
+    this.cardDue = db.prepare(`SELECT * FROM approvals WHERE status = 'pending' AND card_status = 'pending' ORDER BY requested_at`);
   }
 
   get(approvalId: string): ApprovalRow | undefined {
@@ -61,6 +76,11 @@ export class ApprovalsView {
 
   list(status?: ApprovalRow['status']): ApprovalRow[] {
     return (status ? this.byStatus.all(status) : this.all.all()) as ApprovalRow[];
+  }
+
+  /** Pending requests whose card is neither sent nor failed for good. */
+  awaitingCard(): ApprovalRow[] {
+    return this.cardDue.all() as ApprovalRow[];
   }
 
   /** Pending requests whose expiry is at or before the time. */

@@ -2,11 +2,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WebhookChannel } from '../../src/adapters/channels/webhook';
 import { sessionDir } from '../../src/adapters/session-db';
-import { CreateAgentGroup } from '../../src/commands/agent-groups';
-import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { loadConfig } from '../../src/config';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
+import { seedApprovalScene } from '../support/approval-scene';
 import { runCli } from '../support/cli';
 import { writeOutbound } from '../support/container';
 import { FakePlatform, postInbound } from '../support/fake-platform';
@@ -26,13 +25,7 @@ describe('approvals end to end: an agent asks to install packages, the operator 
     const config = loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
     const host = await Host.start(config, { channels: [channel], logger: createLogger('silent'), runtime });
     try {
-      const run = (envelope: Parameters<typeof host.core.bus.dispatch>[0]) => expect(host.core.bus.dispatch(envelope).status).toBe('accepted');
-      run(CreateAgentGroup.envelope('admin', { agentGroupId: 'ag-admin', name: 'Admin', folder: 'admin', isAdmin: true }));
-      run(CreateAgentGroup.envelope('andy', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
-      run(RegisterMessagingGroup.envelope('ops', { messagingGroupId: 'mg-ops', channelType: 'webhook', platformId: 'ops', adminUserId: 'U-boss' }));
-      run(RegisterMessagingGroup.envelope('fam', { messagingGroupId: 'mg-fam', channelType: 'webhook', platformId: 'fam' }));
-      run(WireChannel.envelope('wire-ops', { messagingGroupId: 'mg-ops', agentGroupId: 'ag-admin' }));
-      run(WireChannel.envelope('wire-fam', { messagingGroupId: 'mg-fam', agentGroupId: 'ag-andy' }));
+      seedApprovalScene(host.core);
       await postInbound(channel.url(), { platformId: 'fam', messageId: 'm-1', content: { text: 'please get jq' } });
       const [started] = await waitForEvents(host.core.store, (e) => e.type === 'ContainerStarted');
       const { sessionId, runtimeId } = started!.data as { sessionId: string; runtimeId: string };
@@ -47,7 +40,7 @@ describe('approvals end to end: an agent asks to install packages, the operator 
       // A click on the card by someone who is not the chat's admin is answered, recorded, and changes nothing.
       const click = (userId: string, selectedOption: string, questionId = approvalId) =>
         fetch(`${channel.url()}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ platformId: 'ops', questionId, selectedOption, userId }) }).then((r) => r.json());
-      expect(await click('U-intruder', 'Approve')).toEqual({ accepted: false, reason: expect.stringContaining('only the chat’s admin') });
+      expect(await click('U-intruder', 'Approve')).toEqual({ accepted: false, reason: expect.stringContaining('refused and recorded (not-admin)') });
       expect(host.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'pending', refused_attempts: 1 }));
 
       const approved = cli('approvals', 'approve', approvalId);
@@ -81,6 +74,21 @@ describe('approvals end to end: an agent asks to install packages, the operator 
       const secondId = (second!.content as { questionId: string }).questionId;
       expect(await click('U-boss', 'Reject', secondId)).toEqual({ accepted: true });
       expect(host.core.views.approvals.get(secondId)).toEqual(expect.objectContaining({ status: 'rejected', decided_by: 'channel:webhook:ops:U-boss' }));
+
+      // Every click that decides nothing is answered with its reason and recorded, as the operator's second approval was.
+      expect(await click('U-boss', 'Approve', 'appr-nonexistent')).toEqual({ accepted: false, reason: expect.stringContaining('(unknown-request)') });
+      expect(await click('U-boss', 'Maybe', secondId)).toEqual({ accepted: false, reason: expect.stringContaining('(unknown-option)') });
+      expect(await click('U-boss', 'Approve', secondId)).toEqual({ accepted: false, reason: expect.stringContaining('(already-decided)') });
+      const refusals = [...host.core.store.readAll()].filter((e) => e.type === 'ApprovalDecisionRefused').map((e) => [e.data, e.metadata.actor]);
+      expect(refusals).toEqual([
+        [expect.objectContaining({ approvalId, reason: 'not-admin' }), 'channel:webhook:ops:U-intruder'],
+        [expect.objectContaining({ approvalId, reason: 'already-decided' }), 'operator:alice'],
+        [expect.objectContaining({ approvalId: 'appr-nonexistent', decision: null, reason: 'unknown-request' }), 'channel:webhook:ops:U-boss'],
+        [expect.objectContaining({ approvalId: secondId, decision: null, reason: 'unknown-option' }), 'channel:webhook:ops:U-boss'],
+        [expect.objectContaining({ approvalId: secondId, decision: 'approved', reason: 'already-decided' }), 'channel:webhook:ops:U-boss'],
+      ]);
+      expect(JSON.parse(cli('approvals', 'show', secondId, '--json').stdout)).toEqual(expect.objectContaining({ status: 'rejected', refused_attempts: 2, card_status: 'sent' }));
+      expect(cli('events', '--stream', 'approval-appr-nonexistent').stdout).toContain('unknown-request');
     } finally {
       await host.stop();
       await platform.close();

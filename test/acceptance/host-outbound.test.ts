@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { sessionDir } from '../../src/adapters/session-db';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RemoveDestination } from '../../src/commands/destinations';
@@ -119,6 +120,44 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       expect(new Set(keys).size).toBe(200);
       expect(new Set(keys.map((key) => key.split(':').pop()))).toEqual(new Set(ids));
       expect(platform.received.length - 200).toBeLessThanOrEqual(20);
+    } finally {
+      core.close();
+      host.child.kill('SIGTERM');
+      await host.done;
+    }
+  });
+
+  it('a host SIGKILLed during the last attempt fails the row on restart (outcome unknown), tells the sender, and sends nothing a fourth time', async () => {
+    let host = await startHost(dataDir(), platform.url);
+    const { core, sessionId, dir } = await openSession(host.url);
+    try {
+      // Two refusals, then the third attempt hangs: the host dies while it waits.
+      platform.failNext(2, 503);
+      platform.stallNext(1);
+      writeOutbound(dir, [{ id: 'r-last', channelType: 'webhook', platformId: 'fam', content: { text: 'are you there?' } }]);
+      const deliveries = () => platform.requests.filter((request) => request.path === '/deliver').length;
+      await waitUntil(() => deliveries() === 3, 'the third delivery attempt to reach the platform');
+      host.child.kill('SIGKILL');
+      await host.done;
+      const audit = () => runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
+      expect(audit().map((row) => [row.message_id, row.outcome, row.attempts])).toEqual([['r-last', 'routed', 3]]);
+
+      host = await startHost(dataDir(), platform.url);
+      const [failed] = await waitForEvents(core.store, finalOutcome(new Set(['r-last'])));
+      expect(failed!.data).toEqual({ sessionId, outboundId: 'r-last', attempt: 3, errorClass: 'AttemptInterrupted', error: expect.stringContaining('unknown'), final: true });
+      expect(audit().map((row) => [row.message_id, row.outcome, row.attempts, row.reason])).toEqual([['r-last', 'failed', 3, expect.stringContaining('AttemptInterrupted')]]);
+
+      const notice = () => {
+        const db = new Database(join(dir, 'inbound.db'), { readonly: true });
+        try {
+          return db.prepare("SELECT content FROM messages_in WHERE id = 'sys-failed-r-last'").pluck().get() as string | undefined;
+        } finally {
+          db.close();
+        }
+      };
+      await waitUntil(() => notice() !== undefined, 'the delivery_failed notice in inbound.db');
+      expect(JSON.parse(notice()!)).toMatchObject({ type: 'delivery_failed', messageOutId: 'r-last', errorClass: 'AttemptInterrupted' });
+      expect(deliveries()).toBe(3);
     } finally {
       core.close();
       host.child.kill('SIGTERM');
