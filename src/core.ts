@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { CommandBus } from './commands/bus';
 import { commandDefinitions } from './commands';
-import { migrate } from './db/migrate';
-import { openDatabase, type Synchronous } from './db/sqlite';
+import { migrate, pendingMigrations } from './db/migrate';
+import { assertDatabaseFile, createDatabaseFile, openDatabase, type Synchronous } from './db/sqlite';
 import { eventRegistry } from './events';
 import { EventStore } from './events/store';
 import type { Logger } from './logger';
@@ -22,14 +22,44 @@ export interface CoreOptions {
   synchronous?: Synchronous;
   logger?: Logger;
   clock?: () => Date;
+  /**
+   * For read commands: the file must exist and be migrated already; it is opened
+   * read-only and never changed.
+   */
+  readonly?: boolean;
+}
+
+/** A database an older switchyard wrote: a read-only open does not migrate it. */
+export class DatabaseNeedsMigrationError extends Error {
+  constructor(
+    readonly path: string,
+    readonly pending: readonly string[],
+  ) {
+    super(`${path} needs migration (${pending.join(', ')}): start the host with this version once to migrate it; read commands never change the database`);
+    this.name = 'DatabaseNeedsMigrationError';
+  }
 }
 
 export const centralDatabasePath = (dataDir: string) => join(dataDir, 'switchyard.db');
 
-/** Opens the event store at path with every event type, projection and command wired. */
+/**
+ * Opens the event store at path with every event type, projection and command wired.
+ * Only a missing file is created; an existing one must be a SQLite database.
+ */
 export function openCore(path: string, options: CoreOptions = {}): Core {
-  const db = openDatabase(path, { synchronous: options.synchronous ?? 'FULL' });
-  const applied = migrate(db);
+  if (path !== ':memory:') {
+    if (!options.readonly) createDatabaseFile(path);
+    assertDatabaseFile(path);
+  }
+  const db = openDatabase(path, { synchronous: options.synchronous ?? 'FULL', readonly: options.readonly ?? false });
+  if (options.readonly) {
+    const pending = pendingMigrations(db);
+    if (pending.length > 0) {
+      db.close();
+      throw new DatabaseNeedsMigrationError(path, pending);
+    }
+  }
+  const applied = options.readonly ? [] : migrate(db);
   const store = new EventStore(db, eventRegistry);
   const runner = new ProjectionRunner(store.db, projections);
   // A migration may bring a new read model (or reshape one) on a log that already has

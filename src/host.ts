@@ -52,6 +52,29 @@ function agentEnv(config: Config): Record<string, string> {
   return { SWITCHYARD_AGENT_PROVIDER: config.agentProvider, ...Object.fromEntries(forwarded) };
 }
 
+/** What a start has set going, undone last first: by a start that fails half-way, and by stop. */
+class Teardown {
+  private readonly steps: { name: string; undo: () => unknown }[] = [];
+
+  add(name: string, undo: () => unknown): void {
+    this.steps.push({ name, undo });
+  }
+
+  /** Runs every step, last added first, each even when one before it failed; returns the failures. */
+  async run(logger: Logger): Promise<unknown[]> {
+    const failures: unknown[] = [];
+    for (const { name, undo } of this.steps.splice(0).reverse()) {
+      try {
+        await undo();
+      } catch (error) {
+        failures.push(error);
+        logger.error({ err: error, event: 'StopFailed', step: name }, `stopping the ${name} failed`);
+      }
+    }
+    return failures;
+  }
+}
+
 /**
  * The composition root: the event store and bus, the reactors that materialize session
  * folders and destinations files, the outbound poller, delivery, and the channels.
@@ -65,27 +88,34 @@ export class Host {
     readonly channels: readonly ChannelAdapter[],
     readonly containers: ContainerLifecycle,
     readonly runtime: ContainerRuntime,
-    private readonly sweep: Sweep,
     private readonly logger: Logger,
-    private readonly releaseLease: () => void,
+    private readonly teardown: Teardown,
   ) {}
 
+  /**
+   * All or nothing: when any part fails to start, what had started is stopped again (the
+   * lease last) before the error is thrown, so no half-started host keeps running.
+   */
   static async start(config: Config, options: HostOptions): Promise<Host> {
     mkdirSync(config.dataDir, { recursive: true });
-    const releaseLease = acquireLease(config.dataDir);
+    const teardown = new Teardown();
+    teardown.add('lease', acquireLease(config.dataDir));
     try {
-      return await Host.assemble(config, options, releaseLease);
+      return await Host.assemble(config, options, teardown);
     } catch (error) {
-      releaseLease();
+      await teardown.run(options.logger);
       throw error;
     }
   }
 
-  private static async assemble(config: Config, options: HostOptions, releaseLease: () => void): Promise<Host> {
+  /** Starts each part and registers its stop; the stops run in reverse, so the order here is also stop's. */
+  private static async assemble(config: Config, options: HostOptions, teardown: Teardown): Promise<Host> {
     const logger = options.logger;
     const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger });
+    teardown.add('store', () => core.close());
     const component = (name: string) => logger.child({ component: name });
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
+    teardown.add('runtime', () => runtime.close());
     const containers = new ContainerLifecycle(core, {
       dataDir: config.dataDir,
       installId: installId(config.dataDir),
@@ -103,7 +133,15 @@ export class Host {
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
     ];
-    for (const reactor of reactors) reactor.start();
+    for (const reactor of reactors) {
+      reactor.start();
+      teardown.add('reactor', () => reactor.stop());
+    }
+    // Agents that are child processes stop with the host; a container is left running, to be adopted at the next start.
+    teardown.add('agents', async () => {
+      if (runtime.kind === 'process') await containers.stopAll();
+      await containers.settled();
+    });
     const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller'), guard });
     const channels = new Map(options.channels.map((c) => [c.channelType, c]));
     const delivery = new DeliveryService(core, config.dataDir, channels, {
@@ -112,6 +150,8 @@ export class Host {
       guard,
       sources: [new ApprovalCards(core, channels)],
     });
+    // Stopped once the channels are: deliveries in flight record their outcome.
+    teardown.add('delivery', () => delivery.stop());
     const sweep = new Sweep(core, containers, {
       dataDir: config.dataDir,
       intervalMs: config.sweepIntervalMs,
@@ -121,8 +161,10 @@ export class Host {
       logger: component('sweep'),
       guard,
     });
-    const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, sweep, logger, releaseLease);
+    const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, logger, teardown);
     for (const channel of options.channels) {
+      // Registered first: a channel whose setup failed half-way may hold something already.
+      teardown.add(`${channel.channelType} channel`, () => channel.teardown());
       await channel.setup({
         conversations: host.conversations(channel.channelType),
         onInbound: (report) => host.receive(report),
@@ -130,6 +172,10 @@ export class Host {
       });
     }
     delivery.start();
+    teardown.add('poller and sweep', () => {
+      poller.stop();
+      sweep.stop();
+    });
     poller.start();
     // Work left pending while the host was down is found by a first pass now, not in a minute.
     sweep.run();
@@ -185,22 +231,14 @@ export class Host {
   }
 
   /**
-   * Graceful: no new work, deliveries in flight record their outcome, agents that are
-   * child processes are stopped (a container is left running, to be adopted at the next
-   * start), then the store closes.
+   * Graceful, in the reverse order of start: no new work, deliveries in flight record their
+   * outcome, agents that are child processes are stopped, then the store closes and the
+   * lease is released. Every part is stopped even when one fails; the first failure is thrown.
    */
   async stop(): Promise<void> {
-    this.poller.stop();
-    this.sweep.stop();
-    for (const channel of this.channels) await channel.teardown();
-    await this.delivery.stop();
-    if (this.runtime.kind === 'process') await this.containers.stopAll();
-    await this.containers.settled();
-    for (const reactor of this.reactors) reactor.stop();
-    await this.runtime.close();
-    this.core.close();
-    this.releaseLease();
+    const failures = await this.teardown.run(this.logger);
     this.logger.info({ event: 'HostStopped' }, 'host stopped');
+    if (failures.length > 0) throw failures[0];
   }
 
   /** The runtime the configuration asks for: with `auto`, docker when its engine answers, else a child process. */

@@ -36,13 +36,13 @@ export function databasePath(command: Command): string {
   return globalOptions(command).db ?? centralDatabasePath(configFor(command).dataDir);
 }
 
-/** Opens an existing central database (read commands never create one). */
+/** Opens an existing, migrated central database read-only: read commands never create or change one. */
 export function openExisting(command: Command): Core {
   const path = databasePath(command);
   if (!existsSync(path)) {
     throw new CliError(`no Switchyard database at ${path}: pass --data-dir or --db, or start the host there first`);
   }
-  return openCore(path, { synchronous: configFor(command).synchronous });
+  return openCore(path, { readonly: true });
 }
 
 /** Parses a flag that must be a whole number ≥ min, for commander. */

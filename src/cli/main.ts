@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { CommandIdConflictError, CommandValidationError } from '../commands/bus';
 import { ConfigError } from '../config';
+import { DatabaseNeedsMigrationError } from '../core';
+import { NotADatabaseError } from '../db/sqlite';
 import { CliError } from './context';
 import { registerAcl } from './acl';
 import { registerApprovals } from './approvals';
@@ -56,7 +58,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-const USAGE_ERRORS = [CliError, ConfigError, CommandValidationError, CommandIdConflictError];
+/** Failures a person can act on from the message alone: reported without a stack trace. */
+const EXPECTED_ERRORS = [CliError, ConfigError, CommandValidationError, CommandIdConflictError, NotADatabaseError, DatabaseNeedsMigrationError];
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -67,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       // Help and version are not failures; every other parse error is bad usage.
       return error.exitCode === 0 ? 0 : 2;
     }
-    const known = USAGE_ERRORS.some((type) => error instanceof type);
+    const known = EXPECTED_ERRORS.some((type) => error instanceof type);
     process.stderr.write(bad(`switchyard: ${error instanceof Error ? error.message : String(error)}`) + '\n');
     if (!known && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
     return error instanceof CliError ? error.exitCode : error instanceof ConfigError ? 2 : 1;

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import type { ChannelAdapter } from '../adapters/channels/channel';
 import { WebhookChannel } from '../adapters/channels/webhook';
+import { LeaseHeldError } from '../adapters/lease';
 import type { Config } from '../config';
+import { MigrationError } from '../db/migrate';
+import { NotADatabaseError } from '../db/sqlite';
 import { Host } from '../host';
 import { createLogger, type Logger } from '../logger';
 import { CliError, configFor, wholeNumber } from './context';
@@ -27,6 +30,25 @@ function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
   ];
 }
 
+/**
+ * A start that failed for a reason the operator can act on, in one line: a port in use, a
+ * data directory held or unreadable, a database refused or damaged. The stack goes to the
+ * debug log; anything else is a bug and keeps its stack.
+ */
+function startFailure(error: unknown, config: Config): CliError | undefined {
+  const cause = (error as { code?: unknown; port?: unknown; address?: unknown } | null) ?? {};
+  if (cause.code === 'EADDRINUSE' && cause.port === config.webhookPort) {
+    return new CliError(`could not start the host: the webhook port ${config.webhookPort} on ${String(cause.address)} is already in use (stop what listens there, or pass another --webhook-port)`);
+  }
+  const expected =
+    error instanceof LeaseHeldError ||
+    error instanceof NotADatabaseError ||
+    error instanceof MigrationError ||
+    // System errors (EACCES, ENOSPC …) and SQLite's own (SQLITE_CORRUPT, SQLITE_NOTADB …) carry a code.
+    (error instanceof Error && typeof cause.code === 'string');
+  return expected ? new CliError(`could not start the host: ${error.message.replaceAll('\n', ' ')}`) : undefined;
+}
+
 /** Runs the host until SIGINT or SIGTERM, then stops it gracefully. */
 export function registerStart(program: Command): void {
   program
@@ -39,7 +61,13 @@ export function registerStart(program: Command): void {
       const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime });
       const logger = createLogger(config.logLevel);
       const channels = configuredChannels(config, logger);
-      const host = await Host.start(config, { channels, logger });
+      let host: Host;
+      try {
+        host = await Host.start(config, { channels, logger });
+      } catch (error) {
+        logger.debug({ err: error, event: 'HostStartFailed' }, 'host failed to start; everything it had started is stopped');
+        throw startFailure(error, config) ?? error;
+      }
       for (const channel of channels) {
         if (channel instanceof WebhookChannel) console.log(`webhook channel listening on ${channel.url()}`);
       }

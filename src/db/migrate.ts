@@ -85,6 +85,16 @@ export function migrate(db: Database.Database, migrations: Migration[] = loadMig
 }
 
 /**
+ * The migrations a database still lacks, without changing it (a read-only connection
+ * will do). A database that never had any lacks them all.
+ */
+export function pendingMigrations(db: Database.Database, migrations: Migration[] = loadMigrations()): string[] {
+  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() !== undefined;
+  const applied = new Set(hasTable ? (db.prepare('SELECT file FROM schema_migrations').pluck().all() as string[]) : []);
+  return migrations.map((migration) => migration.file).filter((file) => !applied.has(file));
+}
+
+/**
  * Splits a SQL script into statements so a failure can name the one that failed.
  * Semicolons inside quotes, comments and trigger bodies (BEGIN … END, CASE … END)
  * do not end a statement.

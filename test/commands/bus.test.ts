@@ -109,6 +109,26 @@ describe('CommandBus', () => {
     expect(commandCount()).toBe(2);
   });
 
+  it('group commit: a command that throws after its first events and projection rows were written leaves no trace, and the rest of the batch commits', () => {
+    // Its first stream appends (event + destinations row); the second stream's event is invalid, so the append throws mid-command.
+    const halfWrite = {
+      ...AddDestination,
+      type: 'HalfWrite',
+      decide: (...args: Parameters<typeof AddDestination.decide>) => {
+        const decision = AddDestination.decide(...args);
+        if (!Array.isArray(decision)) throw new Error('expected AddDestination to accept');
+        return [...decision, { stream: 'agent-group-ag-2', type: 'DestinationAdded', schemaVersion: 1, data: {} }];
+      },
+    };
+    core.bus.register(halfWrite);
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), { ...grant('b-2', 'half'), type: 'HalfWrite' }, grant('b-3', 'two')]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'failed', 'accepted']);
+    expect(eventsAfterSetup().map((e) => e.metadata.commandId)).toEqual(['b-1', 'b-3']);
+    expect(commandCount()).toBe(2);
+    expect(core.views.destinations.list('ag-1').map((d) => d.local_name)).toEqual(['one', 'two']);
+    expect(core.views.destinations.find('ag-1', 'half')).toBeUndefined();
+  });
+
   it('publishes events to subscribers only after the transaction commits', async () => {
     const seen = firstValueFrom(core.store.subscribe({ after: 2 }).pipe(take(2), toArray()));
     expect(() =>

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TerminalChannel } from '../../../src/adapters/channels/terminal';
 import { DockerRuntime } from '../../../src/adapters/containers/docker';
@@ -10,23 +9,28 @@ import { loadConfig } from '../../../src/config';
 import { packageRoot } from '../../../src/db/package-root';
 import { Host } from '../../../src/host';
 import { createLogger } from '../../../src/logger';
-import { startDockerd, type Dockerd } from '../../support/dockerd';
+import { describeWithDockerd, dockerSuiteMode, startDockerd, type Dockerd } from '../../support/dockerd';
 import { useTempDir } from '../../support/temp';
 import { waitForEvents, waitUntil } from '../../support/wait';
 
 const IMAGE = 'switchyard-agent:test';
-const available = spawnSync('dockerd', ['--version']).status === 0 && process.getuid?.() === 0;
-if (!available) console.warn('docker runtime tests SKIPPED: dockerd is not installed or not root (.ci/run installs docker.io)');
+describe('docker suite without an engine', () => {
+  it('fails in CI saying why, and skips with a warning elsewhere', () => {
+    expect(dockerSuiteMode('dockerd is not installed', { CI: 'true' })).toEqual({ fail: expect.stringMatching(/cannot run in CI \(CI=true\): dockerd is not installed/) });
+    expect(dockerSuiteMode('dockerd is not installed', { CI: '1' })).toEqual({ fail: expect.any(String) });
+    expect(dockerSuiteMode('dockerd is not installed', {})).toEqual({ skip: expect.stringMatching(/SKIPPED: dockerd is not installed/) });
+    expect(dockerSuiteMode('dockerd is not installed', { CI: 'false' })).toEqual({ skip: expect.any(String) });
+    expect(dockerSuiteMode(undefined, { CI: 'true' })).toEqual({ run: true });
+  });
+});
 
 /** The docker runtime against a real engine of the test's own, with the image built from local files. */
-(available ? describe : describe.skip)('docker runtime (real Docker engine)', () => {
+describeWithDockerd('docker runtime (real Docker engine)', () => {
   const tempDir = useTempDir();
   let engine: Dockerd;
 
   beforeAll(async () => {
-    const started = await startDockerd();
-    if ('skipped' in started) throw new Error(started.skipped);
-    engine = started;
+    engine = await startDockerd();
     await buildAgentImage(engine.docker, { tag: IMAGE, repoRoot: packageRoot(__dirname) });
   }, 180_000);
   afterAll(async () => {
