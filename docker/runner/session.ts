@@ -89,7 +89,8 @@ export class SessionDatabases {
       `INSERT INTO messages_out (id, seq, in_reply_to, timestamp, kind, platform_id, channel_type, thread_id, content)
        VALUES (?, ?, ?, ?, 'chat', ?, ?, ?, ?)`,
     );
-    const maxSeq = this.outbound.prepare('SELECT coalesce(max(seq), 0) FROM messages_out').pluck();
+    // Integers only: SQLite sorts text above every number, so one text seq would poison every later one.
+    const maxSeq = this.outbound.prepare("SELECT coalesce(max(seq), 0) FROM messages_out WHERE typeof(seq) = 'integer'").pluck();
     return this.outbound.transaction(() =>
       rows.map((row) => {
         const max = maxSeq.get() as number;

@@ -273,7 +273,7 @@ export class DeliveryService {
         throw error;
       }
     });
-    if (outcome.status === 'retry-later') throw outcome.error;
+    if (outcome.status === 'retry-later' || outcome.status === 'quarantined') throw outcome.error;
     if (outcome.status === 'skipped') throw new UnsafePathError(`session ${sessionId} is quarantined: its folder is not read`);
     if ('error' in outcome.value) throw outcome.value.error;
     return outcome.value.value;

@@ -232,7 +232,8 @@ export const openOutboundDb = (dir: string) => openSessionDatabase(dir, OUTBOUND
  * current maximum, starting at 2. The container takes odd numbers, so the two never collide.
  */
 export function nextEvenSeq(db: Database.Database): number {
-  const max = db.prepare('SELECT coalesce(max(seq), 0) FROM messages_in').pluck().get() as number;
+  // Integers only: SQLite sorts text above every number, so a forged text seq would poison every later one.
+  const max = db.prepare("SELECT coalesce(max(seq), 0) FROM messages_in WHERE typeof(seq) = 'integer'").pluck().get() as number;
   return Math.floor(Math.max(max, 0) / 2) * 2 + 2;
 }
 

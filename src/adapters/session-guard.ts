@@ -11,8 +11,8 @@ import { UnsafePathError } from './session-db';
  * - `unreadable`: a session database that is not one, or not the contract's (garbage,
  *   a dropped table, a row that clashes with the host's);
  * - `busy`: the agent holds a lock; it passes, unless it does not;
- * - `host`: the host itself is short of something (disk, descriptors, memory), which no
- *   session is to blame for and which heals: retry, never quarantine.
+ * - `host`: storage or resources are short (a full disk or quota, I/O errors, descriptors,
+ *   memory), which no agent is to blame for and which heals: retry, never quarantine.
  */
 export type SessionFailure = 'tampered' | 'unreadable' | 'busy' | 'host';
 
@@ -44,16 +44,21 @@ export interface SessionGuardOptions {
   logger?: Logger;
 }
 
-/** What became of work on one session's folder. */
-export type GuardedOutcome<T> = { status: 'done'; value: T } | { status: 'skipped' } | { status: 'retry-later'; error: unknown };
+/** What became of work on one session's folder: skipped means the session was not active to begin with. */
+export type GuardedOutcome<T> =
+  | { status: 'done'; value: T }
+  | { status: 'skipped' }
+  | { status: 'quarantined'; error: unknown }
+  | { status: 'retry-later'; error: unknown };
 
 /**
  * The failure policy of everything that touches session folders (the folder writer, the
  * outbound poller, delivery, the sweep): one session's folder can cost that session a
  * retry or a quarantine, never the others their messages. A tampered or unreadable
  * folder is quarantined at once, with the evidence, in the log; a busy one is retried
- * until it has been busy too long; a host-wide failure is thrown, for the caller to retry
- * everything later.
+ * until it has been busy too long; a full disk is retried for as long as it lasts and
+ * never quarantines (the folder may sit on its own file system or quota, so the others
+ * go on meanwhile).
  */
 export class SessionGuard {
   private readonly busySince = new Map<string, number>();
@@ -71,10 +76,7 @@ export class SessionGuard {
     return this.core.views.sessions.get(sessionId)?.status === 'active';
   }
 
-  /**
-   * Runs work on a session's folder. Skipped when the session is not active (quarantined,
-   * unknown); a failure is judged as the policy says. Host-wide failures are thrown.
-   */
+  /** Runs work on a session's folder. Skipped when the session is not active (quarantined, unknown); a failure is judged as the policy says. */
   run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T): GuardedOutcome<T> {
     if (!this.isActive(sessionId)) return { status: 'skipped' };
     try {
@@ -83,7 +85,10 @@ export class SessionGuard {
       return { status: 'done', value };
     } catch (error) {
       const failure = classifySessionFailure(error);
-      if (failure === 'host') throw error;
+      if (failure === 'host') {
+        this.options.logger?.warn({ err: error, event: 'SessionFolderStorageFailed', sessionId, component }, 'no space or I/O error in a session folder: retrying later');
+        return { status: 'retry-later', error };
+      }
       if (failure === 'busy') {
         const now = this.clock();
         const since = this.busySince.get(sessionId) ?? now;
@@ -94,7 +99,7 @@ export class SessionGuard {
         }
       }
       this.quarantine(sessionId, QUARANTINE_REASON[failure], component, error, evidence);
-      return { status: 'skipped' };
+      return { status: 'quarantined', error };
     }
   }
 

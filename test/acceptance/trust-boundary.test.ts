@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
@@ -51,8 +51,8 @@ describe('the trust boundary: a session folder is hostile input', () => {
     expect((await postInbound(channel.url(), { platformId: chat, messageId, content: { text } })).status).toBe(202);
     const [routed] = await waitForEvents(host.core.store, (e) => e.type === 'InboundRouted' && (e.data as { platformMessageId: string }).platformMessageId === messageId);
     await host.settled();
-    const { sessionId } = routed!.data as { sessionId: string };
-    return { sessionId, dir: sessionDir(dataDir(), 'ag-andy', sessionId) };
+    const { sessionId, agentGroupId } = routed!.data as { sessionId: string; agentGroupId: string };
+    return { sessionId, dir: sessionDir(dataDir(), agentGroupId, sessionId) };
   }
 
   const quarantineOf = (sessionId: string) => waitForEvents(host.core.store, (e) => e.type === 'SessionQuarantined' && (e.data as { sessionId: string }).sessionId === sessionId);
@@ -138,6 +138,42 @@ describe('the trust boundary: a session folder is hostile input', () => {
     }
     await waitUntil(() => inboundIds(locked.dir).length === 2, 'the locked session, after the lock');
     expect(host.core.views.sessions.get(locked.sessionId)!.status).toBe('active');
+  });
+
+  it('a full disk under one session’s folder delays that session alone; it catches up once there is space, without a restart', async () => {
+    const mount = join(dataDir(), 'sessions', 'ag-disk');
+    mkdirSync(mount, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount], { stdio: 'ignore' });
+    } catch (error) {
+      // CI runs as root and can mount; a developer's machine may not: say so rather than pass silently.
+      if (process.env.CI === 'true') throw error;
+      console.warn('skipped: mounting a small tmpfs needs root');
+      return;
+    }
+    try {
+      expect(host.core.bus.dispatch(CreateAgentGroup.envelope('disk', { agentGroupId: 'ag-disk', name: 'Disk', folder: 'disk' })).status).toBe('accepted');
+      expect(host.core.bus.dispatch(RegisterMessagingGroup.envelope('mg-disk', { messagingGroupId: 'mg-disk', channelType: 'webhook', platformId: 'disk' })).status).toBe('accepted');
+      expect(host.core.bus.dispatch(WireChannel.envelope('wire-disk', { messagingGroupId: 'mg-disk', agentGroupId: 'ag-disk' })).status).toBe('accepted');
+      const full = await sessionFor('disk');
+      const other = await sessionFor('work');
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${join(mount, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
+      } catch {
+        // dd stops with ENOSPC: the disk is full, as wanted.
+      }
+      await postInbound(channel.url(), { platformId: 'disk', messageId: 'disk-2', content: { text: 'no room for me yet' } });
+      await postInbound(channel.url(), { platformId: 'work', messageId: 'work-2', content: { text: 'plenty of room here' } });
+      await waitUntil(() => inboundIds(other.dir).length === 2, 'the session on a disk with space');
+      expect(inboundIds(full.dir)).toHaveLength(1);
+
+      rmSync(join(mount, 'filler'));
+      await waitUntil(() => inboundIds(full.dir).length === 2, 'the full session, once there is space');
+      expect(host.core.views.sessions.get(full.sessionId)!.status).toBe('active');
+    } finally {
+      // Lazily: the host still has the session's files open until it stops.
+      execFileSync('umount', ['-l', mount]);
+    }
   });
 
   it('a released session gets what was routed to it while it was quarantined, once', async () => {

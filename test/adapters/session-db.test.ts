@@ -146,7 +146,10 @@ describe('session databases', () => {
         db.prepare("INSERT INTO messages_in (id, seq, kind, timestamp, content) VALUES (?, ?, 'chat', 'now', '{}')").run(`m${seq}`, seq);
         seqs.push(nextEvenSeq(db));
       }
-      expect(seqs).toEqual([2, 2, 4, 4, 10]);
+      // A forged text seq sorts above every number in SQLite: it must not poison the next one.
+      db.prepare("INSERT INTO messages_in (id, seq, kind, timestamp, content) VALUES ('forged', 'zz', 'chat', 'now', '{}')").run();
+      seqs.push(nextEvenSeq(db));
+      expect(seqs).toEqual([2, 2, 4, 4, 10, 10]);
     } finally {
       db.close();
     }

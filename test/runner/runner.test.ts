@@ -107,15 +107,16 @@ describe('agent runner (docker/runner, real child process)', () => {
     expect(rows()).toHaveLength(1);
   });
 
-  it('releases claims a previous run left in processing, continues the odd seqs, and exits 0 on SIGTERM', async () => {
+  it('releases claims a previous run left in processing, continues the odd seqs (past a text seq), and exits 0 on SIGTERM', async () => {
     receive('m-1', { text: 'again' });
     const db = new Database(join(session.dir(), 'outbound.db'));
     db.prepare(`INSERT INTO processing_ack VALUES ('m-1', 'processing', ?)`).run(new Date().toISOString());
     db.prepare(`INSERT INTO messages_out (id, seq, timestamp, kind, content) VALUES ('old', 3, ?, 'chat', '{}')`).run(new Date().toISOString());
+    db.prepare(`INSERT INTO messages_out (id, seq, timestamp, kind, content) VALUES ('odd', 'abc', ?, 'chat', '{}')`).run(new Date().toISOString());
     db.close();
     const child = start();
     await waitUntil(() => acks()['m-1'] === 'completed', `m-1 retried\n${session.stderr}`);
-    expect(rows().map((r) => r.seq)).toEqual([3, 5]);
+    expect(rows().map((r) => r.seq)).toEqual([3, 5, 'abc']);
     child.kill('SIGTERM');
     expect(await session.exited()).toBe(0);
     expect(session.events('RunnerStarted')[0]!.releasedClaims).toBe(1);
