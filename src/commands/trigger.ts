@@ -1,34 +1,42 @@
+import RE2 from 're2';
 import { RE2JS } from 're2js';
 
 /**
- * Trigger patterns, the one place they are compiled: by RE2 (re2js), whose matching time
- * grows linearly with the text. A backtracking engine lets one pattern stop the host
- * (`^(a+)+$` held the event loop for 48 s on a 33-character message); RE2 cannot, and
- * refuses instead what it cannot run that way (backreferences, lookaround).
+ * Trigger patterns, the one place they are compiled: by Google's RE2 (the native `re2`
+ * binding), whose matching time grows linearly with the text. A backtracking engine lets one
+ * pattern stop the host (`^(a+)+$` held the event loop for 48 s on a 33-character message);
+ * RE2 cannot, and refuses instead what it cannot run that way (backreferences, lookaround).
+ * The pure-JS port re2js was linear too, but built its automaton ~10x slower: `.*a.{20}x`
+ * took 120-430 ms on a first 10 kB message.
  */
 
 /**
- * Linear in the text, but times the program's size: past this, RE2's automaton outgrows its cache and
- * each character of a 10 kB message costs every instruction (`[a-z]{0,999}` three times
- * over ran 1.8 s). A 350-character alternation of words is ~350 instructions; counted
- * repetitions are what exceed it.
+ * Linear in the text, but times the program's size when the automaton has more states than
+ * the text has characters: RE2 then builds a state per character, each costing every live
+ * instruction (`.*a.{494}x` ran ~60 ms on 10 kB of random a/b; unbounded, `.*a.{999}b.{999}x`
+ * ran ~190 ms). A 350-character alternation of words is ~350 instructions; counted
+ * repetitions are what exceed it. The native binding does not report its program size:
+ * re2js, a port of the same compiler, counts it.
  */
 export const MAX_TRIGGER_INSTRUCTIONS = 500;
 
-export type CompiledTrigger = { regex: RE2JS; refused?: undefined } | { regex?: undefined; refused: string };
+export type CompiledTrigger = { regex: RE2; refused?: undefined } | { regex?: undefined; refused: string };
 
 /** A few patterns per install, judged against every inbound message: compiled once each. */
 const compiled = new Map<string, CompiledTrigger>();
 
+const reasonOf = (error: unknown): string =>
+  `${error instanceof Error ? error.message.replace(/^error parsing regexp: /, '') : String(error)} (trigger patterns run on RE2: no backreferences or lookaround)`;
+
 function compile(pattern: string): CompiledTrigger {
-  let regex: RE2JS;
+  let regex: RE2;
+  let size: number;
   try {
-    regex = RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
+    regex = new RE2(pattern, 'i');
+    size = RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE).programSize();
   } catch (error) {
-    const reason = error instanceof Error ? error.message.replace(/^error parsing regexp: /, '') : String(error);
-    return { refused: `${reason} (trigger patterns run on RE2: no backreferences or lookaround)` };
+    return { refused: reasonOf(error) };
   }
-  const size = regex.programSize();
   if (size > MAX_TRIGGER_INSTRUCTIONS) {
     return { refused: `compiles to ${size} instructions, more than ${MAX_TRIGGER_INSTRUCTIONS} (use smaller counted repetitions {n,m})` };
   }
