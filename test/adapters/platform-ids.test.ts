@@ -1,17 +1,16 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { WebhookChannel } from '../../src/adapters/channels/webhook';
+import type { WebhookChannel } from '../../src/adapters/channels/webhook';
 import { sessionDir } from '../../src/adapters/session-db';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
-import { loadConfig } from '../../src/config';
 import type { RecordedEvent } from '../../src/events/define';
-import { Host } from '../../src/host';
-import { createLogger } from '../../src/logger';
+import type { Host } from '../../src/host';
 import { writeOutbound } from '../support/container';
-import { FakePlatform, postInbound } from '../support/fake-platform';
+import { postInbound, type FakePlatform } from '../support/fake-platform';
 import { useTempDir } from '../support/temp';
 import { waitForEvents } from '../support/wait';
+import { useWebhookHost } from '../support/webhook-host';
 
 /**
  * Agents name the message they react to, edit or answer by the id they see: messages_in.id
@@ -20,19 +19,18 @@ import { waitForEvents } from '../support/wait';
  */
 describe('reactions, edits and replies reach the platform with its own message ids (webhook channel, fake platform)', () => {
   const tempDir = useTempDir();
+  const running = useWebhookHost(tempDir, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
   let platform: FakePlatform;
   let channel: WebhookChannel;
   let host: Host;
 
-  beforeEach(async () => {
-    platform = await FakePlatform.start();
-    channel = new WebhookChannel({ deliverUrl: platform.url });
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' });
-    host = await Host.start(config, { channels: [channel], logger: createLogger('silent') });
+  beforeEach(() => {
+    host = running.host();
+    channel = running.channel();
+    platform = running.platform();
     const operator = { actor: 'operator:alice' };
     for (const envelope of [
       CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }, operator),
-      CreateAgentGroup.envelope('ag-2', { agentGroupId: 'ag-other', name: 'Other', folder: 'other' }, operator),
       RegisterMessagingGroup.envelope('mg', { messagingGroupId: 'mg-chat', channelType: 'webhook', platformId: 'chat-1', name: 'Chat' }, operator),
       RegisterMessagingGroup.envelope('mg-2', { messagingGroupId: 'mg-elsewhere', channelType: 'webhook', platformId: 'chat-2', name: 'Elsewhere' }, operator),
       WireChannel.envelope('wire', { messagingGroupId: 'mg-chat', agentGroupId: 'ag-andy', sessionMode: 'agent-shared' }, operator),
@@ -40,10 +38,6 @@ describe('reactions, edits and replies reach the platform with its own message i
     ]) {
       expect(host.core.bus.dispatch(envelope).status).toBe('accepted');
     }
-  });
-  afterEach(async () => {
-    await host.stop();
-    await platform.close();
   });
 
   const dataDir = () => join(tempDir(), 'data');
