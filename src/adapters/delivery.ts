@@ -8,6 +8,7 @@ import type { RecordedEvent } from '../events/define';
 import { OutboundRouted } from '../events/outbound';
 import type { Logger } from '../logger';
 import { DeliveryError, type ChannelAdapter, type OutboundFile } from './channels/channel';
+import { PlatformRefs } from './platform-refs';
 import { OutboxFileError, readOutboxFiles, removeOutboxFolder, sessionDir, UnsafePathError } from './session-db';
 import { SessionGuard } from './session-guard';
 
@@ -80,6 +81,7 @@ export class DeliveryService {
   private readonly committer: GroupCommitter;
   private readonly sources: readonly SendableSource[];
   private readonly guard: SessionGuard;
+  private readonly refs: PlatformRefs;
 
   constructor(
     private readonly core: Core,
@@ -89,6 +91,7 @@ export class DeliveryService {
   ) {
     this.committer = new GroupCommitter(core.bus);
     this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
+    this.refs = new PlatformRefs(core);
     this.sources = [this.routedRows(), ...(options.sources ?? [])];
   }
 
@@ -213,14 +216,21 @@ export class DeliveryService {
           : RecordDeliveryAttempt.envelope(`delivery:${sessionId}:${outboundId}:attempt-${(row()?.attempts ?? 0) + 1}`, { sessionId, outboundId }, meta),
       // An agent target is delivered (or failed) by the command that opens it.
       openAttempt: () => (data.target.type === 'channel' && row()?.outcome === 'routed' ? row()!.attempts : undefined),
-      send: () => this.send(event),
+      send: async () => {
+        const platformMessageId = await this.send(event);
+        this.refs.noteSent(sessionId, outboundId, platformMessageId);
+        return platformMessageId;
+      },
       record: (attempt, result) => RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, attempt, result }, meta),
       progress: () => {
         const { attempts, outcome } = row()!;
         return { attempts, outcome: outcome === 'routed' ? 'pending' : outcome === 'delivered' ? 'delivered' : 'failed' };
       },
       log: { fields: { sessionId, outboundId, ...meta }, succeeded: 'DeliverySucceeded', failed: 'DeliveryFailed' },
-      delivered: () => this.removeOutbox(sessionId, data.agentGroupId, outboundId),
+      delivered: () => {
+        this.refs.forget(sessionId, outboundId);
+        this.removeOutbox(sessionId, data.agentGroupId, outboundId);
+      },
     };
   }
 
@@ -234,11 +244,14 @@ export class DeliveryService {
     } catch (error) {
       throw new DeliveryError(error instanceof Error ? error.message : String(error), error instanceof UnsafePathError ? 'UnsafeOutbox' : 'OutboxFile', false);
     }
+    // The platform's ids, not the ones the agent saw, for what the row reacts to, edits or answers.
+    const { content, inReplyTo } = this.refs.translate(data);
     return channel.deliver(data.target.platformId, data.target.threadId, {
       idempotencyKey: `${data.sessionId}:${data.outboundId}`,
       kind: data.kind,
-      content: data.content,
+      content,
       files,
+      ...(inReplyTo !== undefined && { inReplyTo }),
     });
   }
 

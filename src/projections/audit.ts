@@ -126,6 +126,7 @@ export interface AuditQuery {
 export class AuditView {
   private readonly byMessage: Database.Statement;
   private readonly outbound: Database.Statement;
+  private readonly inbound: Database.Statement;
   private readonly queries: StatementCache;
   private readonly tracePositions: Database.Statement;
   private readonly pendingFailed: Database.Statement;
@@ -147,6 +148,7 @@ export class AuditView {
        UNION SELECT * FROM audit WHERE platform_message_id = @id ORDER BY decided_position`,
     );
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
+    this.inbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'inbound'");
   }
 
   /** Every audit row a message id could mean: host id, command id or platform id. */
@@ -171,6 +173,11 @@ export class AuditView {
 
   outboundRow(sessionId: string, outboundId: string): AuditRow | undefined {
     return this.outbound.get(sessionId, outboundId) as AuditRow | undefined;
+  }
+
+  /** An inbound message routed into this session, by the host's id for it (its messages_in id). */
+  inboundRow(sessionId: string, messageId: string): AuditRow | undefined {
+    return this.inbound.get(sessionId, messageId) as AuditRow | undefined;
   }
 
   *query(filter: AuditQuery): Generator<AuditRow> {

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import type { ChannelSetup, InboundReport } from '../../src/adapters/channels/channel';
 import { DeliveryError } from '../../src/adapters/channels/channel';
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH, WebhookChannel, type WebhookChannelOptions } from '../../src/adapters/channels/webhook';
-import { loadConfig } from '../../src/config';
 import { Host } from '../../src/host';
-import { createLogger } from '../../src/logger';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { useTempDir } from '../support/temp';
+import { useWebhookHost } from '../support/webhook-host';
 
 const message = { platformId: 'chat-1', threadId: 't-1', messageId: 'm-1', kind: 'chat', content: { text: 'hi' }, timestamp: '2025-01-02T03:04:05.000Z' };
 
@@ -396,20 +395,12 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
 });
 
 describe('WebhookChannel in a running host: one message per (channel, chat, message id)', () => {
-  const tempDir = useTempDir();
-  let platform: FakePlatform;
+  const running = useWebhookHost(useTempDir());
   let channel: WebhookChannel;
   let host: Host;
-
-  beforeEach(async () => {
-    platform = await FakePlatform.start();
-    channel = new WebhookChannel({ deliverUrl: platform.url });
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RUNTIME: 'external' });
-    host = await Host.start(config, { channels: [channel], logger: createLogger('silent') });
-  });
-  afterEach(async () => {
-    await host.stop();
-    await platform.close();
+  beforeEach(() => {
+    host = running.host();
+    channel = running.channel();
   });
 
   const inboundEvents = () => [...host.core.store.readAll()].filter((event) => event.type.startsWith('Inbound'));

@@ -46,9 +46,14 @@ export interface OutboundMessage {
    */
   idempotencyKey?: string;
   kind: string;
-  /** The row's content: a JSON string as the agent wrote it. */
+  /**
+   * The row's content: a JSON string as the agent wrote it, except that a `messageId` naming
+   * a message of this chat (what a reaction or an edit is aimed at) is the platform's id.
+   */
   content: string;
   files: OutboundFile[];
+  /** The platform's id of the message this one answers, when the agent named one of this chat. */
+  inReplyTo?: string;
 }
 
 /** A click on an ask_question card (spec §6): which card, which option, by whom. */

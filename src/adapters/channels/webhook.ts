@@ -71,6 +71,8 @@ export interface WebhookDelivery {
   files: { name: string; data: string }[];
   /** Same on every retry of one row, so a bridge can drop duplicates. */
   idempotencyKey?: string;
+  /** The platform's id of the message this one answers (content.messageId of a reaction or an edit is one too). */
+  inReplyTo?: string;
 }
 
 /** A request refused with a status and a JSON body; thrown by handlers, answered by `handle`. */
@@ -163,6 +165,7 @@ export class WebhookChannel implements ChannelAdapter {
       content: parseContent(message.content),
       files: message.files.map((file) => ({ name: file.name, data: file.data.toString('base64') })),
       ...(message.idempotencyKey ? { idempotencyKey: message.idempotencyKey } : {}),
+      ...(message.inReplyTo !== undefined && { inReplyTo: message.inReplyTo }),
     };
     const { status, text } = await this.post(this.options.deliverUrl, payload);
     if (status < 200 || status > 299) {
