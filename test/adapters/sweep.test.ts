@@ -175,6 +175,17 @@ describe('sweep', () => {
     expect(sweep.run()).toEqual(expect.objectContaining({ stopped: [{ sessionId, reason: 'heartbeat-lost' }], retried: ['new'] }));
   });
 
+  it('stops a runner that leaves due work untaken with its heartbeat silent, judged from when the work fell due', () => {
+    startContainer();
+    heartbeat(now);
+    now += 20 * MINUTE;
+    insertMessage('waiting');
+    expect(sweep.run().stopped).toEqual([]);
+    now += 11 * MINUTE;
+    expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'heartbeat-lost' }]);
+    expect(events('ContainerStopRequested')).toEqual([expect.objectContaining({ evidence: expect.objectContaining({ stuck: [], untaken: ['waiting'], silentMs: 11 * MINUTE }) })]);
+  });
+
   it('marks a stopped external runner stopped at once, the reason kept, so that the next due message wakes the session again', async () => {
     const incarnationId = startContainer();
     const before = core.store.lastPosition();

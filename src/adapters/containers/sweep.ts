@@ -33,6 +33,7 @@ export interface SweepOptions {
 /** What the sweep reads of a pending messages_in row: when it is due, and nothing it would act on blindly. */
 interface PendingRow {
   id: string;
+  timestamp: string;
   process_after: string | null;
   recurrence: string | null;
 }
@@ -61,8 +62,8 @@ const instant = (time: string | null): number => (time === null ? 0 : Date.parse
  * The periodic pass over every session folder (spec §7): copies the agent's terminal
  * processing states into messages_in, re-arms recurring tasks, wakes sessions with due
  * work and no container, retries messages a dead or hung agent left half-done, and stops
- * containers whose heartbeat is lost while they hold a claim, that idled past the
- * timeout or ran past the ceiling. Every stop and wake is a command, recorded with its evidence.
+ * containers whose heartbeat is lost while they hold a claim or leave due work untaken,
+ * that idled past the timeout or ran past the ceiling. Every stop and wake is a command, recorded with its evidence.
  */
 export class Sweep {
   private timer: NodeJS.Timeout | undefined;
@@ -141,12 +142,14 @@ export class Sweep {
         (a) => [a.message_id, a],
       ),
     );
-    const pending = inbound.prepare(`SELECT id, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
+    const pending = inbound.prepare(`SELECT id, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
     const settle = inbound.prepare('UPDATE messages_in SET status = ? WHERE id = ?');
     const claimed: PendingRow[] = [];
     /** When the newest claim was made: the agent's own word, so never later than now, and nothing when unreadable. */
     let lastClaim = 0;
     const due: PendingRow[] = [];
+    /** When the oldest due row became due (written, or its process_after passed). */
+    let dueSince = now;
     inbound.transaction(() => {
       for (const row of pending) {
         const ack = acks.get(row.id);
@@ -158,7 +161,10 @@ export class Sweep {
         } else if (ack?.status === 'processing') {
           claimed.push(row);
           lastClaim = Math.max(lastClaim, Math.min(now, instant(ack.status_changed)) || 0);
-        } else if (instant(row.process_after) <= now) due.push(row);
+        } else if (instant(row.process_after) <= now) {
+          due.push(row);
+          dueSince = Math.min(dueSince, Math.max(instant(row.process_after), instant(row.timestamp)) || now);
+        }
       }
     })();
 
@@ -172,13 +178,15 @@ export class Sweep {
     }
     if (container.status !== 'running' && container.status !== 'idle') return;
     const startedAt = instant(container.started_at);
-    // A runner touches its heartbeat only while it works: silence means a hang only while it holds a claim. An idle
-    // one is alive as long as the runtime has reported no exit, and the idle timeout ends it.
-    if (claimed.length > 0) {
+    // A runner touches its heartbeat only while it works: its silence means a hang only while it holds a claim, or
+    // leaves due work untaken (a live one polls). An idle one is alive as long as the runtime has reported no exit,
+    // and the idle timeout ends it. It owes a sign from its own start (never judged by its predecessor's heartbeat),
+    // and for due work alone, from when that fell due.
+    const owedSince = claimed.length > 0 ? startedAt : due.length > 0 ? Math.max(startedAt, dueSince) : undefined;
+    if (owedSince !== undefined) {
       const heartbeat = heartbeatAt(dir);
-      // Judged from the later of its own start (never by its predecessor's heartbeat) and its newest claim (it may
-      // claim a moment before it first touches the heartbeat after a long idle).
-      const lastSign = Math.max(heartbeat ?? 0, startedAt, lastClaim);
+      // A claim is a sign too: after a long idle, it may come a moment before the first touch of the heartbeat.
+      const lastSign = Math.max(heartbeat ?? 0, owedSince, lastClaim);
       if (now - lastSign > this.options.heartbeatTimeoutMs) {
         const evidence = {
           heartbeatAt: heartbeat && new Date(heartbeat).toISOString(),
@@ -186,6 +194,7 @@ export class Sweep {
           claimedAt: lastClaim ? new Date(lastClaim).toISOString() : null,
           silentMs: now - lastSign,
           stuck: claimed.map((r) => r.id),
+          untaken: due.map((r) => r.id),
         };
         this.stopContainer(container, 'heartbeat-lost', evidence, report);
         this.retry(session, container.incarnation_id, claimed, now, report);
