@@ -2,6 +2,7 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ExternalRuntime } from '../../src/adapters/containers/external';
+import type { RunningContainer } from '../../src/adapters/containers/runtime';
 import { ContainerLifecycle } from '../../src/adapters/containers/lifecycle';
 import { Sweep } from '../../src/adapters/containers/sweep';
 import { initSessionFolder, nextEvenSeq, openInboundDb, sessionDir } from '../../src/adapters/session-db';
@@ -17,6 +18,7 @@ import { ApprovalRequested } from '../../src/events/admin';
 import type { Logger } from '../../src/logger';
 import { LIVE_STATUSES } from '../../src/projections/containers';
 import { SessionDatabases } from '../../docker/runner/session';
+import { RecordingRuntime } from '../support/recording-runtime';
 import { useTempDir } from '../support/temp';
 
 const MINUTE = 60_000;
@@ -199,13 +201,23 @@ describe('sweep', () => {
     expect(sweep.run().woken).toEqual([sessionId]);
   });
 
-  it('does not retry, after a host restart, what an external runner that is still alive is working on', async () => {
+  /** A runtime that still has the test's container after a host restart, as Docker would. */
+  class SurvivingRuntime extends RecordingRuntime {
+    override async list(installId: string): Promise<RunningContainer[]> {
+      return [{ runtimeId: 'rt', installId, sessionId, incarnationId: container().incarnation_id }];
+    }
+  }
+
+  it.each([
+    ['an external runner', () => new ExternalRuntime()],
+    ['an adopted container', () => new SurvivingRuntime()],
+  ])('does not retry, after a host restart, what %s still alive is working on', async (_name, runtime) => {
     startContainer();
     insertMessage('busy');
     ack('busy', 'processing');
     heartbeat(now);
     now += MINUTE;
-    const restarted = new ContainerLifecycle(core, { dataDir: dataDir(), installId: 'test', runtime: new ExternalRuntime(), defaultImage: 'img', agentEnv: {}, liveFrom: core.store.lastPosition() });
+    const restarted = new ContainerLifecycle(core, { dataDir: dataDir(), installId: 'test', runtime: runtime(), defaultImage: 'img', agentEnv: {}, liveFrom: core.store.lastPosition() });
     await restarted.reconcile();
     expect(sweep.run()).toEqual(expect.objectContaining({ retried: [], stopped: [], woken: [] }));
     expect(container().status).toBe('running');
