@@ -2,6 +2,7 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ExternalRuntime } from '../../src/adapters/containers/external';
+import type { RunningContainer } from '../../src/adapters/containers/runtime';
 import { ContainerLifecycle } from '../../src/adapters/containers/lifecycle';
 import { Sweep } from '../../src/adapters/containers/sweep';
 import { initSessionFolder, nextEvenSeq, openInboundDb, sessionDir } from '../../src/adapters/session-db';
@@ -17,6 +18,7 @@ import { ApprovalRequested } from '../../src/events/admin';
 import type { Logger } from '../../src/logger';
 import { LIVE_STATUSES } from '../../src/projections/containers';
 import { SessionDatabases } from '../../docker/runner/session';
+import { RecordingRuntime } from '../support/recording-runtime';
 import { useTempDir } from '../support/temp';
 
 const MINUTE = 60_000;
@@ -146,10 +148,80 @@ describe('sweep', () => {
     now += 20 * MINUTE;
     core.bus.dispatch(RecordContainerExit.envelope(`exit:${first}`, { sessionId, incarnationId: first, exitCode: 1, signal: null }));
     startContainer();
+    insertMessage('work');
+    ack('work', 'processing');
     // The heartbeat file is 20 minutes old, but this incarnation started just now.
     expect(sweep.run().stopped).toEqual([]);
     now += 11 * MINUTE;
     expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'heartbeat-lost' }]);
+  });
+
+  it('never stops an idle runner for its heartbeat while it holds no claim: it touches it only while it works, and the idle timeout ends it', () => {
+    startContainer();
+    heartbeat(now - 60 * MINUTE);
+    now += 11 * MINUTE;
+    expect(sweep.run().stopped).toEqual([]);
+    expect(container().status).toBe('idle');
+    now += 20 * MINUTE;
+    expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'idle-timeout' }]);
+  });
+
+  it('counts a claim as a sign of life: a runner idle for long that just took a message is judged from then', () => {
+    startContainer();
+    heartbeat(now);
+    now += 20 * MINUTE;
+    insertMessage('new');
+    ack('new', 'processing');
+    expect(sweep.run().stopped).toEqual([]);
+    now += 11 * MINUTE;
+    expect(sweep.run()).toEqual(expect.objectContaining({ stopped: [{ sessionId, reason: 'heartbeat-lost' }], retried: ['new'] }));
+  });
+
+  it('stops a runner that leaves due work untaken with its heartbeat silent, judged from when the work fell due', () => {
+    startContainer();
+    heartbeat(now);
+    now += 20 * MINUTE;
+    insertMessage('waiting');
+    expect(sweep.run().stopped).toEqual([]);
+    now += 11 * MINUTE;
+    expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'heartbeat-lost' }]);
+    expect(events('ContainerStopRequested')).toEqual([expect.objectContaining({ evidence: expect.objectContaining({ stuck: [], untaken: ['waiting'], silentMs: 11 * MINUTE }) })]);
+  });
+
+  it('marks a stopped external runner stopped at once, the reason kept, so that the next due message wakes the session again', async () => {
+    const incarnationId = startContainer();
+    const before = core.store.lastPosition();
+    now += 31 * MINUTE;
+    heartbeat(now);
+    expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'idle-timeout' }]);
+    lifecycle.handleBatch([...core.store.readAll({ after: before })]);
+    await lifecycle.settled();
+    expect(container()).toEqual(expect.objectContaining({ incarnation_id: incarnationId, status: 'stopped', stop_reason: 'idle-timeout' }));
+    insertMessage('next');
+    expect(sweep.run().woken).toEqual([sessionId]);
+  });
+
+  /** A runtime that still has the test's container after a host restart, as Docker would. */
+  class SurvivingRuntime extends RecordingRuntime {
+    override async list(installId: string): Promise<RunningContainer[]> {
+      return [{ runtimeId: 'rt', installId, sessionId, incarnationId: container().incarnation_id }];
+    }
+  }
+
+  it.each([
+    ['an external runner', () => new ExternalRuntime()],
+    ['an adopted container', () => new SurvivingRuntime()],
+  ])('does not retry, after a host restart, what %s still alive is working on', async (_name, runtime) => {
+    startContainer();
+    insertMessage('busy');
+    ack('busy', 'processing');
+    heartbeat(now);
+    now += MINUTE;
+    const restarted = new ContainerLifecycle(core, { dataDir: dataDir(), installId: 'test', runtime: runtime(), defaultImage: 'img', agentEnv: {}, liveFrom: core.store.lastPosition() });
+    await restarted.reconcile();
+    expect(sweep.run()).toEqual(expect.objectContaining({ retried: [], stopped: [], woken: [] }));
+    expect(container().status).toBe('running');
+    expect(events('MessageRetryScheduled')).toEqual([]);
   });
 
   it('marks an agent with no work idle, and stops it after the idle timeout', () => {

@@ -6,6 +6,7 @@ import type { ContainerExit, ContainerRuntime, ContainerSpec, RunningContainer }
  */
 export class RecordingRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
+  readonly watchesAgents = true;
   readonly starts: ContainerSpec[] = [];
   readonly stops: string[] = [];
   private readonly running = new Map<string, ContainerSpec>();

@@ -40,6 +40,7 @@ export interface DockerRuntimeOptions {
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker' as const;
+  readonly watchesAgents = true;
   private readonly listeners: Array<(exit: ContainerExit) => void> = [];
   private readonly watched = new Map<string, Promise<void>>();
   private closed = false;

@@ -85,9 +85,11 @@ export class ContainerLifecycle implements Reactor {
   /**
    * At start-up, before any event is handled: every container the log thinks is alive is
    * either still there (adopted, so its exit is seen) or recorded as gone; containers of
-   * this install the log does not know are stopped.
+   * this install the log does not know are stopped. Nothing says an agent the host does
+   * not watch is gone: its incarnation stays as the log has it, and the sweep judges it.
    */
   async reconcile(): Promise<void> {
+    if (!this.options.runtime.watchesAgents) return;
     const running = new Map((await this.options.runtime.list(this.options.installId)).map((c) => [c.incarnationId, c]));
     for (const container of this.core.views.containers.listLive()) {
       const found = running.get(container.incarnation_id);
@@ -153,7 +155,7 @@ export class ContainerLifecycle implements Reactor {
     }
     const outcome = this.dispatch(RecordContainerStarted.envelope(`started:${incarnationId}`, { sessionId, incarnationId, runtimeId }));
     // Asked to stop while it was starting: the stop request found no runtime id to act on.
-    if (outcome.status === 'rejected' && this.core.views.containers.get(sessionId)?.status === 'stopping') await this.options.runtime.stop(runtimeId);
+    if (outcome.status === 'rejected' && this.core.views.containers.get(sessionId)?.status === 'stopping') await this.stopAgent({ sessionId, incarnationId, runtimeId });
   }
 
   /** The session folder, the group folder and the destinations file, written before every start (spec §7). */
@@ -186,7 +188,13 @@ export class ContainerLifecycle implements Reactor {
   private async stop({ sessionId, incarnationId }: { sessionId: string; incarnationId: string }): Promise<void> {
     const container = this.core.views.containers.get(sessionId);
     if (container?.incarnation_id !== incarnationId || container.status !== 'stopping' || !container.runtime_id) return;
-    await this.options.runtime.stop(container.runtime_id);
+    await this.stopAgent({ sessionId, incarnationId, runtimeId: container.runtime_id });
+  }
+
+  /** An agent the host does not watch has stopped once asked, as far as the host can tell: no exit would ever come. */
+  private async stopAgent({ sessionId, incarnationId, runtimeId }: { sessionId: string; incarnationId: string; runtimeId: string }): Promise<void> {
+    await this.options.runtime.stop(runtimeId);
+    if (!this.options.runtime.watchesAgents) this.recordExit({ runtimeId, sessionId, incarnationId, exitCode: null, signal: null, stderrTail: '' });
   }
 
   private recordExit(exit: ContainerExit): void {

@@ -36,6 +36,7 @@ interface PidFile {
  */
 export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
+  readonly watchesAgents = true;
   private readonly children = new Map<string, Child>();
   private readonly listeners: Array<(exit: ContainerExit) => void> = [];
 

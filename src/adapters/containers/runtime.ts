@@ -49,6 +49,12 @@ export interface ContainerExit {
 
 export interface ContainerRuntime {
   readonly kind: RuntimeKind;
+  /**
+   * Whether the host sees its agents end. False when someone else runs them (external):
+   * no exit is ever reported, so a stop has nothing to wait for, and at start-up nothing
+   * says the log's containers are gone.
+   */
+  readonly watchesAgents: boolean;
   /** Starts the agent for one session; resolves once the engine reports it started. */
   start(spec: ContainerSpec): Promise<{ runtimeId: string }>;
   /** Asks it to stop (SIGTERM, then SIGKILL after graceMs); resolves when it has exited. */

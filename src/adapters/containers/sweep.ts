@@ -33,6 +33,7 @@ export interface SweepOptions {
 /** What the sweep reads of a pending messages_in row: when it is due, and nothing it would act on blindly. */
 interface PendingRow {
   id: string;
+  timestamp: string;
   process_after: string | null;
   recurrence: string | null;
 }
@@ -61,8 +62,8 @@ const instant = (time: string | null): number => (time === null ? 0 : Date.parse
  * The periodic pass over every session folder (spec §7): copies the agent's terminal
  * processing states into messages_in, re-arms recurring tasks, wakes sessions with due
  * work and no container, retries messages a dead or hung agent left half-done, and stops
- * containers whose heartbeat is lost, that idled past the timeout or ran past the
- * ceiling. Every stop and wake is a command, recorded with its evidence.
+ * containers whose heartbeat is lost while they hold a claim or leave due work untaken,
+ * that idled past the timeout or ran past the ceiling. Every stop and wake is a command, recorded with its evidence.
  */
 export class Sweep {
   private timer: NodeJS.Timeout | undefined;
@@ -137,22 +138,33 @@ export class Sweep {
 
   private sweepSession(session: SessionRow, dir: string, inbound: Database.Database, outbound: Database.Database, now: number, report: SweepReport): void {
     const acks = new Map(
-      (outbound.prepare('SELECT message_id, status FROM processing_ack').all() as Array<{ message_id: string; status: string }>).map((a) => [a.message_id, a.status]),
+      (outbound.prepare('SELECT message_id, status, status_changed FROM processing_ack').all() as Array<{ message_id: string; status: string; status_changed: string }>).map(
+        (a) => [a.message_id, a],
+      ),
     );
-    const pending = inbound.prepare(`SELECT id, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
+    const pending = inbound.prepare(`SELECT id, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
     const settle = inbound.prepare('UPDATE messages_in SET status = ? WHERE id = ?');
     const claimed: PendingRow[] = [];
+    /** When the newest claim was made: the agent's own word, so never later than now, and nothing when unreadable. */
+    let lastClaim = 0;
     const due: PendingRow[] = [];
+    /** When the oldest due row became due (written, or its process_after passed). */
+    let dueSince = now;
     inbound.transaction(() => {
       for (const row of pending) {
         const ack = acks.get(row.id);
-        if (ack === 'completed' || ack === 'failed') {
+        if (ack?.status === 'completed' || ack?.status === 'failed') {
           // The host is inbound.db's only writer: it copies the agent's verdict across.
-          settle.run(ack, row.id);
+          settle.run(ack.status, row.id);
           // Inside the transaction: a crash before the commit sees the row again, and the command id makes that harmless.
           this.rearm(session, row, report);
-        } else if (ack === 'processing') claimed.push(row);
-        else if (instant(row.process_after) <= now) due.push(row);
+        } else if (ack?.status === 'processing') {
+          claimed.push(row);
+          lastClaim = Math.max(lastClaim, Math.min(now, instant(ack.status_changed)) || 0);
+        } else if (instant(row.process_after) <= now) {
+          due.push(row);
+          dueSince = Math.min(dueSince, Math.max(instant(row.process_after), instant(row.timestamp)) || now);
+        }
       }
     })();
 
@@ -166,13 +178,28 @@ export class Sweep {
     }
     if (container.status !== 'running' && container.status !== 'idle') return;
     const startedAt = instant(container.started_at);
-    const heartbeat = heartbeatAt(dir);
-    // A fresh incarnation is judged from its own start, never by its predecessor's heartbeat.
-    const lastSign = Math.max(heartbeat ?? 0, startedAt);
-    if (now - lastSign > this.options.heartbeatTimeoutMs) {
-      this.stopContainer(container, 'heartbeat-lost', { heartbeatAt: heartbeat && new Date(heartbeat).toISOString(), startedAt: container.started_at, silentMs: now - lastSign, stuck: claimed.map((r) => r.id) }, report);
-      this.retry(session, container.incarnation_id, claimed, now, report);
-      return;
+    // A runner touches its heartbeat only while it works: its silence means a hang only while it holds a claim, or
+    // leaves due work untaken (a live one polls). An idle one is alive as long as the runtime has reported no exit,
+    // and the idle timeout ends it. It owes a sign from its own start (never judged by its predecessor's heartbeat),
+    // and for due work alone, from when that fell due.
+    const owedSince = claimed.length > 0 ? startedAt : due.length > 0 ? Math.max(startedAt, dueSince) : undefined;
+    if (owedSince !== undefined) {
+      const heartbeat = heartbeatAt(dir);
+      // A claim is a sign too: after a long idle, it may come a moment before the first touch of the heartbeat.
+      const lastSign = Math.max(heartbeat ?? 0, owedSince, lastClaim);
+      if (now - lastSign > this.options.heartbeatTimeoutMs) {
+        const evidence = {
+          heartbeatAt: heartbeat && new Date(heartbeat).toISOString(),
+          startedAt: container.started_at,
+          claimedAt: lastClaim ? new Date(lastClaim).toISOString() : null,
+          silentMs: now - lastSign,
+          stuck: claimed.map((r) => r.id),
+          untaken: due.map((r) => r.id),
+        };
+        this.stopContainer(container, 'heartbeat-lost', evidence, report);
+        this.retry(session, container.incarnation_id, claimed, now, report);
+        return;
+      }
     }
     if (now - startedAt > this.options.maxRuntimeMs) {
       this.stopContainer(container, 'runtime-ceiling', { startedAt: container.started_at, runtimeMs: now - startedAt }, report);
