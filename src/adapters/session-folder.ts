@@ -219,7 +219,7 @@ function recordOutcome(db: Database.Database, outboundId: string, status: 'deliv
   db.prepare(
     `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
-  ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
+  ).run(outboundId, platformMessageId, status, sessionTime(event.metadata.recordedAt));
 }
 
 const hasMessage = (db: Database.Database, id: string): boolean =>
@@ -238,7 +238,7 @@ function insertMessage(db: Database.Database, message: InboundRow, content: stri
     id: message.messageId,
     seq: nextEvenSeq(db),
     kind: message.kind,
-    timestamp: message.timestamp,
+    timestamp: sessionTime(message.timestamp),
     processAfter: message.processAfter ?? null,
     recurrence: message.recurrence ?? null,
     platformId: message.platformId,

@@ -208,9 +208,11 @@ describe('session folder contract: Switchyard\'s host with its own runner (proce
     expect(out[0]!.seq % 2).toBe(1);
     expect(readDb(session.outbound, (db) => db.prepare('SELECT message_id, status FROM processing_ack').all())).toEqual([{ message_id: message!.id, status: 'completed' }]);
     await waitUntil(() => readDb(session.inbound, (db) => db.prepare('SELECT 1 FROM delivered').get()) !== undefined, 'the delivered row');
-    expect(readDb(session.inbound, (db) => db.prepare('SELECT message_out_id, platform_message_id, status FROM delivered').all())).toEqual([
-      { message_out_id: out[0]!.id, platform_message_id: 'pm-1', status: 'delivered' },
+    expect(readDb(session.inbound, (db) => db.prepare('SELECT message_out_id, platform_message_id, status, delivered_at FROM delivered').all())).toEqual([
+      { message_out_id: out[0]!.id, platform_message_id: 'pm-1', status: 'delivered', delivered_at: expect.stringMatching(SESSION_TIME) },
     ]);
+    // The host's times in inbound.db, in the session databases' form (spec §2).
+    expect(readDb(session.inbound, (db) => db.prepare('SELECT timestamp FROM messages_in').pluck().get())).toMatch(SESSION_TIME);
 
     // Entries in the order they were granted: two names for one chat, the first granted is the one `from=` shows.
     expect(JSON.parse(readFileSync(join(session.dir, DESTINATIONS_FILE), 'utf8'))).toEqual({
