@@ -206,7 +206,10 @@ describe('session folder contract: Switchyard\'s host with its own runner (proce
     const out = readDb(session.outbound, (db) => db.prepare('SELECT id, seq, in_reply_to FROM messages_out ORDER BY seq').all() as { id: string; seq: number; in_reply_to: string }[]);
     expect(out).toEqual([expect.objectContaining({ in_reply_to: message!.id })]);
     expect(out[0]!.seq % 2).toBe(1);
-    expect(readDb(session.outbound, (db) => db.prepare('SELECT message_id, status FROM processing_ack').all())).toEqual([{ message_id: message!.id, status: 'completed' }]);
+    expect(readDb(session.outbound, (db) => db.prepare('SELECT message_id, status, status_changed FROM processing_ack').all())).toEqual([
+      { message_id: message!.id, status: 'completed', status_changed: expect.stringMatching(SESSION_TIME) },
+    ]);
+    expect(readDb(session.outbound, (db) => db.prepare('SELECT timestamp FROM messages_out').pluck().get())).toMatch(SESSION_TIME);
     await waitUntil(() => readDb(session.inbound, (db) => db.prepare('SELECT 1 FROM delivered').get()) !== undefined, 'the delivered row');
     expect(readDb(session.inbound, (db) => db.prepare('SELECT message_out_id, platform_message_id, status, delivered_at FROM delivered').all())).toEqual([
       { message_out_id: out[0]!.id, platform_message_id: 'pm-1', status: 'delivered', delivered_at: expect.stringMatching(SESSION_TIME) },
