@@ -34,6 +34,12 @@ const open = (path: string, readonly: boolean): Database.Database => {
 };
 
 /**
+ * Now as the session databases hold times: `YYYY-MM-DD HH:MM:SS` in UTC (spec §2), rounded
+ * up like the host's, so that a row is never stamped before the moment it was written.
+ */
+const sessionNow = (): string => new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+
+/**
  * The runner's side of the session folder: it only reads inbound.db (the host is its only
  * writer) and is the only writer of outbound.db, taking odd seq numbers there.
  */
@@ -80,7 +86,7 @@ export class SessionDatabases {
         `INSERT INTO processing_ack (message_id, status, status_changed) VALUES (?, ?, ?)
          ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, status_changed = excluded.status_changed`,
       )
-      .run(messageId, status, new Date().toISOString());
+      .run(messageId, status, sessionNow());
   }
 
   /** Writes the rows of one answer together, each with the next odd seq. */
@@ -95,7 +101,7 @@ export class SessionDatabases {
       rows.map((row) => {
         const max = maxSeq.get() as number;
         const id = `out-${randomUUID()}`;
-        insert.run(id, max % 2 === 0 ? max + 1 : max + 2, row.inReplyTo, new Date().toISOString(), row.platformId, row.channelType, row.threadId, JSON.stringify(row.content));
+        insert.run(id, max % 2 === 0 ? max + 1 : max + 2, row.inReplyTo, sessionNow(), row.platformId, row.channelType, row.threadId, JSON.stringify(row.content));
         return id;
       }),
     )();

@@ -41,9 +41,14 @@ function toEntry(views: DestinationsFileViews, row: DestinationRow): Destination
   return agent && { name: row.local_name, displayName: agent.name, type: 'agent', agentGroupId: agent.id };
 }
 
-/** The agent group's current destination map, as the destinations file states it. */
+/**
+ * The agent group's current destination map, as the destinations file states it: in grant
+ * order, as the reference wrote it. A runner names a sender by the first entry that matches
+ * it, so of two names for one target the first granted is shown, as the host's own lookup does.
+ */
 export function buildDestinations(views: DestinationsFileViews, agentGroupId: string): DestinationsPayload {
-  return { destinations: views.destinations.list(agentGroupId).flatMap((row) => toEntry(views, row) ?? []) };
+  const granted = [...views.destinations.list(agentGroupId)].sort((a, b) => a.granted_at - b.granted_at);
+  return { destinations: granted.flatMap((row) => toEntry(views, row) ?? []) };
 }
 
 /**

@@ -228,6 +228,15 @@ export const openInboundDb = (dir: string) => openSessionDatabase(dir, INBOUND_D
 export const openOutboundDb = (dir: string) => openSessionDatabase(dir, OUTBOUND_DB, true);
 
 /**
+ * A time as the session databases hold it: `YYYY-MM-DD HH:MM:SS` in UTC (spec §2), rounded
+ * up to the second so that it is never earlier than the log's time. The reference runner
+ * compares process_after as a string with datetime('now'): an ISO-8601 value (`…T…Z`) sorts
+ * after every time of its day and would not be due until the next one. The log keeps ISO;
+ * this is the conversion at the folder's edge.
+ */
+export const sessionTime = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+
+/**
  * The seq for the host's next messages_in row: the smallest even number above the
  * current maximum, starting at 2. The container takes odd numbers, so the two never collide.
  */

@@ -17,7 +17,7 @@ import type { Logger } from '../logger';
 import { saveAttachments } from './attachments';
 import { SessionGuard } from './session-guard';
 import type { Reactor } from './reactor';
-import { ensureConfinedDir, groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
+import { ensureConfinedDir, groupDir, initSessionFolder, nextEvenSeq, openInboundDb, refusingUnsafePaths, sessionDir, sessionTime, writeFileAtomic } from './session-db';
 
 /** A messages_in row as the host writes it. */
 interface InboundRow {
@@ -159,7 +159,7 @@ export class SessionFolderReactor implements Reactor {
         channelType: data.channelType,
         threadId: data.threadId,
         content: { taskId: data.taskId, prompt: data.prompt, script: data.script },
-        processAfter: data.processAfter,
+        processAfter: sessionTime(data.processAfter),
         recurrence: data.recurrence,
       });
     } else if (MessageRetryScheduled.is(event)) {
@@ -219,14 +219,8 @@ function recordOutcome(db: Database.Database, outboundId: string, status: 'deliv
   db.prepare(
     `INSERT INTO delivered (message_out_id, platform_message_id, status, delivered_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (message_out_id) DO UPDATE SET platform_message_id = excluded.platform_message_id, status = excluded.status, delivered_at = excluded.delivered_at`,
-  ).run(outboundId, platformMessageId, status, event.metadata.recordedAt);
+  ).run(outboundId, platformMessageId, status, sessionTime(event.metadata.recordedAt));
 }
-
-/**
- * `YYYY-MM-DD HH:MM:SS` in UTC, rounded up to the second so that it is never earlier than
- * the log's time: the reference runner compares process_after as a string with datetime('now') (spec §2).
- */
-const sessionTime = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
 
 const hasMessage = (db: Database.Database, id: string): boolean =>
   db.prepare('SELECT 1 FROM messages_in WHERE id = ?').get(id) !== undefined;
@@ -244,7 +238,7 @@ function insertMessage(db: Database.Database, message: InboundRow, content: stri
     id: message.messageId,
     seq: nextEvenSeq(db),
     kind: message.kind,
-    timestamp: message.timestamp,
+    timestamp: sessionTime(message.timestamp),
     processAfter: message.processAfter ?? null,
     recurrence: message.recurrence ?? null,
     platformId: message.platformId,

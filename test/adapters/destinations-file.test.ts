@@ -47,15 +47,15 @@ describe('destinations file', () => {
     await dispatch((id) => AddDestination.envelope(id, { agentGroupId: 'ag-andy', localName: 'boss', targetType: 'agent', targetId: 'ag-admin' }));
     await dispatch((id) => AddDestination.envelope(id, { agentGroupId: 'ag-andy', localName: 'anon', targetType: 'channel', targetId: 'mg-anon' }));
 
-    // displayName: the chat's name, else the local name; the agent group's name for agents.
+    // displayName: the chat's name, else the local name; the agent group's name for agents. Entries in grant order.
     expect(readFileSync(join(andy, DESTINATIONS_FILE), 'utf8')).toBe(`{
   "destinations": [
     {
-      "name": "anon",
-      "displayName": "anon",
+      "name": "family",
+      "displayName": "Family",
       "type": "channel",
-      "channelType": "cli",
-      "platformId": "local"
+      "channelType": "telegram",
+      "platformId": "-1001"
     },
     {
       "name": "boss",
@@ -64,15 +64,24 @@ describe('destinations file', () => {
       "agentGroupId": "ag-admin"
     },
     {
-      "name": "family",
-      "displayName": "Family",
+      "name": "anon",
+      "displayName": "anon",
       "type": "channel",
-      "channelType": "telegram",
-      "platformId": "-1001"
+      "channelType": "cli",
+      "platformId": "local"
     }
   ]
 }`);
     expect(fileOf(andy)).toEqual(buildDestinations(core.views, 'ag-andy'));
+  });
+
+  it('lists entries in grant order, so that of two names for one target the first granted is the one the runner shows as from=', async () => {
+    await dispatch((id) => AddDestination.envelope(id, { agentGroupId: 'ag-andy', localName: 'zulu', targetType: 'agent', targetId: 'ag-admin' }));
+    await dispatch((id) => AddDestination.envelope(id, { agentGroupId: 'ag-andy', localName: 'alpha', targetType: 'agent', targetId: 'ag-admin' }));
+
+    expect(namesIn(andy)).toEqual(['family', 'zulu', 'alpha']);
+    // The reference runner names a sender by the first entry that matches it; the host by the first grant.
+    expect(core.views.destinations.nameFor('ag-andy', 'agent', 'ag-admin')?.local_name).toBe('zulu');
   });
 
   it('a removed destination leaves the open session file at once, while the ACL history keeps it', async () => {

@@ -5,6 +5,9 @@ import { initSessionFolder } from '../../src/adapters/session-db';
 import { waitUntil } from '../support/wait';
 import { family, research, team, useRunnerSession } from './harness';
 
+/** A session database time (`YYYY-MM-DD HH:MM:SS`, UTC) as an instant, whatever this machine's zone. */
+const utc = (time: string) => Date.parse(`${time.replace(' ', 'T')}Z`);
+
 /** The container-side runner as a real child process against a real session folder. */
 describe('agent runner (docker/runner, real child process)', () => {
   const session = useRunnerSession();
@@ -30,7 +33,8 @@ describe('agent runner (docker/runner, real child process)', () => {
       thread_id: 't-7',
       content: JSON.stringify({ text: 'echo: hello' }),
     });
-    expect(Math.abs(Date.parse(row!.timestamp) - Date.now())).toBeLessThan(60_000);
+    expect(row!.timestamp).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(Math.abs(utc(row!.timestamp) - Date.now())).toBeLessThan(60_000);
     // The heartbeat keeps moving while the runner idles.
     const first = heartbeat();
     await waitUntil(() => heartbeat() > first, 'a later heartbeat');
@@ -82,7 +86,7 @@ describe('agent runner (docker/runner, real child process)', () => {
     await waitUntil(() => acks()['m-1'] === 'completed', `m-1 once due\n${session.stderr}`);
     expect(Date.now()).toBeGreaterThanOrEqual(due);
     expect(rows()).toEqual([expect.objectContaining({ in_reply_to: 'm-1' })]);
-    expect(Date.parse(rows()[0]!.timestamp)).toBeGreaterThanOrEqual(due);
+    expect(utc(rows()[0]!.timestamp)).toBeGreaterThanOrEqual(due);
   });
 
   it('reloads the destination map when the host rewrites it', async () => {
