@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { OutboundRouted } from '../events/outbound';
 import { QuestionAnswered } from '../events/questions';
-import { defineProjection } from './runner';
+import { defineProjection, rowLookup } from './runner';
 
 export interface QuestionRow {
   question_id: string;
@@ -53,13 +53,9 @@ export const questionsProjection = defineProjection({
 });
 
 export class QuestionsView {
-  private readonly byId: Database.Statement;
+  readonly get: (questionId: string) => QuestionRow | undefined;
 
   constructor(db: Database.Database) {
-    this.byId = db.prepare('SELECT * FROM questions WHERE question_id = ?');
-  }
-
-  get(questionId: string): QuestionRow | undefined {
-    return this.byId.get(questionId) as QuestionRow | undefined;
+    this.get = rowLookup<QuestionRow>(db, 'SELECT * FROM questions WHERE question_id = ?');
   }
 }
