@@ -89,7 +89,7 @@ export function nextOccurrenceOf(views: Views, sessionId: string, previousMessag
       threadId: task.thread_id,
       previousMessageId,
       // Still re-armed, so that resuming finds an occurrence to run, whichever state its run ended in.
-      paused: task.status === 'paused',
+      ...(task.status === 'paused' && { paused: true }),
     }),
   ];
 }
