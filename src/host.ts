@@ -10,8 +10,9 @@ import { ProcessRuntime } from './adapters/containers/process';
 import type { ContainerRuntime } from './adapters/containers/runtime';
 import { Sweep } from './adapters/containers/sweep';
 import { ApprovalCards } from './adapters/approval-cards';
-import { AnswerApprovalCard } from './commands/approvals';
+import { AnswerCard } from './commands/questions';
 import { ApprovalDecisionRefused } from './events/admin';
+import { QuestionAnswerRefused } from './events/questions';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
@@ -209,19 +210,20 @@ export class Host {
     return repeat;
   }
 
-  /** A click on an approval card: decided, or refused with the reason recorded (AnswerApprovalCard). */
+  /** A click on a card, an approval's or an agent's question: decided, or refused with the reason recorded (AnswerCard). */
   decideByClick(report: ActionReport): { accepted: boolean; reason?: string } {
     const outcome = this.core.bus.dispatch(
-      AnswerApprovalCard.envelope(
+      AnswerCard.envelope(
         `click:${report.channelType}:${report.platformId}:${report.questionId}:${report.userId}:${report.selectedOption}`,
-        { approvalId: report.questionId, selectedOption: report.selectedOption },
+        { questionId: report.questionId, selectedOption: report.selectedOption },
         { actor: `channel:${report.channelType}:${report.platformId}:${report.userId}` },
       ),
     );
     if (outcome.status === 'rejected') return { accepted: false, reason: `${outcome.code}: ${outcome.message}` };
-    const refused = outcome.events.find((event) => event.type === 'ApprovalDecisionRefused');
+    const refusals = new Set<string>([ApprovalDecisionRefused.type, QuestionAnswerRefused.type]);
+    const refused = outcome.events.find((event) => refusals.has(event.type));
     if (!refused) return { accepted: true };
-    const { reason, explanation } = ApprovalDecisionRefused.schema.parse(this.core.store.readAt(refused.position)!.data);
+    const { reason, explanation } = this.core.store.readAt(refused.position)!.data as { reason: string; explanation: string };
     return { accepted: false, reason: `refused and recorded (${reason}): ${explanation}` };
   }
 

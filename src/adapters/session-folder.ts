@@ -10,7 +10,8 @@ import { InboundRouted, SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
 import { MessageFailed, MessageRetryScheduled } from '../events/retries';
-import { TaskScheduled } from '../events/tasks';
+import { QuestionAnswered } from '../events/questions';
+import { TaskCancelled, TaskPaused, TaskResumed, TaskScheduled } from '../events/tasks';
 import type { Core } from '../core';
 import { SessionReleased } from '../events/quarantine';
 import type { Logger } from '../logger';
@@ -31,7 +32,16 @@ interface InboundRow {
   /** Scheduled rows only: when it falls due, and its cron expression if it recurs. */
   processAfter?: string;
   recurrence?: string | null;
+  /** Default `pending`; `paused` for an occurrence of a paused task. */
+  status?: 'pending' | 'paused';
 }
+
+/** Spec §5: pause_task pending → paused, resume_task paused → pending, cancel_task pending|paused → completed. */
+const TASK_ROW_CHANGES = new Map<string, { to: string; from: string[] }>([
+  [TaskPaused.type, { to: 'paused', from: ['pending'] }],
+  [TaskResumed.type, { to: 'pending', from: ['paused'] }],
+  [TaskCancelled.type, { to: 'completed', from: ['pending', 'paused'] }],
+]);
 
 export interface SessionFolderOptions {
   logger?: Logger;
@@ -60,6 +70,8 @@ export class SessionFolderReactor implements Reactor {
     SessionReleased.type,
     MessageRetryScheduled.type,
     MessageFailed.type,
+    ...TASK_ROW_CHANGES.keys(),
+    QuestionAnswered.type,
   ]);
 
   private readonly guard: SessionGuard;
@@ -161,7 +173,17 @@ export class SessionFolderReactor implements Reactor {
         content: { taskId: data.taskId, prompt: data.prompt, script: data.script },
         processAfter: sessionTime(data.processAfter),
         recurrence: data.recurrence,
+        status: data.paused === true ? 'paused' : 'pending',
       });
+    } else if (TASK_ROW_CHANGES.has(event.type)) {
+      const { to, from } = TASK_ROW_CHANGES.get(event.type)!;
+      const { messageId } = event.data as { messageId: string };
+      db.prepare(`UPDATE messages_in SET status = ? WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`).run(to, messageId, ...from);
+    } else if (QuestionAnswered.is(event)) {
+      const { data } = event;
+      // Compact JSON with the keys in the spec's order (§2): the reference runner matches on it.
+      const answer = { type: 'question_response', questionId: data.questionId, selectedOption: data.selectedOption, userId: data.userId };
+      this.writeInbound(db, dir, { messageId: data.messageId, kind: 'system', timestamp: event.metadata.recordedAt, platformId: null, channelType: null, threadId: null, content: answer });
     } else if (MessageRetryScheduled.is(event)) {
       const { data } = event;
       db.prepare('UPDATE messages_in SET tries = ?, process_after = ? WHERE id = ? AND status = ?').run(data.attempt, sessionTime(data.dueAt), data.messageId, 'pending');
@@ -232,13 +254,14 @@ const hasMessage = (db: Database.Database, id: string): boolean =>
 function insertMessage(db: Database.Database, message: InboundRow, content: string): void {
   db.prepare(
     `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, platform_id, channel_type, thread_id, content)
-     VALUES (@id, @seq, @kind, @timestamp, 'pending', @processAfter, @recurrence, @platformId, @channelType, @threadId, @content)
+     VALUES (@id, @seq, @kind, @timestamp, @status, @processAfter, @recurrence, @platformId, @channelType, @threadId, @content)
      ON CONFLICT (id) DO NOTHING`,
   ).run({
     id: message.messageId,
     seq: nextEvenSeq(db),
     kind: message.kind,
     timestamp: sessionTime(message.timestamp),
+    status: message.status ?? 'pending',
     processAfter: message.processAfter ?? null,
     recurrence: message.recurrence ?? null,
     platformId: message.platformId,

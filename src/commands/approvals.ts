@@ -19,11 +19,17 @@ import { AddMcpServerRequest, InstallPackagesRequest, payloadHash } from './syst
  */
 function mayDecide(views: Views, approval: ApprovalRow, actor: string): boolean {
   if (actor.startsWith('operator:')) return true;
-  const click = /^channel:([^:]+):(.+):([^:]+)$/.exec(actor);
+  const click = clickOf(actor);
   if (!click) return false;
   const adminChat = JSON.parse(approval.admin_chat) as { messagingGroupId: string };
   const chat = views.messagingGroups.get(adminChat.messagingGroupId);
-  return chat !== undefined && chat.channel_type === click[1] && chat.platform_id === click[2] && chat.admin_user_id !== null && chat.admin_user_id === click[3];
+  return chat !== undefined && chat.channel_type === click.channelType && chat.platform_id === click.platformId && chat.admin_user_id !== null && chat.admin_user_id === click.userId;
+}
+
+/** The chat and user of a click, from the actor the host gives it: `channel:<channel type>:<platform id>:<user id>`. */
+export function clickOf(actor: string): { channelType: string; platformId: string; userId: string } | undefined {
+  const click = /^channel:([^:]+):(.+):([^:]+)$/.exec(actor);
+  return click ? { channelType: click[1]!, platformId: click[2]!, userId: click[3]! } : undefined;
 }
 
 const notify = (approval: ApprovalRow, context: CommandContext, text: string) =>
@@ -113,14 +119,14 @@ export const CARD_OPTIONS = ['Approve', 'Reject'] as const;
  * the card showed. Every click that decides nothing is recorded with its reason, a click
  * naming no known request or option included: the admin who clicked will ask why.
  */
-export const AnswerApprovalCard = defineCommand('AnswerApprovalCard', z.object({ approvalId: Id, selectedOption: z.string().min(1) }), (views, command, context) => {
+export function answerApprovalCard(views: Views, command: { approvalId: string; selectedOption: string }, context: CommandContext) {
   const approval = views.approvals.get(command.approvalId);
   if (!approval) return refusal(command.approvalId, null, 'unknown-request', `no approval request ${command.approvalId}`);
   const decision = { approvalId: approval.approval_id, payloadHash: approval.payload_hash, reason: null };
   if (command.selectedOption === CARD_OPTIONS[0]) return approve(views, decision, context);
   if (command.selectedOption === CARD_OPTIONS[1]) return rejectRequest(views, decision, context);
   return refusal(approval.approval_id, null, 'unknown-option', `unknown option ${JSON.stringify(command.selectedOption)}: expected ${CARD_OPTIONS.join(' or ')}`);
-});
+}
 
 /** A request nobody decided in time closes itself, and the requester is told. */
 export const ExpireApproval = defineCommand('ExpireApproval', z.object({ approvalId: Id }), (views, command, context) => {
@@ -164,4 +170,4 @@ export const RecordApprovalCardResult = defineCommand(
   },
 );
 
-export const approvalCommands = [ApproveRequest, RejectRequest, AnswerApprovalCard, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult];
+export const approvalCommands = [ApproveRequest, RejectRequest, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult];

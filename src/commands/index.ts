@@ -9,6 +9,7 @@ import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
 import { outboundCommands } from './outbound';
 import { quarantineCommands } from './quarantine';
+import { questionCommands } from './questions';
 import { retryCommands } from './retries';
 import { taskCommands } from './tasks';
 
@@ -26,4 +27,5 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...importCommands,
   ...approvalCommands,
   ...quarantineCommands,
+  ...questionCommands,
 ];

@@ -12,7 +12,7 @@ import { FolderName } from './agent-groups';
 import { readAgentTime } from './agent-time';
 import { isRejection, newId, type CommandContext, type Decision } from './define';
 import { normalizeLocalName } from './destinations';
-import { ScheduleTask } from './tasks';
+import { CancelTask, PauseTask, ResumeTask, ScheduleTask } from './tasks';
 
 /** How long an approval request waits for an admin before it closes itself. */
 const APPROVAL_TTL_MS = 24 * 3_600_000;
@@ -195,6 +195,17 @@ function scheduleTask(request: SystemRequest): Decision {
   return [...decision, accepted(request, 'schedule_task', { taskId: (decision[0]!.data as { taskId: string }).taskId })];
 }
 
+const TASK_CHANGES = { cancel_task: CancelTask, pause_task: PauseTask, resume_task: ResumeTask } as const;
+
+/** cancel_task, pause_task, resume_task (spec §5): only a task of the agent's own session. */
+function changeTask(request: SystemRequest, action: keyof typeof TASK_CHANGES): Decision {
+  const { content, session, context, views } = request;
+  const command = TASK_CHANGES[action];
+  const decision = command.decide(views, command.schema.parse({ taskId: content.taskId, sessionId: session.id }), context);
+  if (isRejection(decision)) return refuse(request, 'invalid-request', `${action}: ${decision.message}`);
+  return [...decision, accepted(request, action, { taskId: content.taskId as string })];
+}
+
 /** A messages_out row of kind `system`: the action it names, decided on the host (spec §5). */
 export function decideSystemAction(views: Views, session: SessionRow, row: OutboundRow, context: CommandContext): Decision {
   let content: Record<string, unknown>;
@@ -215,6 +226,10 @@ export function decideSystemAction(views: Views, session: SessionRow, row: Outbo
         return requestApproval(request, action);
       case 'schedule_task':
         return scheduleTask(request);
+      case 'cancel_task':
+      case 'pause_task':
+      case 'resume_task':
+        return changeTask(request, action);
       default:
         return refuse(request, 'unknown-action', `the system action ${JSON.stringify(action ?? null)} is not one this host handles; recorded and ignored`);
     }

@@ -1,9 +1,10 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { Id, Timestamp } from '../events/primitives';
-import { TaskScheduled } from '../events/tasks';
+import { TaskCancelled, TaskPaused, TaskResumed, TaskScheduled } from '../events/tasks';
 import type { Views } from '../projections';
-import { defineCommand, newId, reject, type CommandContext, type Decision } from './define';
+import type { TaskRow, TaskStatus } from '../projections/tasks';
+import { defineCommand, newId, reject, type CommandContext, type Decision, type Rejection } from './define';
 
 /** A cron expression (five fields, or six with seconds first), read in UTC. */
 const Recurrence = z.string().refine((expression) => {
@@ -69,6 +70,7 @@ export const ScheduleTask = defineCommand(
 export function nextOccurrenceOf(views: Views, sessionId: string, previousMessageId: string, context: CommandContext): Decision {
   const task = views.tasks.occurrence(sessionId, previousMessageId);
   if (!task?.recurrence) return reject('not-recurring', `the log scheduled no recurring task as ${previousMessageId} in session ${sessionId}`);
+  if (task.status === 'cancelled') return reject('task-cancelled', `task ${task.task_id} was cancelled: it recurs no more`);
   const next = views.tasks.next(sessionId, previousMessageId);
   if (next) return reject('already-rearmed', `${previousMessageId} was already followed by ${next.message_id}`);
   const processAfter = nextOccurrence(task.recurrence, context.issuedAt);
@@ -86,6 +88,8 @@ export function nextOccurrenceOf(views: Views, sessionId: string, previousMessag
       channelType: task.channel_type,
       threadId: task.thread_id,
       previousMessageId,
+      // Still re-armed, so that resuming finds an occurrence to run, whichever state its run ended in.
+      ...(task.status === 'paused' && { paused: true }),
     }),
   ];
 }
@@ -99,4 +103,29 @@ export const ScheduleNextOccurrence = defineCommand('ScheduleNextOccurrence', z.
   return nextOccurrenceOf(views, command.sessionId, command.previousMessageId, context);
 });
 
-export const taskCommands = [ScheduleTask, ScheduleNextOccurrence];
+/** A task by its id: in one session when given (an agent's own, or the operator's choice), else wherever it is unique. */
+const TaskRef = z.object({ taskId: Id, sessionId: Id.optional() });
+
+function findTask(views: Views, command: z.output<typeof TaskRef>): TaskRow | Rejection {
+  const found = views.tasks.latest(command);
+  const where = command.sessionId ? ` in session ${command.sessionId}` : '';
+  if (found.length === 0) return reject('unknown-task', `no task ${command.taskId}${where}`);
+  if (found.length > 1) return reject('ambiguous-task', `task ${command.taskId} is in sessions ${found.map((t) => t.session_id).join(', ')}: name one with its session`);
+  return found[0]!;
+}
+
+/** A change of a task's status (spec §5), allowed only from the statuses given. */
+function statusChange<Type extends string>(name: Type, event: typeof TaskPaused | typeof TaskResumed | typeof TaskCancelled, from: readonly TaskStatus[]) {
+  return defineCommand(name, TaskRef, (views, command) => {
+    const task = findTask(views, command);
+    if ('rejected' in task) return task;
+    if (!from.includes(task.status)) return reject(`task-${task.status}`, `task ${task.task_id} is ${task.status}: ${name} needs it ${from.join(' or ')}`);
+    return [event.create({ sessionId: task.session_id, taskId: task.task_id, messageId: task.message_id })];
+  });
+}
+
+export const PauseTask = statusChange('PauseTask', TaskPaused, ['active']);
+export const ResumeTask = statusChange('ResumeTask', TaskResumed, ['paused']);
+export const CancelTask = statusChange('CancelTask', TaskCancelled, ['active', 'paused']);
+
+export const taskCommands = [ScheduleTask, ScheduleNextOccurrence, PauseTask, ResumeTask, CancelTask];

@@ -9,8 +9,9 @@ import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
 import { quarantineEvents } from './quarantine';
+import { questionEvents } from './questions';
 import { retryEvents } from './retries';
 import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents, ...quarantineEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents, ...quarantineEvents, ...questionEvents]);

@@ -26,8 +26,21 @@ export const TaskScheduled = defineEvent({
     threadId: z.string().nullable(),
     /** The occurrence this one follows; null for the first. */
     previousMessageId: Id.nullable(),
+    /** Re-armed while its task was paused: the row is written paused, and runs once resumed. */
+    paused: z.boolean().default(false),
   }),
   stream: (data) => sessionStream(data.sessionId),
 });
 
-export const taskEvents = [TaskScheduled];
+/** The task and the one occurrence of it that can still be pending (the latest). */
+const TaskChange = z.object({ sessionId: Id, taskId: Id, messageId: Id });
+const taskChange = <Type extends string>(type: Type) => defineEvent({ type, version: 1, schema: TaskChange, stream: (data) => sessionStream(data.sessionId) });
+
+/** Its pending occurrence waits, and is not re-armed to run, until the task is resumed (spec §5 pause_task). */
+export const TaskPaused = taskChange('TaskPaused');
+/** Its paused occurrence is pending again (spec §5 resume_task). */
+export const TaskResumed = taskChange('TaskResumed');
+/** Its pending or paused occurrence is completed unrun, and it never recurs again (spec §5 cancel_task). */
+export const TaskCancelled = taskChange('TaskCancelled');
+
+export const taskEvents = [TaskScheduled, TaskPaused, TaskResumed, TaskCancelled];

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { AgentMessageDelivered } from '../events/agent-messages';
-import { defineProjection } from './runner';
+import { defineProjection, rowLookup } from './runner';
 
 export interface AgentMessageRow {
   message_id: string;
@@ -29,13 +29,9 @@ export const agentMessagesProjection = defineProjection({
 });
 
 export class AgentMessagesView {
-  private readonly byId: Database.Statement;
+  readonly get: (messageId: string) => AgentMessageRow | undefined;
 
   constructor(db: Database.Database) {
-    this.byId = db.prepare('SELECT * FROM agent_messages WHERE message_id = ?');
-  }
-
-  get(messageId: string): AgentMessageRow | undefined {
-    return this.byId.get(messageId) as AgentMessageRow | undefined;
+    this.get = rowLookup<AgentMessageRow>(db, 'SELECT * FROM agent_messages WHERE message_id = ?');
   }
 }

@@ -7,6 +7,7 @@ import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
 import { retriesProjection, RetriesView } from './retries';
+import { questionsProjection, QuestionsView } from './questions';
 import type { Projection } from './runner';
 import { sessionsProjection, SessionsView } from './sessions';
 import { tasksProjection, TasksView } from './tasks';
@@ -25,6 +26,7 @@ export const projections: readonly Projection[] = [
   approvalsProjection,
   tasksProjection,
   retriesProjection,
+  questionsProjection,
 ];
 
 /**
@@ -44,6 +46,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     approvals: new ApprovalsView(db),
     tasks: new TasksView(db),
     retries: new RetriesView(db),
+    questions: new QuestionsView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -18,6 +18,12 @@ export interface Projection {
   bind(db: Database.Database, on: On): void;
 }
 
+/** A read of one row by its key, prepared once: the whole of a view that only looks rows up. */
+export function rowLookup<Row>(db: Database.Database, sql: string): (key: string) => Row | undefined {
+  const statement = db.prepare(sql);
+  return (key) => statement.get(key) as Row | undefined;
+}
+
 export function defineProjection(projection: Projection): Projection {
   return projection;
 }

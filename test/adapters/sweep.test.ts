@@ -11,6 +11,7 @@ import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed } from '../../src/commands/containers';
 import { receiveInbound } from '../../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
+import { routeOutbound } from '../../src/commands/outbound';
 import { ScheduleTask } from '../../src/commands/tasks';
 import { explainMessage } from '../../src/cli/explain';
 import { openDataDir, type Core } from '../../src/core';
@@ -335,6 +336,58 @@ describe('sweep', () => {
     }
     expect(events('MessageFailed')).toEqual([expect.objectContaining({ messageId: occurrence, attempts: 5 })]);
     expect(events('TaskScheduled')).toEqual([expect.anything(), expect.objectContaining({ prompt: 'the hourly report', previousMessageId: occurrence })]);
+  });
+
+  describe('cancel_task, pause_task, resume_task from the agent', () => {
+    let rows = 0;
+    const askFor = (action: string, taskId: string) =>
+      core.bus.dispatch(
+        routeOutbound({
+          sessionId,
+          row: { id: `${action}-${++rows}`, seq: 1, in_reply_to: null, timestamp: new Date(now).toISOString(), deliver_after: null, recurrence: null, kind: 'system', platform_id: null, channel_type: null, thread_id: null, content: JSON.stringify({ action, taskId }) },
+        }),
+      );
+    const scheduleHourly = () => {
+      core.bus.dispatch(ScheduleTask.envelope('task', { sessionId, prompt: 'the hourly report', recurrence: '0 * * * *' }));
+      applyToFolders();
+      const [first] = events('TaskScheduled');
+      return { taskId: String(first!.taskId), occurrence: String(first!.messageId) };
+    };
+
+    it('stops a recurring task for good: the occurrence it was running ends, and nothing is re-armed', () => {
+      const { taskId, occurrence } = scheduleHourly();
+      startContainer();
+      ack(occurrence, 'processing');
+      askFor('cancel_task', taskId);
+      applyToFolders();
+      expect(inbound(occurrence).status).toBe('completed');
+      ack(occurrence, 'completed');
+      expect(sweep.run().rearmed).toEqual([]);
+      expect(events('TaskScheduled')).toHaveLength(1);
+      expect(events('OutboundDropped')).toEqual([]);
+    });
+
+    it('keeps a paused task’s occurrence from running, and re-arms it paused, until resumed', () => {
+      const { taskId, occurrence } = scheduleHourly();
+      askFor('pause_task', taskId);
+      applyToFolders();
+      expect(inbound(occurrence).status).toBe('paused');
+      now += 2 * 60 * MINUTE;
+      expect(sweep.run().woken).toEqual([]);
+      askFor('resume_task', taskId);
+      applyToFolders();
+      expect(inbound(occurrence).status).toBe('pending');
+      expect(sweep.run().woken).toEqual([sessionId]);
+      // Paused while its agent runs it: the next occurrence is written paused, ready for resume_task.
+      core.bus.dispatch(RecordContainerStarted.envelope('started-again', { sessionId, incarnationId: container().incarnation_id, runtimeId: 'rt' }, { issuedAt: new Date(now).toISOString() }));
+      ack(occurrence, 'processing');
+      askFor('pause_task', taskId);
+      ack(occurrence, 'completed');
+      expect(sweep.run().rearmed).toEqual([occurrence]);
+      applyToFolders();
+      const next = String(events('TaskScheduled')[1]!.messageId);
+      expect(inbound(next).status).toBe('paused');
+    });
   });
 
   it('sweeps the other sessions, and expires approvals, when one session folder is broken', () => {

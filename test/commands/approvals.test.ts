@@ -1,4 +1,5 @@
-import { AnswerApprovalCard, ApproveRequest, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult, RejectRequest } from '../../src/commands/approvals';
+import { ApproveRequest, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult, RejectRequest } from '../../src/commands/approvals';
+import { AnswerCard } from '../../src/commands/questions';
 import { payloadHash } from '../../src/commands/system-actions';
 import { ApprovalCardAttempted, ApprovalCardFailed, ApprovalCardSent, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired, ApprovalRequested } from '../../src/events/admin';
 import { ContainerStarted, ContainerStarting } from '../../src/events/containers';
@@ -84,29 +85,29 @@ describe('RejectRequest', () => {
   });
 });
 
-describe('AnswerApprovalCard (a click on a card)', () => {
+describe('AnswerCard (a click on a card)', () => {
   const boss = { actor: 'channel:slack:C-ops:U-boss' };
-  const click = (selectedOption: string, approvalId = 'appr-1') => ({ approvalId, selectedOption });
+  const click = (selectedOption: string, questionId = 'appr-1') => ({ questionId, selectedOption });
 
   it('decides as the clicking user, for the payload the card showed', () => {
     given(...scene, requested())
-      .when(AnswerApprovalCard, click('Approve'), boss)
+      .when(AnswerCard, click('Approve'), boss)
       .then(ApprovalDecided.create({ approvalId: 'appr-1', decision: 'approved', reason: null }), expect.anything(), expect.anything(), expect.anything(), expect.anything());
     given(...scene, requested())
-      .when(AnswerApprovalCard, click('Reject'), boss)
+      .when(AnswerCard, click('Reject'), boss)
       .then(ApprovalDecided.create({ approvalId: 'appr-1', decision: 'rejected', reason: null }), expect.objectContaining({ type: 'AgentNotified' }));
   });
 
   it('records every refused click, with the reason an operator would ask for', () => {
     given(...scene, requested())
-      .when(AnswerApprovalCard, click('Approve', 'appr-404'), boss)
+      .when(AnswerCard, click('Approve', 'appr-404'), boss)
       .then(ApprovalDecisionRefused.create({ approvalId: 'appr-404', decision: null, reason: 'unknown-request', explanation: 'no approval request appr-404' }));
     given(...scene, requested())
-      .when(AnswerApprovalCard, click('Maybe'), boss)
+      .when(AnswerCard, click('Maybe'), boss)
       .then(ApprovalDecisionRefused.create({ approvalId: 'appr-1', decision: null, reason: 'unknown-option', explanation: 'unknown option "Maybe": expected Approve or Reject' }));
-    given(...scene, requested(), ApprovalDecided.create({ approvalId: 'appr-1', decision: 'rejected', reason: null })).when(AnswerApprovalCard, click('Approve'), boss).then(refused('already-decided'));
-    given(...scene, requested({ expiresAt: '2026-11-24T11:00:00.000Z' })).when(AnswerApprovalCard, click('Reject'), boss).then(refused('expired'));
-    given(...scene, requested()).when(AnswerApprovalCard, click('Approve'), { actor: 'channel:slack:C-ops:U-intruder' }).then(refused('not-admin'));
+    given(...scene, requested(), ApprovalDecided.create({ approvalId: 'appr-1', decision: 'rejected', reason: null })).when(AnswerCard, click('Approve'), boss).then(refused('already-decided'));
+    given(...scene, requested({ expiresAt: '2026-11-24T11:00:00.000Z' })).when(AnswerCard, click('Reject'), boss).then(refused('expired'));
+    given(...scene, requested()).when(AnswerCard, click('Approve'), { actor: 'channel:slack:C-ops:U-intruder' }).then(refused('not-admin'));
   });
 });
 

@@ -3,6 +3,7 @@ import { AptPackage, InstallPackagesRequest, NpmPackage, AddMcpServerRequest, pa
 import { DestinationAdded } from '../../src/events/destinations';
 import { SessionOpened } from '../../src/events/inbound';
 import type { OutboundRow } from '../../src/events/outbound';
+import { TaskCancelled, TaskPaused, TaskResumed, TaskScheduled } from '../../src/events/tasks';
 import { given, idFor } from '../support/decider';
 import { agentGroupCreated, channelWired, chatRegistered } from '../support/fixtures';
 
@@ -163,5 +164,28 @@ describe('schedule_task: every request ends in a task or a recorded refusal the 
     ['more than a year ahead', '2099-01-01 00:00:00', /processAfter: 2099-01-01 00:00:00 is more than 366 days ahead/],
   ])('refuses a processAfter that is %s, with the reason', (_label, processAfter, reason) => {
     schedule({ processAfter }).then(drop('invalid-request'), notice(reason));
+  });
+});
+
+describe('cancel_task, pause_task, resume_task: a task of the agent\'s own session', () => {
+  const scheduled = TaskScheduled.create({
+    sessionId: 'sess-andy', messageId: 'task-1', taskId: 'task-1', prompt: 'the hourly report', script: null, processAfter: '2026-11-24T11:00:00.000Z', recurrence: '0 * * * *',
+    platformId: null, channelType: null, threadId: null, previousMessageId: null,
+  });
+  const change = { sessionId: 'sess-andy', taskId: 'task-1', messageId: 'task-1' };
+  const accepted = (action: string) => expect.objectContaining({ type: 'SystemActionAccepted', data: expect.objectContaining({ action, result: { taskId: 'task-1' } }) });
+
+  it.each([
+    ['cancel_task', [], TaskCancelled.create(change)],
+    ['pause_task', [], TaskPaused.create(change)],
+    ['resume_task', [TaskPaused.create(change)], TaskResumed.create(change)],
+  ] as const)('%s changes the task and is recorded as accepted', (action, before, event) => {
+    given(...scene, scheduled, ...before).when(RouteOutbound, route('sess-andy', { action, taskId: 'task-1' })).then(event, accepted(action));
+  });
+
+  it('refuses a task of another session, an unknown one, or a change its status does not allow, and the agent is told', () => {
+    given(...scene, scheduled).when(RouteOutbound, route('sess-admin', { action: 'cancel_task', taskId: 'task-1' })).then(drop('invalid-request'), notice(/cancel_task: no task task-1 in session sess-admin/));
+    given(...scene, scheduled).when(RouteOutbound, route('sess-andy', { action: 'resume_task', taskId: 'task-1' })).then(drop('invalid-request'), notice(/resume_task: task task-1 is active/));
+    given(...scene, scheduled).when(RouteOutbound, route('sess-andy', { action: 'pause_task' })).then(drop('invalid-request'), notice(/pause_task: taskId/));
   });
 });

@@ -6,6 +6,7 @@ import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed
 import type { Core } from '../../core';
 import { AgentMessageDelivered } from '../../events/agent-messages';
 import { AgentNotified } from '../../events/admin';
+import { QuestionAnswered } from '../../events/questions';
 import { ContainerStarting, ContainerStopped, ContainerStopRequested } from '../../events/containers';
 import type { RecordedEvent } from '../../events/define';
 import { InboundRouted } from '../../events/inbound';
@@ -42,7 +43,7 @@ export interface ContainerLifecycleOptions {
 export class ContainerLifecycle implements Reactor {
   readonly name = 'containers';
   readonly handles: ReadonlySet<string> = new Set(
-    [InboundRouted, AgentMessageDelivered, TaskScheduled, AgentNotified, ContainerStarting, ContainerStopRequested, ContainerStopped].map((d) => d.type),
+    [InboundRouted, AgentMessageDelivered, TaskScheduled, AgentNotified, QuestionAnswered, ContainerStarting, ContainerStopRequested, ContainerStopped].map((d) => d.type),
   );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
   private readonly queues = new Map<string, Promise<void>>();
@@ -63,6 +64,7 @@ export class ContainerLifecycle implements Reactor {
       else if (TaskScheduled.is(event) && Date.parse(event.data.processAfter) <= Date.now()) this.wake(event.data.sessionId, 'task', event);
       // A notice (an approval applied, rejected or expired…) is a message like any other: the agent reads it now.
       else if (AgentNotified.is(event)) this.wake(event.data.sessionId, 'notice', event);
+      else if (QuestionAnswered.is(event)) this.wake(event.data.sessionId, 'question-answered', event);
       // Stopped so that an approved change takes effect: the next start has it, and the notice waits for it.
       else if (ContainerStopped.is(event) && event.data.reason === 'approval-applied') this.wake(event.data.sessionId, 'approval-applied', event);
       else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
