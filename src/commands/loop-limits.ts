@@ -43,7 +43,8 @@ export interface LimitHit {
   tell: boolean;
 }
 
-const windowOf = (at: string) => ({ since: new Date(Date.parse(at) - WINDOW_MS).toISOString(), until: at });
+/** A session's outbound rows in the minute up to a time, by how each was dropped. */
+const lastMinute = (views: Views, sessionId: string, at: string) => views.audit.outboundSince(sessionId, new Date(Date.parse(at) - WINDOW_MS).toISOString());
 
 /**
  * Whether a session already wrote its agent group's allowance of rows in the minute up to
@@ -53,8 +54,7 @@ const windowOf = (at: string) => ({ since: new Date(Date.parse(at) - WINDOW_MS).
  */
 export function rateLimitHit(views: Views, sessionId: string, agentGroupId: string, at: string): LimitHit | undefined {
   const limit = views.agentGroups.get(agentGroupId)?.outboundPerMinute ?? DEFAULT_OUTBOUND_PER_MINUTE;
-  const { since, until } = windowOf(at);
-  const counts = views.audit.outboundBetween(sessionId, since, until);
+  const counts = lastMinute(views, sessionId, at);
   const written = [...counts].reduce((sum, [dropped, count]) => (dropped === 'rate-limited' ? sum : sum + count), 0);
   if (written < limit) return undefined;
   return {
@@ -71,10 +71,9 @@ export function rateLimitHit(views: Views, sessionId: string, agentGroupId: stri
 export function loopLimitHit(views: Views, sessionId: string, agentGroupId: string, chain: Chain, at: string): LimitHit | undefined {
   const limit = maxHopsOf(views, agentGroupId);
   if (chain.hops < limit) return undefined;
-  const { since, until } = windowOf(at);
   return {
     explanation: `the row would be hop ${chain.hops + 1} of a chain of agent messages (${chain.chain.join(' → ')}); agent group ${agentGroupId} allows ${limit}`,
-    tell: !views.audit.outboundBetween(sessionId, since, until).has('loop-limit'),
+    tell: !lastMinute(views, sessionId, at).has('loop-limit'),
   };
 }
 

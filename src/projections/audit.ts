@@ -152,7 +152,7 @@ export class AuditView {
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
     this.recent = db.prepare(
       `SELECT CASE WHEN outcome = 'dropped' THEN reason END AS dropped, count(*) AS count FROM audit
-       WHERE session_id = ? AND direction = 'outbound' AND decided_at > ? AND decided_at <= ? GROUP BY 1`,
+       WHERE session_id = ? AND direction = 'outbound' AND decided_at > ? GROUP BY 1`,
     );
     this.lastInbound = db.prepare("SELECT max(decided_position) FROM audit WHERE session_id = ? AND direction = 'inbound' AND decided_at <= ?").pluck();
     this.limited = db.prepare(
@@ -163,11 +163,12 @@ export class AuditView {
   }
 
   /**
-   * A session's outbound rows decided in (since, until], by how each was dropped (the
-   * null key counts the rows that were not dropped).
+   * A session's outbound rows decided after a time, by how each was dropped (the null key
+   * counts the rows that were not dropped). No upper bound: the rows of one poll tick share
+   * the tick's time yet are recorded a little after it, and each must count for the next.
    */
-  outboundBetween(sessionId: string, since: string, until: string): Map<string | null, number> {
-    const rows = this.recent.all(sessionId, since, until) as { dropped: string | null; count: number }[];
+  outboundSince(sessionId: string, since: string): Map<string | null, number> {
+    const rows = this.recent.all(sessionId, since) as { dropped: string | null; count: number }[];
     return new Map(rows.map((r) => [r.dropped, r.count]));
   }
 
