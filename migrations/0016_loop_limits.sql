@@ -1,10 +1,17 @@
 -- The hop count and chain of every agent-to-agent message, so an answer is judged by the
 -- chain it would extend, and when it was delivered, so a row that names no message it
--- answers is judged by the newest one its session received.
-ALTER TABLE agent_messages ADD COLUMN hops INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE agent_messages ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE agent_messages ADD COLUMN delivered_at TEXT;
-CREATE INDEX agent_messages_by_target ON agent_messages (target_session_id, delivered_position);
+-- answers is judged by the newest one its session received. A table of its own (owned by
+-- the agent-messages projection) rather than columns on agent_messages, so it does not
+-- depend on how that table came to be.
+CREATE TABLE agent_message_chains (
+  message_id         TEXT PRIMARY KEY,
+  target_session_id  TEXT NOT NULL,
+  hops               INTEGER NOT NULL,
+  chain              TEXT NOT NULL,
+  delivered_position INTEGER NOT NULL,
+  delivered_at       TEXT NOT NULL
+);
+CREATE INDEX agent_message_chains_by_session ON agent_message_chains (target_session_id, delivered_position);
 
 -- Per agent group limits; NULL means the host's default.
 ALTER TABLE agent_groups ADD COLUMN max_hops INTEGER;

@@ -1,7 +1,7 @@
 import { AgentNotified } from '../events/admin';
 import type { PendingEvent } from '../events/define';
 import type { Views } from '../projections';
-import type { AgentMessageRow } from '../projections/agent-messages';
+import type { AgentMessageChainRow } from '../projections/agent-messages';
 import { newId, type CommandContext } from './define';
 
 /** Agent-to-agent hops a chain may take when the agent group sets no limit of its own. */
@@ -16,7 +16,7 @@ export interface Chain {
   chain: string[];
 }
 
-const chainOf = (message: AgentMessageRow): Chain => ({ hops: message.hops, chain: JSON.parse(message.chain) as string[] });
+const chainOf = (message: AgentMessageChainRow): Chain => ({ hops: message.hops, chain: JSON.parse(message.chain) as string[] });
 
 /**
  * The chain a row of this session extends, read from the log and never from the agent's
@@ -27,7 +27,7 @@ const chainOf = (message: AgentMessageRow): Chain => ({ hops: message.hops, chai
  * in_reply_to does not reset the count while agents are talking among themselves.
  */
 export function answeredChain(views: Views, sessionId: string, inReplyTo: string | null, at: string): Chain {
-  const named = inReplyTo === null ? undefined : views.agentMessages.get(inReplyTo);
+  const named = inReplyTo === null ? undefined : views.agentMessages.chainOf(inReplyTo);
   if (named?.target_session_id === sessionId) return chainOf(named);
   const newest = views.agentMessages.newestIn(sessionId, at);
   if (newest && newest.delivered_position > (views.audit.lastInboundPosition(sessionId, at) ?? 0)) return chainOf(newest);

@@ -9,28 +9,35 @@ export interface AgentMessageRow {
   source_session_id: string;
   source_agent_group_id: string;
   delivered_position: number;
+}
+
+/** The chain an agent message belongs to. */
+export interface AgentMessageChainRow {
+  message_id: string;
+  target_session_id: string;
   hops: number;
   /** JSON: the message ids of its chain, origin first. */
   chain: string;
+  delivered_position: number;
   delivered_at: string;
 }
 
 /** Where each agent-to-agent message came from, for routing replies back, and the chain it belongs to. */
 export const agentMessagesProjection = defineProjection({
   name: 'agent-messages',
-  tables: ['agent_messages'],
+  tables: ['agent_messages', 'agent_message_chains'],
   bind(db, on) {
     const insert = db.prepare(
-      `INSERT INTO agent_messages (message_id, target_session_id, target_agent_group_id, source_session_id, source_agent_group_id, delivered_position,
-         hops, chain, delivered_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO agent_messages (message_id, target_session_id, target_agent_group_id, source_session_id, source_agent_group_id, delivered_position)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    const insertChain = db.prepare(
+      'INSERT INTO agent_message_chains (message_id, target_session_id, hops, chain, delivered_position, delivered_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const touch = db.prepare('UPDATE sessions SET last_active = ? WHERE id = ?');
     on(AgentMessageDelivered, (data, event) => {
-      insert.run(
-        data.messageId, data.targetSessionId, data.targetAgentGroupId, data.sourceSessionId, data.sourceAgentGroupId, event.position,
-        data.hops, JSON.stringify(data.chain), event.metadata.recordedAt,
-      );
+      insert.run(data.messageId, data.targetSessionId, data.targetAgentGroupId, data.sourceSessionId, data.sourceAgentGroupId, event.position);
+      insertChain.run(data.messageId, data.targetSessionId, data.hops, JSON.stringify(data.chain), event.position, event.metadata.recordedAt);
       touch.run(event.metadata.recordedAt, data.targetSessionId);
     });
   },
@@ -38,16 +45,22 @@ export const agentMessagesProjection = defineProjection({
 
 export class AgentMessagesView {
   private readonly byId: Database.Statement;
+  private readonly chainById: Database.Statement;
   private readonly newest: Database.Statement;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM agent_messages WHERE message_id = ?');
-    this.newest = db.prepare('SELECT * FROM agent_messages WHERE target_session_id = ? AND delivered_at <= ? ORDER BY delivered_position DESC LIMIT 1');
+    this.chainById = db.prepare('SELECT * FROM agent_message_chains WHERE message_id = ?');
+    this.newest = db.prepare('SELECT * FROM agent_message_chains WHERE target_session_id = ? AND delivered_at <= ? ORDER BY delivered_position DESC LIMIT 1');
   }
 
-  /** The newest agent message delivered into the session by the given time. */
-  newestIn(sessionId: string, at: string): AgentMessageRow | undefined {
-    return this.newest.get(sessionId, at) as AgentMessageRow | undefined;
+  chainOf(messageId: string): AgentMessageChainRow | undefined {
+    return this.chainById.get(messageId) as AgentMessageChainRow | undefined;
+  }
+
+  /** The chain of the newest agent message delivered into the session by the given time. */
+  newestIn(sessionId: string, at: string): AgentMessageChainRow | undefined {
+    return this.newest.get(sessionId, at) as AgentMessageChainRow | undefined;
   }
 
   get(messageId: string): AgentMessageRow | undefined {

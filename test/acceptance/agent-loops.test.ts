@@ -62,5 +62,9 @@ describe('two agents that answer each other (built CLI, process runtime, echo ag
       await host.done;
       core.close();
     }
+    // The chains are a read model like any other: a rebuild from the log gives the same rows.
+    const verified = JSON.parse(cli('replay', '--verify', '--json').stdout) as { equal: boolean; tables: { table: string }[] };
+    expect(verified.equal).toBe(true);
+    expect(verified.tables.map((t) => t.table)).toContain('agent_message_chains');
   });
 });
