@@ -4,11 +4,14 @@ import { readAgentTime } from '../commands/agent-time';
 import { idProblem, MAX_OUTBOUND_CONTENT_BYTES, MAX_OUTBOUND_FIELD_BYTES, routeOutbound } from '../commands/outbound';
 import type { Core } from '../core';
 import { Checkpoints } from '../events/checkpoints';
-import type { OutboundRowAsRead } from '../events/outbound';
+import { OutboundDropped, type OutboundRowAsRead } from '../events/outbound';
 import type { Logger } from '../logger';
 import type { SessionRow } from '../projections/sessions';
 import { OUTBOUND_DB, openOutboundDb, regularFileIdentity, sessionDir } from './session-db';
 import { SessionGuard } from './session-guard';
+
+/** The drops that mean an agent is looping or flooding, not that a row was wrong. */
+const LIMIT_REASONS: ReadonlySet<string> = new Set(['loop-limit', 'rate-limited']);
 
 export interface OutboundPollerOptions {
   intervalMs?: number;
@@ -206,13 +209,24 @@ export class OutboundPoller {
         results.forEach((result, i) => {
           if (result.status === 'failed') {
             this.options.logger?.error({ err: result.error, command: 'RouteOutbound', commandId: result.commandId, sessionId: session.id, rowid: due[i]!.rowid }, 'outbound row not handled');
-          }
+          } else if (result.status === 'accepted') this.logLimitHit(result.events);
         });
         this.checkpoints.save(consumer, checkpoint);
       });
     }
     this.cursors.set(session.id, next);
     return due.length;
+  }
+
+  /** Agents answering each other, or a flood, is what an operator looks for in the logs first. */
+  private logLimitHit(events: readonly { position: number; type: string }[]): void {
+    for (const { position, type } of events) {
+      if (type !== OutboundDropped.type) continue;
+      const event = this.core.store.readAt(position);
+      if (!event || !OutboundDropped.is(event) || !LIMIT_REASONS.has(event.data.reason)) continue;
+      const { sessionId, agentGroupId, outboundId, reason, explanation } = event.data;
+      this.options.logger?.warn({ event: 'OutboundLimitHit', reason, sessionId, agentGroupId, outboundId, position, correlationId: event.metadata.correlationId }, explanation);
+    }
   }
 
   /** Closes a session's handle, so the next tick opens (and checks) the file anew. */

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { CreateAgentGroup, DeleteAgentGroup, UpdateAgentGroup } from '../commands/agent-groups';
 import type { AgentGroup } from '../projections/agent-groups';
 import { dispatchFromCli, firstEventField, found, printRead } from './dispatch';
@@ -6,7 +6,7 @@ import { formatTable } from './format';
 
 const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', g.agentProvider ?? ''];
 const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
-const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id' };
+const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate' };
 
 export function registerGroups(program: Command): void {
   const groups = program.command('groups').description('agent groups: an agent’s identity and workspace');
@@ -73,13 +73,15 @@ export function registerGroups(program: Command): void {
     );
   groups
     .command('update')
-    .description('rename an agent group or change its admin flag or provider')
+    .description('rename an agent group or change its admin flag, provider or loop limits')
     .argument('<id>', 'agent group id')
     .option('--name <name>', 'new display name')
     .option('--admin', 'make it an admin group')
     .option('--no-admin', 'make it an ordinary group')
     .option('--provider <provider>', 'agent provider')
-    .action((id: string, options: { name?: string; admin?: boolean; provider?: string }, command: Command) =>
+    .option('--max-hops <n>', 'agent-to-agent hops a chain may take before its answers are dropped (loop-limit); "default" for the host default (8)', limitOption)
+    .option('--max-rate <n>', 'outbound rows a session may write a minute (rate-limited); "default" for the host default (60)', limitOption)
+    .action((id: string, options: { name?: string; admin?: boolean; provider?: string; maxHops?: number | null; maxRate?: number | null }, command: Command) =>
       dispatchFromCli(
         command,
         (commandId, metadata) =>
@@ -90,6 +92,8 @@ export function registerGroups(program: Command): void {
               ...(options.name !== undefined && { name: options.name }),
               ...(options.admin !== undefined && { isAdmin: options.admin }),
               ...(options.provider !== undefined && { agentProvider: options.provider }),
+              ...(options.maxHops !== undefined && { maxHops: options.maxHops }),
+              ...(options.maxRate !== undefined && { outboundPerMinute: options.maxRate }),
             },
             metadata,
           ),
@@ -104,4 +108,11 @@ export function registerGroups(program: Command): void {
     .action((id: string, _options: unknown, command: Command) =>
       dispatchFromCli(command, (commandId, metadata) => DeleteAgentGroup.envelope(commandId, { agentGroupId: id }, metadata), FLAGS, () => `deleted agent group ${id}`),
     );
+}
+
+/** A limit as typed: a whole number (the schema checks its range), or `default` to clear it. */
+function limitOption(value: string): number | null {
+  if (value === 'default') return null;
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number or "default"');
+  return Number(value);
 }

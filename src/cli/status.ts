@@ -28,6 +28,8 @@ export function registerStatus(program: Command): void {
           pendingApprovals: core.views.approvals.list('pending').length,
           messages: core.views.audit.pendingAndFailed(),
           dropsLastHour: core.views.audit.dropsSince(since),
+          /** Sessions cut off by the hop limit (agents answering each other) or the rate limit in the last hour. */
+          limited: core.views.audit.limitedSince(since),
         };
         if (options.json) {
           console.log(JSON.stringify(status, null, 2));
@@ -43,6 +45,9 @@ export function registerStatus(program: Command): void {
         console.log(`approvals ${status.pendingApprovals ? bad(`${status.pendingApprovals} pending`) : '0 pending'}${status.pendingApprovals ? dim('  (switchyard approvals list)') : ''}`);
         const { undelivered, failed } = status.messages;
         console.log(`outbound  ${undelivered} awaiting delivery, ${failed ? bad(`${failed} failed`) : '0 failed'}`);
+        for (const l of status.limited) {
+          console.log(`  ${bad(l.reason)} ${l.sessionId} (${l.agentGroupId}): ${l.count} row(s) dropped, last at ${l.lastAt}  ${dim(`switchyard audit --agent-group ${l.agentGroupId} --outcome dropped`)}`);
+        }
         console.log(`drops in the last hour${status.dropsLastHour.length ? ':' : ': none'}`);
         if (status.dropsLastHour.length) {
           console.log(formatTable(['  REASON', 'DIRECTION', 'COUNT'], status.dropsLastHour.map((d) => [`  ${d.reason}`, d.direction, d.count])));

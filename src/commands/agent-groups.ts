@@ -45,8 +45,10 @@ export const UpdateAgentGroup = defineCommand(
       isAdmin: z.boolean().optional(),
       agentProvider: z.string().min(1).max(100).nullable().optional(),
       containerConfig: ContainerConfig.optional(),
+      maxHops: z.number().int().min(1).max(1000).nullable().optional(),
+      outboundPerMinute: z.number().int().min(1).max(100_000).nullable().optional(),
     })
-    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider or containerConfig'),
+    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider, containerConfig, maxHops or outboundPerMinute'),
   (views, command) => {
     if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
     return [AgentGroupUpdated.create(command)];

@@ -5,6 +5,7 @@ import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/
 import { SessionOpened } from '../events/inbound';
 import { Id } from '../events/primitives';
 import { defineCommand, newId, reject } from './define';
+import { answeredChain } from './loop-limits';
 
 /** Attempts per routed row before it is failed for good and the sender is told. */
 export const MAX_DELIVERY_ATTEMPTS = 3;
@@ -116,6 +117,7 @@ export const DeliverAgentMessage = defineCommand(
       );
     }
     const messageId = newId('msg', context);
+    const answeredInSource = answeredChain(views, source.id, command.inReplyTo, context.issuedAt);
     events.push(
       AgentMessageDelivered.create({
         messageId,
@@ -128,6 +130,8 @@ export const DeliverAgentMessage = defineCommand(
         content: command.content,
         timestamp: context.issuedAt,
         inReplyTo: command.inReplyTo,
+        hops: answeredInSource.hops + 1,
+        chain: [...answeredInSource.chain, messageId],
       }),
       DeliverySucceeded.create({ ...ref, platformMessageId: messageId }),
     );

@@ -5,6 +5,7 @@ import type { Views } from '../projections';
 import type { DestinationRow } from '../projections/destinations';
 import { readAgentTime } from './agent-time';
 import { defineCommand, reject, type CommandMetadata } from './define';
+import { answeredChain, limitNotice, loopLimitHit, rateLimitHit } from './loop-limits';
 import { decideSystemAction } from './system-actions';
 
 export const RouteOutboundPayload = z.object({ sessionId: Id, row: OutboundRowAsRead });
@@ -114,6 +115,15 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
   const session = views.sessions.get(command.sessionId);
   if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
   const source = session.agent_group_id;
+  // Before anything else: a session flooding the host with rows, well formed or not, is cut off.
+  const flood = rateLimitHit(views, session.id, source, context.issuedAt);
+  if (flood) {
+    const outboundId = outboundIdOf(command.row);
+    return [
+      OutboundDropped.create({ sessionId: session.id, agentGroupId: source, outboundId, reason: 'rate-limited', explanation: flood.explanation, target: null, row: command.row }),
+      ...(flood.tell ? [limitNotice(session.id, outboundId, 'rate-limited', flood.explanation, context)] : []),
+    ];
+  }
   const checked = wellFormed(command.row, Date.parse(context.issuedAt));
   if (!('row' in checked)) {
     const { reason, explanation } = checked;
@@ -145,6 +155,16 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
   const resolution = resolveTarget(views, source, row, requestedName);
   if (!resolution.ok) return dropped(resolution.reason, resolution.explanation, resolution.target);
   const { permit } = resolution;
+  if (resolution.target.type === 'agent') {
+    const answered = answeredChain(views, session.id, row.in_reply_to, context.issuedAt);
+    const loop = loopLimitHit(views, session.id, source, answered, context.issuedAt);
+    if (loop) {
+      return [
+        OutboundDropped.create({ sessionId: session.id, agentGroupId: source, outboundId: row.id, reason: 'loop-limit', explanation: loop.explanation, target: resolution.target, row, chain: answered.chain }),
+        ...(loop.tell ? [limitNotice(session.id, row.id, 'loop-limit', loop.explanation, context)] : []),
+      ];
+    }
+  }
   return [
     OutboundRouted.create({
       sessionId: session.id,

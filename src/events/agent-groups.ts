@@ -27,6 +27,10 @@ export const AgentGroupUpdated = defineEvent({
     isAdmin: z.boolean().optional(),
     agentProvider: z.string().nullable().optional(),
     containerConfig: ContainerConfig.optional(),
+    /** How many agent-to-agent hops a chain may take before this group's answer is dropped; null: the host's default. */
+    maxHops: z.number().int().min(1).nullable().optional(),
+    /** How many outbound rows a session of this group may write a minute; null: the host's default. */
+    outboundPerMinute: z.number().int().min(1).nullable().optional(),
   }),
   stream: (data) => agentGroupStream(data.agentGroupId),
 });

@@ -11,7 +11,7 @@ import { Id } from './primitives';
  */
 export const AgentMessageDelivered = defineEvent({
   type: 'AgentMessageDelivered',
-  version: 1,
+  version: 2,
   schema: z.object({
     messageId: Id,
     targetSessionId: Id,
@@ -24,8 +24,18 @@ export const AgentMessageDelivered = defineEvent({
     timestamp: z.string(),
     /** The target-side message this one answers, when the source was replying. */
     inReplyTo: z.string().nullable(),
+    /**
+     * How many agent-to-agent messages led here since a person (or a task) spoke: 1 for
+     * an agent's answer to a chat message, 2 for the answer to that… Derived from the log,
+     * never from what an agent wrote.
+     */
+    hops: z.number().int().min(1),
+    /** The message ids of that chain, its origin first and this message last: the evidence when it is cut. */
+    chain: z.array(z.string()),
   }),
   stream: (data) => sessionStream(data.targetSessionId),
+  // v1 predates the hop count: such a message starts a chain of its own.
+  upcasters: { 1: (data) => ({ ...(data as { messageId: string }), hops: 1, chain: [(data as { messageId: string }).messageId] }) },
 });
 
 export const agentMessageEvents = [AgentMessageDelivered];

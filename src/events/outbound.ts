@@ -86,6 +86,10 @@ export const OutboundDropReason = z.enum([
   'no-admin-channel',
   /** Content over the host's cap: the event records its size, never the content. */
   'too-large',
+  /** An agent answered an agent message that already ended a chain of the agent group's hop limit. */
+  'loop-limit',
+  /** The session wrote more rows in a minute than its agent group allows. */
+  'rate-limited',
 ]);
 export type OutboundDropReason = z.infer<typeof OutboundDropReason>;
 
@@ -102,6 +106,8 @@ export const OutboundDropped = defineEvent({
     /** The resolved target, when the row named one that exists. */
     target: OutboundTarget.nullable(),
     row: OutboundRowAsRead,
+    /** For `loop-limit`: the chain of agent messages the row would have extended, origin first. */
+    chain: z.array(z.string()).optional(),
   }),
   stream: (data) => sessionStream(data.sessionId),
 });

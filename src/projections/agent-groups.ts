@@ -15,6 +15,8 @@ export interface AgentGroupRow {
   created_position: number;
   deleted_at: string | null;
   image_rebuild_requested_at: string | null;
+  max_hops: number | null;
+  outbound_per_minute: number | null;
 }
 
 export interface AgentGroup {
@@ -28,6 +30,10 @@ export interface AgentGroup {
   deletedAt: string | null;
   /** When an approval asked for its image to be rebuilt with new packages; null if never. */
   imageRebuildRequestedAt: string | null;
+  /** The group's own hop limit for agent-to-agent chains; null: the host's default. */
+  maxHops: number | null;
+  /** The group's own outbound rate limit per session; null: the host's default. */
+  outboundPerMinute: number | null;
 }
 
 const toAgentGroup = (row: AgentGroupRow): AgentGroup => ({
@@ -40,6 +46,8 @@ const toAgentGroup = (row: AgentGroupRow): AgentGroup => ({
   createdAt: row.created_at,
   deletedAt: row.deleted_at,
   imageRebuildRequestedAt: row.image_rebuild_requested_at,
+  maxHops: row.max_hops,
+  outboundPerMinute: row.outbound_per_minute,
 });
 
 /** Agent groups; a deleted one keeps its row (and folder name) with deleted_at set. */
@@ -54,7 +62,9 @@ export const agentGroupsProjection = defineProjection({
     const update = db.prepare(
       `UPDATE agent_groups SET name = coalesce(@name, name), is_admin = coalesce(@isAdmin, is_admin),
          agent_provider = CASE WHEN @setProvider THEN @agentProvider ELSE agent_provider END,
-         container_config = coalesce(@containerConfig, container_config)
+         container_config = coalesce(@containerConfig, container_config),
+         max_hops = CASE WHEN @setMaxHops THEN @maxHops ELSE max_hops END,
+         outbound_per_minute = CASE WHEN @setPerMinute THEN @outboundPerMinute ELSE outbound_per_minute END
        WHERE id = @id`,
     );
     const markDeleted = db.prepare('UPDATE agent_groups SET deleted_at = ? WHERE id = ?');
@@ -70,6 +80,10 @@ export const agentGroupsProjection = defineProjection({
         setProvider: data.agentProvider === undefined ? 0 : 1,
         agentProvider: data.agentProvider ?? null,
         containerConfig: data.containerConfig ? JSON.stringify(data.containerConfig) : null,
+        setMaxHops: data.maxHops === undefined ? 0 : 1,
+        maxHops: data.maxHops ?? null,
+        setPerMinute: data.outboundPerMinute === undefined ? 0 : 1,
+        outboundPerMinute: data.outboundPerMinute ?? null,
       });
     });
     on(AgentGroupDeleted, (data, event) => markDeleted.run(event.metadata.recordedAt, data.agentGroupId));

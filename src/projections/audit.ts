@@ -131,6 +131,9 @@ export class AuditView {
   private readonly tracePositions: Database.Statement;
   private readonly pendingFailed: Database.Statement;
   private readonly drops: Database.Statement;
+  private readonly recent: Database.Statement;
+  private readonly lastInbound: Database.Statement;
+  private readonly limited: Database.Statement;
 
   constructor(db: Database.Database) {
     this.queries = new StatementCache(db);
@@ -149,6 +152,36 @@ export class AuditView {
     );
     this.outbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'outbound'");
     this.inbound = db.prepare("SELECT * FROM audit WHERE session_id = ? AND message_id = ? AND direction = 'inbound'");
+    this.recent = db.prepare(
+      `SELECT CASE WHEN outcome = 'dropped' THEN reason END AS dropped, count(*) AS count FROM audit
+       WHERE session_id = ? AND direction = 'outbound' AND decided_at > ? GROUP BY 1`,
+    );
+    this.lastInbound = db.prepare("SELECT max(decided_position) FROM audit WHERE session_id = ? AND direction = 'inbound' AND decided_at <= ?").pluck();
+    this.limited = db.prepare(
+      `SELECT session_id AS sessionId, agent_group_id AS agentGroupId, reason, count(*) AS count, max(decided_at) AS lastAt FROM audit
+       WHERE direction = 'outbound' AND outcome = 'dropped' AND reason IN ('loop-limit', 'rate-limited') AND decided_at >= ?
+       GROUP BY session_id, reason ORDER BY lastAt DESC`,
+    );
+  }
+
+  /**
+   * A session's outbound rows decided after a time, by how each was dropped (the null key
+   * counts the rows that were not dropped). No upper bound: the rows of one poll tick share
+   * the tick's time yet are recorded a little after it, and each must count for the next.
+   */
+  outboundSince(sessionId: string, since: string): Map<string | null, number> {
+    const rows = this.recent.all(sessionId, since) as { dropped: string | null; count: number }[];
+    return new Map(rows.map((r) => [r.dropped, r.count]));
+  }
+
+  /** The position of the newest chat message routed into the session by the given time. */
+  lastInboundPosition(sessionId: string, at: string): number | null {
+    return this.lastInbound.get(sessionId, at) as number | null;
+  }
+
+  /** Sessions whose rows were dropped by the hop or rate limit since a time. */
+  limitedSince(since: string): { sessionId: string; agentGroupId: string; reason: string; count: number; lastAt: string }[] {
+    return this.limited.all(since) as { sessionId: string; agentGroupId: string; reason: string; count: number; lastAt: string }[];
   }
 
   /** Every audit row a message id could mean: host id, command id or platform id. */

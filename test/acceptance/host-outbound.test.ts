@@ -99,6 +99,8 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
   });
 
   it('a host killed mid-delivery of 200 rows, restarted, delivers each row once and skips none', async () => {
+    // 200 rows at once is over the default 60 a minute: this agent group is allowed the burst.
+    expect(runCli(['--data-dir', dataDir(), 'groups', 'update', 'ag-andy', '--max-rate', '1000']).status).toBe(0);
     let host = await startHost(dataDir(), platform.url);
     const { core, dir } = await openSession(host.url);
     try {

@@ -198,6 +198,16 @@ describe('the outbound poller decides every row the container writes, once (real
     expect(JSON.stringify(recorded.data).length).toBeLessThan(2_000);
   });
 
+  it('routes 60 rows of one tick and drops the rest as rate-limited, telling the agent once and logging each', () => {
+    insertRows(...Array.from({ length: 65 }, (_, i) => chat(`flood-${i}`, 2 * i + 1)));
+    const logged: string[] = [];
+    poller({ logger: pino({ level: 'warn' }, { write: (line: string) => logged.push(line) }) }).tick();
+    expect(logged.map((line) => JSON.parse(line) as { event: string; reason: string }).filter((l) => l.event === 'OutboundLimitHit').map((l) => l.reason)).toEqual(Array(5).fill('rate-limited'));
+    const counts = decisions().reduce<Record<string, number>>((c, d) => ({ ...c, [d.outcome]: (c[d.outcome] ?? 0) + 1 }), {});
+    expect(counts).toEqual({ routed: 60, 'rate-limited': 5 });
+    expect([...core.store.readAll({ type: 'AgentNotified' })].map((e) => e.data)).toEqual([expect.objectContaining({ sessionId, details: { outboundId: 'flood-60', reason: 'rate-limited' } })]);
+  });
+
   it('holds a deferred row until it is due without holding back the rows behind it, past a batch and a restart', () => {
     const batch = { batchSize: 2 };
     insertRows(chat('later', 1, { deliverAfter: '2026-11-24 13:00:00' }), chat('b', 3), chat('c', 5), chat('d', 7), chat('e', 9), chat('never', 11, { deliverAfter: '9999-12-31 00:00:00' }));
