@@ -16,7 +16,7 @@ import type { RecordedEvent } from '../../src/events/define';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
 import { writeOutbound } from '../support/container';
-import { FakePlatform, postInbound } from '../support/fake-platform';
+import { FakePlatform, postAction, postInbound } from '../support/fake-platform';
 import { RecordingRuntime } from '../support/recording-runtime';
 import { waitForEvents, waitUntil } from '../support/wait';
 
@@ -174,8 +174,45 @@ describe('session folder contract: the host side, with the test as the runner', 
     await waitUntil(() => referenceDue(session.inbound).includes(message!.id), 'the retried row to be due by the reference comparison', 10_000);
   });
 
-  it.todo('question responses: a click on an agent\'s ask_question card writes a system row {"type":"question_response",questionId,selectedOption,userId}');
-  it.todo('reactions, edits and replies aimed at an inbound message reach the platform with the platform\'s message id');
+  it('question responses: a click on an agent\'s ask_question card comes back as a pending `system` row, compact {"type":"question_response",questionId,selectedOption,userId}, at the next even seq, due by the reference comparison', async () => {
+    const session = await world.openSession('m-1', 'shall we deploy?');
+    await world.host.settled();
+    const question = { type: 'ask_question', questionId: 'q-deploy', question: 'Deploy now?', options: ['Yes', 'No'] };
+    writeOutbound(session.dir, [{ id: 'ask-1', channelType: 'webhook', platformId: 'fam', content: question }]);
+    const [card] = await world.platform.waitFor(1);
+    expect(card).toEqual(expect.objectContaining({ platformId: 'fam', content: question }));
+
+    const click = await postAction(world.channel.url(), { platformId: 'fam', questionId: 'q-deploy', selectedOption: 'Yes', userId: 'U-ann' });
+    expect(click).toEqual({ status: 200, json: { accepted: true } });
+    await waitUntil(() => rowsIn(session.inbound).some((r) => r.kind === 'system'), 'the question_response row in inbound.db');
+    const [chat, response] = rowsIn(session.inbound);
+    expect(response).toEqual({
+      id: expect.any(String),
+      seq: chat!.seq + 2,
+      kind: 'system',
+      status: 'pending',
+      process_after: null,
+      content: '{"type":"question_response","questionId":"q-deploy","selectedOption":"Yes","userId":"U-ann"}',
+    });
+    expect(referenceDue(session.inbound)).toContain(response!.id);
+  });
+
+  it('reactions, edits and replies name messages by the ids the agent sees, and reach the platform with the platform\'s ids', async () => {
+    const session = await world.openSession('tg-777', 'hello');
+    await world.host.settled();
+    // Whatever id the host stores for the platform's `tg-777` (spec §2), the agent names the message by it.
+    const [seen] = rowsIn(session.inbound);
+    writeOutbound(session.dir, [
+      { id: 'out-reply', channelType: 'webhook', platformId: 'fam', inReplyTo: seen!.id, content: { text: 'on it' } },
+      { id: 'out-react', channelType: 'webhook', platformId: 'fam', content: { operation: 'reaction', messageId: seen!.id, emoji: 'thumbs_up' } },
+      // The agent's own earlier message, by its messages_out id: the platform knows it by the id it answered with.
+      { id: 'out-edit', channelType: 'webhook', platformId: 'fam', content: { operation: 'edit', messageId: 'out-reply', text: 'done' } },
+    ]);
+    const [reply, reaction, edit] = await world.platform.waitFor(3);
+    expect(reply).toMatchObject({ platformId: 'fam', content: { text: 'on it' }, inReplyTo: 'tg-777' });
+    expect(reaction).toMatchObject({ platformId: 'fam', content: { operation: 'reaction', messageId: 'tg-777', emoji: 'thumbs_up' } });
+    expect(edit).toMatchObject({ platformId: 'fam', content: { operation: 'edit', messageId: 'pm-1', text: 'done' } });
+  });
 });
 
 describe('session folder contract: Switchyard\'s host with its own runner (process runtime, echo agent)', () => {

@@ -113,8 +113,17 @@ export class FakePlatform {
 }
 
 /** POSTs `body` (JSON-encoded unless already a string) to a channel's `/messages`. */
-export async function postInbound(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${url}/messages`, {
+export function postInbound(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
+  return postTo(`${url}/messages`, body, secret);
+}
+
+/** A click on a card, as a bridge reports it: POSTs `body` to a channel's `/actions`. */
+export function postAction(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
+  return postTo(`${url}/actions`, body, secret);
+}
+
+async function postTo(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
+  const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(secret !== undefined ? { [SECRET_HEADER]: secret } : {}) },
     body: typeof body === 'string' ? body : JSON.stringify(body),
