@@ -6,7 +6,7 @@ import { formatTable } from './format';
 
 const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', g.agentProvider ?? ''];
 const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
-const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate' };
+const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate', image: '--image' };
 
 export function registerGroups(program: Command): void {
   const groups = program.command('groups').description('agent groups: an agent’s identity and workspace');
@@ -35,6 +35,7 @@ export function registerGroups(program: Command): void {
         ({ group, wirings, destinations, sessions }) =>
           [
             formatTable(HEADERS, [row(group)]),
+            `\nImage: ${group.containerConfig.imageTag ?? "the host's default (SWITCHYARD_AGENT_IMAGE)"}`,
             '\nWirings:',
             formatTable(['CHAT', 'PRIORITY', 'SESSION MODE', 'TRIGGER'], wirings.map((w) => [w.messagingGroupId, w.priority, w.sessionMode, w.triggerRules.pattern ?? ''])),
             '\nDestinations:',
@@ -73,7 +74,7 @@ export function registerGroups(program: Command): void {
     );
   groups
     .command('update')
-    .description('rename an agent group or change its admin flag, provider or loop limits')
+    .description('rename an agent group or change its admin flag, provider, loop limits or image')
     .argument('<id>', 'agent group id')
     .option('--name <name>', 'new display name')
     .option('--admin', 'make it an admin group')
@@ -81,7 +82,8 @@ export function registerGroups(program: Command): void {
     .option('--provider <provider>', 'agent provider')
     .option('--max-hops <n>', 'agent-to-agent hops a chain may take before its answers are dropped (loop-limit); "default" for the host default (8)', limitOption)
     .option('--max-rate <n>', 'outbound rows a session may write a minute (rate-limited); "default" for the host default (60)', limitOption)
-    .action((id: string, options: { name?: string; admin?: boolean; provider?: string; maxHops?: number | null; maxRate?: number | null }, command: Command) =>
+    .option('--image <ref>', 'docker image its sessions run in, name[:tag][@digest]; "default" for the host default (SWITCHYARD_AGENT_IMAGE)')
+    .action((id: string, options: { name?: string; admin?: boolean; provider?: string; maxHops?: Limit; maxRate?: Limit; image?: string }, command: Command) =>
       dispatchFromCli(
         command,
         (commandId, metadata) =>
@@ -92,8 +94,9 @@ export function registerGroups(program: Command): void {
               ...(options.name !== undefined && { name: options.name }),
               ...(options.admin !== undefined && { isAdmin: options.admin }),
               ...(options.provider !== undefined && { agentProvider: options.provider }),
-              ...(options.maxHops !== undefined && { maxHops: options.maxHops }),
-              ...(options.maxRate !== undefined && { outboundPerMinute: options.maxRate }),
+              ...(options.maxHops !== undefined && { maxHops: orHostDefault(options.maxHops) }),
+              ...(options.maxRate !== undefined && { outboundPerMinute: orHostDefault(options.maxRate) }),
+              ...(options.image !== undefined && { image: orHostDefault(options.image) }),
             },
             metadata,
           ),
@@ -110,9 +113,19 @@ export function registerGroups(program: Command): void {
     );
 }
 
+type Limit = number | 'default';
+
 /** A limit as typed: a whole number (the schema checks its range), or `default` to clear it. */
-function limitOption(value: string): number | null {
-  if (value === 'default') return null;
+function limitOption(value: string): Limit {
+  if (value === 'default') return value;
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number or "default"');
   return Number(value);
+}
+
+/**
+ * `default` clears a setting (null: the host's default). The mapping is done here, not in
+ * an option parser: commander turns a parser's null into ''.
+ */
+function orHostDefault<T>(value: T | 'default'): Exclude<T, 'default'> | null {
+  return value === 'default' ? null : (value as Exclude<T, 'default'>);
 }

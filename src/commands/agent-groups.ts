@@ -16,6 +16,21 @@ export const FolderName = z
 
 const Name = z.string().trim().min(1).max(100);
 
+// Docker's reference grammar (distribution/reference), lowercase: an optional registry host
+// with port, slash-separated path components, then an optional tag and digest. Checked here
+// so a typo is refused when typed, not found at the next wake as a failed start.
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REGISTRY = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]+)?';
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:${REGISTRY}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-f]{32,})?$`,
+);
+
+/** A docker image reference, `name[:tag][@digest]`, as `docker run` takes it. */
+export const ImageReference = z
+  .string()
+  .max(255)
+  .regex(IMAGE_REFERENCE, 'expected a docker image reference: lowercase name[:tag][@digest], e.g. ghcr.io/acme/agent:1.2');
+
 export const CreateAgentGroup = defineCommand(
   'CreateAgentGroup',
   z.object({
@@ -47,11 +62,21 @@ export const UpdateAgentGroup = defineCommand(
       containerConfig: ContainerConfig.optional(),
       maxHops: z.number().int().min(1).max(1000).nullable().optional(),
       outboundPerMinute: z.number().int().min(1).max(100_000).nullable().optional(),
+      /** The image its sessions run in; null: the host's default (SWITCHYARD_AGENT_IMAGE). */
+      image: ImageReference.nullable().optional(),
     })
-    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider, containerConfig, maxHops or outboundPerMinute'),
+    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider, containerConfig, maxHops, outboundPerMinute or image'),
   (views, command) => {
-    if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
-    return [AgentGroupUpdated.create(command)];
+    const group = views.agentGroups.get(command.agentGroupId);
+    if (!group) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+    const { image, ...fields } = command;
+    if (image === undefined) return [AgentGroupUpdated.create(fields)];
+    // The event carries the whole container config (the projection replaces it), so the
+    // image is set on the config the group has, or on the one this command brings.
+    const containerConfig = { ...(fields.containerConfig ?? group.containerConfig) };
+    if (image === null) delete containerConfig.imageTag;
+    else containerConfig.imageTag = image;
+    return [AgentGroupUpdated.create({ ...fields, containerConfig })];
   },
 );
 

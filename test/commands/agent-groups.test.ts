@@ -61,6 +61,42 @@ describe('UpdateAgentGroup and DeleteAgentGroup', () => {
     expect(() => given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1' })).toThrow(/at least one field/);
   });
 
+  describe('the agent image', () => {
+    const withImage = (imageTag?: string) => ContainerConfig.parse(imageTag === undefined ? {} : { imageTag });
+
+    it('given a group, when the image is set, then its container config names it and keeps the rest', () => {
+      const created = agentGroupCreated('ag-1');
+      (created.data as { containerConfig: ContainerConfig }).containerConfig.packages.apt = ['ffmpeg'];
+      given(created)
+        .when(UpdateAgentGroup, { agentGroupId: 'ag-1', image: 'ghcr.io/acme/agent:1.2' })
+        .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: { ...withImage('ghcr.io/acme/agent:1.2'), packages: { apt: ['ffmpeg'], npm: [] } } }));
+    });
+
+    it('given a group with an image, when the image is cleared (null), then the host default applies again', () => {
+      given(agentGroupCreated('ag-1'), AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: withImage('agent:old') }))
+        .when(UpdateAgentGroup, { agentGroupId: 'ag-1', image: null })
+        .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: withImage() }));
+    });
+
+    it.each(['agent', 'agent:latest', 'localhost:5000/team/agent:v2', 'nanoclaw-agent:latest', `agent@sha256:${'a'.repeat(64)}`, `ghcr.io/acme/agent:1.2@sha256:${'0'.repeat(64)}`])(
+      'accepts the reference %j',
+      (image) => {
+        given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1', image }).then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: withImage(image) }));
+      },
+    );
+
+    it.each(['Agent:latest', 'agent:', ':latest', '-agent', 'agent latest', 'agent@sha256:short', 'a//b', '/agent', 'agent:-tag', '', `agent:${'t'.repeat(129)}`])(
+      'refuses the reference %j at validation, naming the field',
+      (image) => {
+        expect(() => given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1', image })).toThrow(/payload\.image: expected a docker image reference/);
+      },
+    );
+
+    it('refuses an image for an unknown group', () => {
+      given().when(UpdateAgentGroup, { agentGroupId: 'ag-1', image: 'agent:1' }).thenRejects('unknown-agent-group');
+    });
+  });
+
   it('deletes an unwired group, refuses a wired one', () => {
     given(agentGroupCreated('ag-1')).when(DeleteAgentGroup, { agentGroupId: 'ag-1' }).then(AgentGroupDeleted.create({ agentGroupId: 'ag-1' }));
     const rejection = given(agentGroupCreated('ag-1'), chatRegistered('mg-1'), channelWired('mg-1', 'ag-1'))

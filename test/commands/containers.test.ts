@@ -6,7 +6,8 @@ import {
   StopContainer,
   WakeSession,
 } from '../../src/commands/containers';
-import { AgentGroupDeleted } from '../../src/events/agent-groups';
+import { AgentGroupDeleted, AgentGroupUpdated } from '../../src/events/agent-groups';
+import { ContainerConfig } from '../../src/events/primitives';
 import {
   ContainerIdle,
   ContainerStarted,
@@ -54,6 +55,14 @@ describe('WakeSession', () => {
     given(custom, session).when(WakeSession, wake).then(expect.objectContaining({ data: expect.objectContaining({ image: 'agent:custom' }) }));
     given(...scene).when(WakeSession, { ...wake, sessionId: 'sess-9' }).thenRejects('unknown-session');
     given(...scene, AgentGroupDeleted.create({ agentGroupId: 'ag-1' })).when(WakeSession, wake).thenRejects('agent-group-deleted');
+  });
+
+  it('given the operator set the group image, then cleared it, when a session wakes, then it runs the group image, then the host default', () => {
+    // The events `groups update --image nanoclaw-agent:latest` and `--image default` record (see agent-groups.test.ts).
+    const setImage = AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: ContainerConfig.parse({ imageTag: 'nanoclaw-agent:latest' }) });
+    const cleared = AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: ContainerConfig.parse({}) });
+    given(...scene, setImage).when(WakeSession, wake).then(expect.objectContaining({ data: expect.objectContaining({ image: 'nanoclaw-agent:latest' }) }));
+    given(...scene, setImage, cleared).when(WakeSession, wake).then(starting(idFor('inc')));
   });
 });
 

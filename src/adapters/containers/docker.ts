@@ -33,10 +33,19 @@ export interface DockerRuntimeOptions {
 }
 
 /**
- * Runs each session's agent in a container of the Docker Engine (dockerode): the session
- * folder at /workspace, the agent group's folder at /workspace/agent, no network, the
- * host's uid so the files it writes stay the host's, and labels naming the install,
- * session and incarnation, so nothing here ever touches another install's containers.
+ * The folders a container sees, as the reference's agent image expects them: the session
+ * at /workspace, the agent group's folder at /workspace/agent, and the install's shared
+ * folder at /workspace/global, read-only (no agent changes what every agent reads).
+ */
+export function dockerBinds(spec: Pick<ContainerSpec, 'sessionDir' | 'groupDir' | 'globalDir'>): string[] {
+  return [`${spec.sessionDir}:/workspace`, `${spec.groupDir}:/workspace/agent`, `${spec.globalDir}:/workspace/global:ro`];
+}
+
+/**
+ * Runs each session's agent in a container of the Docker Engine (dockerode): the folders
+ * of dockerBinds, no network, the host's uid so the files it writes stay the host's, and
+ * labels naming the install, session and incarnation, so nothing here ever touches another
+ * install's containers.
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker' as const;
@@ -51,7 +60,8 @@ export class DockerRuntime implements ContainerRuntime {
   ) {}
 
   async start(spec: ContainerSpec): Promise<{ runtimeId: string }> {
-    mkdirSync(spec.groupDir, { recursive: true });
+    // Docker would make a missing bind source itself, owned by root.
+    for (const dir of [spec.groupDir, spec.globalDir]) mkdirSync(dir, { recursive: true });
     const env = { ...sessionEnv('/workspace'), ...spec.env };
     const container = await this.docker.createContainer({
       name: `switchyard-${spec.sessionId}-${spec.incarnationId}`,
@@ -60,7 +70,7 @@ export class DockerRuntime implements ContainerRuntime {
       Labels: { [LABEL.install]: spec.installId, [LABEL.session]: spec.sessionId, [LABEL.agentGroup]: spec.agentGroupId, [LABEL.incarnation]: spec.incarnationId },
       User: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
       HostConfig: {
-        Binds: [`${spec.sessionDir}:/workspace`, `${spec.groupDir}:/workspace/agent`],
+        Binds: dockerBinds(spec),
         NetworkMode: 'none',
         AutoRemove: false,
       },

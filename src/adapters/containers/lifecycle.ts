@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import type { Outcome } from '../../commands/bus';
 import type { CommandEnvelope } from '../../commands/define';
@@ -170,6 +171,8 @@ export class ContainerLifecycle implements Reactor {
     writeDestinationsFile(folder, buildDestinations(this.core.views, session.agent_group_id));
     const group = groupDir(this.options.dataDir, agentGroup.folder);
     mkdirSync(group, { recursive: true });
+    const global = join(this.options.dataDir, 'global');
+    mkdirSync(global, { recursive: true });
     return {
       installId: this.options.installId,
       sessionId,
@@ -177,6 +180,7 @@ export class ContainerLifecycle implements Reactor {
       incarnationId,
       sessionDir: folder,
       groupDir: group,
+      globalDir: global,
       image,
       env: {
         ...this.options.agentEnv,

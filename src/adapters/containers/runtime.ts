@@ -18,6 +18,8 @@ export interface ContainerSpec {
   sessionDir: string;
   /** The agent group's folder on the host (seen as /workspace/agent inside a container). */
   groupDir: string;
+  /** The install's folder every agent reads, <dataDir>/global (seen read-only as /workspace/global inside a container). */
+  globalDir: string;
   /** Image to run (docker); the process runtime ignores it. */
   image: string;
   /**

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { TerminalChannel } from '../../../src/adapters/channels/terminal';
-import { DockerRuntime } from '../../../src/adapters/containers/docker';
+import { dockerBinds, DockerRuntime } from '../../../src/adapters/containers/docker';
 import { buildAgentImage } from '../../../src/adapters/containers/image';
 import type { ContainerExit } from '../../../src/adapters/containers/runtime';
-import { CreateAgentGroup } from '../../../src/commands/agent-groups';
+import { CreateAgentGroup, UpdateAgentGroup } from '../../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../../src/commands/messaging-groups';
 import { loadConfig } from '../../../src/config';
 import { packageRoot } from '../../../src/db/package-root';
@@ -21,6 +21,16 @@ describe('docker suite without an engine', () => {
     expect(dockerSuiteMode('dockerd is not installed', {})).toEqual({ skip: expect.stringMatching(/SKIPPED: dockerd is not installed/) });
     expect(dockerSuiteMode('dockerd is not installed', { CI: 'false' })).toEqual({ skip: expect.any(String) });
     expect(dockerSuiteMode(undefined, { CI: 'true' })).toEqual({ run: true });
+  });
+});
+
+describe('docker mounts', () => {
+  it('gives a container the layout the reference image expects: session at /workspace, group at /workspace/agent, global read-only', () => {
+    expect(dockerBinds({ sessionDir: '/data/sessions/ag-1/sess-1', groupDir: '/data/groups/andy', globalDir: '/data/global' })).toEqual([
+      '/data/sessions/ag-1/sess-1:/workspace',
+      '/data/groups/andy:/workspace/agent',
+      '/data/global:/workspace/global:ro',
+    ]);
   });
 });
 
@@ -49,6 +59,9 @@ describeWithDockerd('docker runtime (real Docker engine)', () => {
     const host = await Host.start(config, { channels: [terminal], logger: createLogger('silent'), runtime });
     try {
       host.core.bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+      // The group's own image, not the host's default: the same image under another name.
+      await engine.docker.getImage(IMAGE).tag({ repo: 'andy-agent', tag: 'v1' });
+      host.core.bus.dispatch(UpdateAgentGroup.envelope('image', { agentGroupId: 'ag-andy', image: 'andy-agent:v1' }));
       host.core.bus.dispatch(RegisterMessagingGroup.envelope('mg', { messagingGroupId: 'mg-terminal', channelType: 'cli', platformId: 'terminal' }));
       host.core.bus.dispatch(WireChannel.envelope('wire', { messagingGroupId: 'mg-terminal', agentGroupId: 'ag-andy' }));
 
@@ -63,6 +76,8 @@ describeWithDockerd('docker runtime (real Docker engine)', () => {
         expect.objectContaining({ 'switchyard.session': sessionId, 'switchyard.incarnation': incarnationId, 'switchyard.agent-group': 'ag-andy', 'switchyard.install': expect.any(String) }),
       );
       expect(inspected.HostConfig.NetworkMode).toBe('none');
+      expect(inspected.Config.Image).toBe('andy-agent:v1');
+      expect(inspected.HostConfig.Binds).toEqual(expect.arrayContaining([expect.stringMatching(/\/global:\/workspace\/global:ro$/)]));
       const installId = inspected.Config.Labels['switchyard.install']!;
       expect((await runtime.list(installId)).map((c) => c.incarnationId)).toEqual([incarnationId]);
       expect(await runtime.list('another-install')).toEqual([]);

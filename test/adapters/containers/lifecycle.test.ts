@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerLifecycle } from '../../../src/adapters/containers/lifecycle';
 import { CreateAgentGroup } from '../../../src/commands/agent-groups';
@@ -55,6 +56,14 @@ describe('container lifecycle', () => {
     expect(core.views.containers.get(sessionId)!.status).toBe('running');
   });
   afterEach(() => core.close());
+
+  it("starts an agent with the session, group and install-wide global folders, creating the global folder", () => {
+    const dataDir = join(tempDir(), 'data');
+    expect(runtime.starts).toEqual([
+      expect.objectContaining({ sessionDir: join(dataDir, 'sessions', 'ag-andy', sessionId), groupDir: join(dataDir, 'groups', 'andy'), globalDir: join(dataDir, 'global'), image: 'img' }),
+    ]);
+    expect(statSync(join(dataDir, 'global')).isDirectory()).toBe(true);
+  });
 
   it('wakes the requester again once an approval applied has stopped its container, so that it reads the notice at once', async () => {
     requestApproval();
