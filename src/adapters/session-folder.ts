@@ -94,7 +94,11 @@ export class SessionFolderReactor implements Reactor {
     for (const event of events) {
       const sessionId = sessionOf(event);
       if (sessionId === undefined) this.applyToGroupFolder(event);
-      else bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), event]);
+      else {
+        const sessionEvents = bySession.get(sessionId);
+        if (sessionEvents) sessionEvents.push(event);
+        else bySession.set(sessionId, [event]);
+      }
     }
     const deferred: RecordedEvent[] = [];
     for (const [sessionId, sessionEvents] of bySession) {
