@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuditOutcome, AuditRow } from '../projections/audit';
 import { openExisting, wholeNumber } from './context';
-import { bad, dim, formatTable, ok } from './format';
+import { bad, dim, formatTable, ok, printTable } from './format';
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
 const csvField = (value: unknown): string => {
@@ -49,10 +49,12 @@ const auditRow = (row: AuditRow) => [
   row.direction === 'outbound' ? row.attempts : '',
 ];
 
+const AUDIT_HEADERS = ['DECIDED AT', 'DIR', 'MESSAGE', 'OUTCOME', 'REASON / RULE', 'AGENT GROUP', 'SESSION', 'TARGET', 'ATTEMPTS'];
+const NO_MATCH = dim('no messages match');
+
 /** The audit rows as a table for people. */
-export function auditTable(rows: Iterable<AuditRow>): string {
-  const table = [...rows].map(auditRow);
-  return table.length ? formatTable(['DECIDED AT', 'DIR', 'MESSAGE', 'OUTCOME', 'REASON / RULE', 'AGENT GROUP', 'SESSION', 'TARGET', 'ATTEMPTS'], table) : dim('no messages match');
+export function auditTable(rows: readonly AuditRow[]): string {
+  return rows.length ? formatTable(AUDIT_HEADERS, rows.map(auditRow)) : NO_MATCH;
 }
 
 export function registerAudit(program: Command): void {
@@ -88,7 +90,7 @@ export function registerAudit(program: Command): void {
           for (const row of rows) process.stdout.write(AUDIT_COLUMNS.map((column) => csvField(row[column])).join(',') + '\r\n');
           return;
         }
-        console.log(auditTable(rows));
+        printTable(AUDIT_HEADERS, rows, auditRow, NO_MATCH);
       } finally {
         core.close();
       }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Subject, takeUntil } from 'rxjs';
 import type { RecordedEvent } from '../events/define';
 import { openExisting, wholeNumber } from './context';
-import { clip, dim, formatTable } from './format';
+import { clip, dim, printTable } from './format';
 
 interface EventsOptions {
   stream?: string;
@@ -46,13 +46,14 @@ export function registerEvents(program: Command): void {
       let printed = 0;
       try {
         if (!options.follow) {
-          const events: RecordedEvent[] = [];
-          for (const event of core.store.readAll(filter)) {
-            if (printed++ >= limit) break;
-            if (options.json) process.stdout.write(JSON.stringify(event) + '\n');
-            else events.push(event);
-          }
-          if (!options.json) console.log(events.length ? formatTable(HEADERS, events.map(row)) : dim('no events'));
+          const events = (function* () {
+            for (const event of core.store.readAll(filter)) {
+              if (printed++ >= limit) return;
+              yield event;
+            }
+          })();
+          if (options.json) for (const event of events) process.stdout.write(JSON.stringify(event) + '\n');
+          else printTable(HEADERS, events, row, dim('no events'));
           return;
         }
         await new Promise<void>((resolve, reject) => {
