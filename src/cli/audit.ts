@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuditOutcome, AuditRow } from '../projections/audit';
 import { openExisting, wholeNumber } from './context';
+import { found } from './dispatch';
 import { bad, dim, formatTable, ok, printTable } from './format';
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -72,6 +73,7 @@ export function registerAudit(program: Command): void {
     .action((options: AuditOptions, command: Command) => {
       const core = openExisting(command);
       try {
+        if (options.agentGroup !== undefined) found(core.views.agentGroups.getIncludingDeleted(options.agentGroup), `agent group ${options.agentGroup}`);
         const rows = core.views.audit.query({
           ...(options.agentGroup !== undefined && { agentGroupId: options.agentGroup }),
           ...(options.outcome !== undefined && { outcome: options.outcome }),

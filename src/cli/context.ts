@@ -66,7 +66,10 @@ export function moment(value: string): Moment {
   return { time: new Date(time).toISOString() };
 }
 
-/** The log position a moment names: a time means the last event recorded at or before it. */
+/** The log position a moment names: a time means the last event recorded at or before it. A position past the end is refused. */
 export function positionOf(core: Core, at: Moment): number {
-  return 'position' in at ? at.position : core.store.positionAt(at.time);
+  if (!('position' in at)) return core.store.positionAt(at.time);
+  const last = core.store.lastPosition();
+  if (at.position > last) throw new CliError(`no position #${at.position}: the log ends at #${last}`);
+  return at.position;
 }

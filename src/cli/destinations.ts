@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { AddDestination, RemoveDestination } from '../commands/destinations';
 import { CliError } from './context';
-import { dispatchFromCli, printRead } from './dispatch';
+import { dispatchFromCli, found, printRead } from './dispatch';
 
 const FLAGS = { agentGroupId: '<agent-group>', localName: '<name>', targetType: '--channel/--agent', targetId: '--channel/--agent' };
 
@@ -13,7 +13,10 @@ export function registerDestinations(program: Command): void {
     .argument('<agent-group>', 'agent group id')
     .option('--json', 'print as JSON')
     .action((agentGroupId: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => core.views.destinations.list(agentGroupId), (list) => ({
+      printRead(command, options.json, (core) => {
+        found(core.views.agentGroups.get(agentGroupId), `agent group ${agentGroupId}`);
+        return core.views.destinations.list(agentGroupId);
+      }, (list) => ({
         headers: ['NAME', 'TYPE', 'TARGET', 'GRANTED AT', 'GRANTED BY', 'GRANTED'],
         rows: list.map((d) => [d.local_name, d.target_type, d.target_id, `#${d.granted_at}`, d.granted_by, d.granted_time]),
       })),

@@ -96,6 +96,7 @@ export const StopContainer = defineCommand(
   'StopContainer',
   z.object({ sessionId: Id, incarnationId: Id.optional(), reason: StopReason, evidence: z.record(z.string(), z.unknown()).default({}) }),
   (views, command) => {
+    if (!views.sessions.get(command.sessionId)) return reject('unknown-session', `no session ${command.sessionId}`);
     const container = views.containers.get(command.sessionId);
     if (!container || !LIVE_STATUSES.has(container.status)) return reject('not-running', `session ${command.sessionId} has no container running`);
     const live = current(views, { sessionId: command.sessionId, incarnationId: command.incarnationId ?? container.incarnation_id }, ['starting', 'running', 'idle']);

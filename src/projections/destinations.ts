@@ -51,6 +51,7 @@ export class DestinationsView {
   private readonly byTargetAt: Database.Statement;
   private readonly holders: Database.Statement;
   private readonly revokedBefore: Database.Statement;
+  private readonly grantedUpTo: Database.Statement;
 
   constructor(
     db: Database.Database,
@@ -72,6 +73,7 @@ export class DestinationsView {
       `SELECT * FROM destinations WHERE agent_group_id = ? AND target_type = ? AND target_id = ? AND revoked_at IS NOT NULL AND revoked_at <= ?
        ORDER BY revoked_at DESC LIMIT 1`,
     );
+    this.grantedUpTo = db.prepare('SELECT * FROM destinations WHERE agent_group_id = ? AND granted_at <= ? ORDER BY granted_at');
     this.holders = db.prepare('SELECT DISTINCT agent_group_id FROM destinations WHERE target_type = ? AND target_id = ? AND revoked_at IS NULL');
   }
 
@@ -87,6 +89,13 @@ export class DestinationsView {
   /** The most recent revocation of a route to this target at or before a position: why a route stopped. */
   lastRevocation(agentGroupId: string, targetType: TargetType, targetId: string, atPosition: number): DestinationRow | undefined {
     return this.revokedBefore.get(agentGroupId, targetType, targetId, atPosition) as DestinationRow | undefined;
+  }
+
+  /** Every row granted up to a position, revoked ones included; a revocation after the position is not known there yet. */
+  history(agentGroupId: string, atPosition: number): DestinationRow[] {
+    return (this.grantedUpTo.all(agentGroupId, atPosition) as DestinationRow[]).map((row) =>
+      row.revoked_at !== null && row.revoked_at > atPosition ? { ...row, revoked_at: null, revoked_time: null, revoked_by: null } : row,
+    );
   }
 
   /** The agent groups that hold a destination to this target today. */

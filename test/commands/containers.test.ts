@@ -122,6 +122,10 @@ describe('StopContainer', () => {
       .thenRejects('stale-incarnation');
   });
 
+  it('refuses a session that does not exist, saying so rather than "nothing running"', () => {
+    given(...scene).when(StopContainer, { sessionId: 'sess-nope', reason: 'operator' }).thenRejects('unknown-session');
+  });
+
   it('refuses when nothing is running', () => {
     given(...scene).when(StopContainer, { sessionId: 'sess-1', reason: 'operator' }).thenRejects('not-running');
     given(...scene, starting(), started(), ContainerStopped.create({ ...exit, reason: 'crashed' })).when(StopContainer, { sessionId: 'sess-1', reason: 'operator' }).thenRejects('not-running');
