@@ -1,8 +1,11 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CommandIdConflictError, CommandValidationError } from '../commands/bus';
 import { ConfigError } from '../config';
 import { DatabaseNeedsMigrationError } from '../core';
+import { packageRoot } from '../db/package-root';
 import { NotADatabaseError } from '../db/sqlite';
 import { CliError } from './context';
 import { registerAcl } from './acl';
@@ -24,12 +27,15 @@ import { registerWhatIf } from './what-if';
 import { registerWirings } from './wirings';
 import { bad } from './format';
 
+const packageVersion = (): string => (JSON.parse(readFileSync(join(packageRoot(__dirname), 'package.json'), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('switchyard')
     .description('Switchyard: an event-sourced host router for AI agents in containers')
     .option('--data-dir <dir>', 'data directory (default ./data, or SWITCHYARD_DATA_DIR)')
     .option('--db <file>', 'read this central database file instead of the data directory’s')
     .option('--log-level <level>', 'pino log level (or SWITCHYARD_LOG_LEVEL)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerEvents(program);

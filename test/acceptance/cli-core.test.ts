@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
@@ -91,6 +92,11 @@ describe('switchyard CLI (built): events and replay --verify', () => {
       expect(help.status).toBe(0);
       expect(help.stdout).toContain('Usage: switchyard');
     }
+  });
+
+  it('--version prints the package version and exits 0', () => {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(runCli(['--version'])).toMatchObject({ status: 0, stdout: `${version}\n` });
   });
 
   it('a read command on a missing database says where it looked, and exits 1', () => {
