@@ -13,6 +13,7 @@ import { ApprovalCards } from './adapters/approval-cards';
 import { AnswerCard } from './commands/questions';
 import { ApprovalDecisionRefused } from './events/admin';
 import { QuestionAnswerRefused } from './events/questions';
+import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
@@ -52,6 +53,9 @@ function agentEnv(config: Config): Record<string, string> {
   );
   return { SWITCHYARD_AGENT_PROVIDER: config.agentProvider, ...Object.fromEntries(forwarded) };
 }
+
+/** How often host.json's channel connections are looked at again. */
+const HOST_FACTS_INTERVAL_MS = 15_000;
 
 /** What a start has set going, undone last first: by a start that fails half-way, and by stop. */
 class Teardown {
@@ -181,11 +185,38 @@ export class Host {
     // Work left pending while the host was down is found by a first pass now, not in a minute.
     sweep.run();
     sweep.start();
+    host.publishFacts(config.dataDir);
     logger.info(
       { event: 'HostStarted', dataDir: config.dataDir, runtime: runtime.kind, channels: options.channels.map((c) => c.channelType), position: core.store.lastPosition() },
       'host started',
     );
     return host;
+  }
+
+  /** Keeps host.json (uptime, channel URLs and connections) current for `status` while the host runs. */
+  private publishFacts(dataDir: string): void {
+    const startedAt = new Date().toISOString();
+    const write = () => {
+      try {
+        writeHostFacts(dataDir, {
+          pid: process.pid,
+          startedAt,
+          checkedAt: new Date().toISOString(),
+          runtime: this.runtime.kind,
+          channels: this.channels.map((channel) => ({ channelType: channel.channelType, url: channel.url?.() ?? null, connected: channel.isConnected() })),
+        });
+      } catch (error) {
+        // Only status reads it: a full disk must not stop the host over it.
+        this.logger.warn({ err: error, event: 'HostFactsUnwritten' }, 'could not write host.json');
+      }
+    };
+    write();
+    const timer = setInterval(write, HOST_FACTS_INTERVAL_MS);
+    timer.unref();
+    this.teardown.add('host facts', () => {
+      clearInterval(timer);
+      removeHostFacts(dataDir);
+    });
   }
 
   /** Records one platform message; resolves once it is routed or dropped in the log, or recorded as a repeat. */

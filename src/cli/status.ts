@@ -1,11 +1,19 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { readHostFacts, type HostFacts } from '../adapters/host-file';
 import { leaseHolder } from '../adapters/lease';
 import { databasePath, openExisting } from './context';
 import { bad, dim, formatTable, ok } from './format';
 
 const HOUR_MS = 3_600_000;
+
+/** ", up 2h 05m" from the facts the host wrote, when it wrote them. */
+function upFor(host: HostFacts): string {
+  const minutes = Math.floor((Date.now() - Date.parse(host.startedAt)) / 60_000);
+  const shown = minutes < 60 ? `${minutes}m` : minutes < 1440 ? `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m` : `${Math.floor(minutes / 1440)}d ${Math.floor((minutes % 1440) / 60)}h`;
+  return `, up ${shown} since ${host.startedAt}, agents on the ${host.runtime} runtime`;
+}
 
 /** What an operator checks first, read from the log and projections alone: it works with the host down. */
 export function registerStatus(program: Command): void {
@@ -19,8 +27,9 @@ export function registerStatus(program: Command): void {
       try {
         const holder = leaseHolder(dirname(path));
         const since = new Date(Date.now() - HOUR_MS).toISOString();
+        const facts = holder === undefined ? undefined : readHostFacts(dirname(path), holder);
         const status = {
-          host: holder === undefined ? { running: false } : { running: true, pid: holder },
+          host: holder === undefined ? { running: false } : { running: true, pid: holder, ...facts },
           log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
           sessions: core.views.sessions.countByStatus(),
           quarantined: core.views.sessions.quarantined().map((s) => ({ sessionId: s.id, agentGroupId: s.agent_group_id, reason: s.quarantine_reason, component: s.quarantine_component, detail: s.quarantine_detail, at: s.quarantined_at })),
@@ -35,7 +44,10 @@ export function registerStatus(program: Command): void {
           console.log(JSON.stringify(status, null, 2));
           return;
         }
-        console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) : dim('not running')}`);
+        console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) + (facts ? upFor(facts) : '') : dim('not running')}`);
+        for (const channel of facts?.channels ?? []) {
+          console.log(`  ${channel.channelType} ${channel.connected ? ok('connected') : bad('not connected')}${channel.url ? `  ${channel.url}` : ''}  ${dim(`checked ${facts!.checkedAt}`)}`);
+        }
         console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
         console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);
         for (const q of status.quarantined) {

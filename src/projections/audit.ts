@@ -139,7 +139,8 @@ export class AuditView {
     this.queries = new StatementCache(db);
     this.tracePositions = db.prepare('SELECT position FROM audit_trace WHERE audit_id = ? ORDER BY position').pluck();
     this.pendingFailed = db.prepare(
-      `SELECT count(*) FILTER (WHERE outcome = 'routed' AND direction = 'outbound') AS undelivered,
+      // System actions are done once routed (no target): only a route to somewhere awaits its delivery.
+      `SELECT count(*) FILTER (WHERE outcome = 'routed' AND direction = 'outbound' AND target IS NOT NULL) AS undelivered,
               count(*) FILTER (WHERE outcome = 'failed') AS failed FROM audit WHERE outcome IN ('routed', 'failed')`,
     );
     this.drops = db.prepare(

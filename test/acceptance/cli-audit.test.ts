@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { acquireLease } from '../../src/adapters/lease';
 import { sessionDir } from '../../src/adapters/session-db';
+import { AddDestination } from '../../src/commands/destinations';
 import { loadConfig } from '../../src/config';
 import { openDataDir } from '../../src/core';
 import type { RecordedEvent } from '../../src/events/define';
@@ -142,5 +143,30 @@ describe('switchyard status and replay --until (built CLI)', () => {
     expect(runCli(['--db', out, 'replay', '--verify']).status).toBe(0);
     expect(cli('replay', '--until', '3', '--out', out)).toMatchObject({ status: 1, stderr: expect.stringContaining('exists') });
     expect(cli('replay', '--verify', '--until', '3').status).toBe(2);
+  });
+});
+
+describe('switchyard status counts only what a channel still has to deliver (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+
+  it('given a routed system action and an agent-to-agent message, status shows nothing awaiting delivery', async () => {
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' }), { channels: [], logger: createLogger('silent') });
+    try {
+      seedScenario(host.core);
+      await host.settled();
+      host.core.bus.dispatch(AddDestination.envelope('t-andy-admin', { agentGroupId: 'ag-andy', localName: 'admin', targetType: 'agent', targetId: 'ag-admin' }, { actor: 'operator:test' }));
+      const session = host.core.views.sessions.forAgentGroup('ag-andy')[0]!;
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', session.id), [
+        { id: 'r-task', kind: 'system', content: { action: 'schedule_task', taskId: 'task-1', prompt: 'check the news', processAfter: new Date(Date.now() + 86_400_000).toISOString() } },
+        { id: 'r-peer', channelType: 'agent', platformId: 'ag-admin', content: { text: 'found it' } },
+      ]);
+      await waitForEvents(host.core.store, (e) => e.type === 'SystemActionAccepted');
+      await waitForEvents(host.core.store, (e) => e.type === 'OutboundRouted' && (e.data as { outboundId: string }).outboundId === 'r-peer');
+    } finally {
+      await host.stop();
+    }
+    const status = runCli(['--data-dir', dataDir(), 'status', '--json']);
+    expect(JSON.parse(status.stdout).messages).toEqual({ undelivered: 0, failed: 0 });
   });
 });

@@ -56,6 +56,10 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
     const host = await startHost(dataDir(), platform.url);
     const { core, dir } = await openSession(host.url);
     try {
+      // What the log cannot say, status reads from the running host: since when, and where its channels listen.
+      const running = JSON.parse(runCli(['--data-dir', dataDir(), 'status', '--json']).stdout).host;
+      expect(running).toMatchObject({ running: true, runtime: 'external', startedAt: expect.any(String), channels: [{ channelType: 'webhook', url: host.url, connected: true }] });
+      expect(runCli(['--data-dir', dataDir(), 'status']).stdout).toMatch(new RegExp(`up \\d+m since .*\\n\\s+webhook connected\\s+${host.url.replace(/[.]/g, '\\.')}`));
       await waitUntil(() => platform.typing.length > 0, 'the typing indicator');
       expect(platform.typing).toEqual([{ platformId: 'fam', threadId: null, typing: true }]);
       writeOutbound(dir, [{ id: 'r-ok', channelType: 'webhook', platformId: 'fam', threadId: 't-9', content: { text: 'hi family' } }]);
@@ -96,6 +100,7 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       host.child.kill('SIGTERM');
     }
     expect((await host.done).status).toBe(0);
+    expect(JSON.parse(runCli(['--data-dir', dataDir(), 'status', '--json']).stdout).host).toEqual({ running: false });
   });
 
   it('a host killed mid-delivery of 200 rows, restarted, delivers each row once and skips none', async () => {

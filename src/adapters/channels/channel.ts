@@ -93,6 +93,8 @@ export interface ChannelAdapter {
   setup(setup: ChannelSetup): Promise<void>;
   teardown(): Promise<void>;
   isConnected(): boolean;
+  /** Where the platform reaches this channel (a webhook's URL), for a channel that listens. */
+  url?(): string;
   /** Sends one message; returns the platform's id for it (null if the platform gives none). */
   deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | null>;
   /** Best effort: show the agent is working. */
