@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Core } from '../core';
 import type { RecordedEvent } from '../events/define';
+import { InboundDropped } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
 import type { AuditRow } from '../projections/audit';
 import type { DestinationRow } from '../projections/destinations';
@@ -8,7 +9,7 @@ import { createViews } from '../projections';
 import { recordedJudgement, rejudge, type Verdict } from '../commands/rejudge';
 import { colorOutcome } from './audit';
 import { CliError, openExisting } from './context';
-import { bad, dim, formatTable, ok } from './format';
+import { bad, clip, dim, formatTable, ok } from './format';
 
 /** A decision in a message's story, with the ACL as it stood when it was made. */
 export interface TraceStep {
@@ -21,46 +22,102 @@ export interface TraceStep {
   rejudged?: { recorded: Verdict; asOfDecision?: Verdict; reproduced?: boolean; today: Verdict; differsToday: boolean };
 }
 
+/** The message an answer answers: what an operator asks first about an agent's reply. */
+export interface Cause {
+  messageId: string;
+  platformMessageId: string | null;
+  outcome: string;
+  text: string | null;
+  sender: string | null;
+}
+
 export interface Explanation {
   audit: AuditRow;
+  /** What the message said, as far as the log has it. */
+  text: string | null;
+  /** For an agent's message written in reply to one: that message. */
+  inReplyTo?: Cause;
   steps: TraceStep[];
+}
+
+/** The readable part of a message's content: its text, a task's prompt or a card's question. */
+function textOf(content: unknown): string | null {
+  let value = content;
+  if (typeof content === 'string') {
+    try {
+      value = JSON.parse(content);
+    } catch {
+      return content;
+    }
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { text, prompt, question } = value as Record<string, unknown>;
+  const found = [text, prompt, question].find((field) => typeof field === 'string');
+  return typeof found === 'string' ? found : null;
+}
+
+/** The content an event carries for its message, whichever side it was decided on. */
+function contentOf(event: RecordedEvent | undefined): unknown {
+  if (!event) return undefined;
+  if (OutboundDropped.is(event)) return event.data.row.content;
+  return (event.data as { content?: unknown }).content;
+}
+
+function causeOf(core: Core, audit: AuditRow, decision: RecordedEvent | undefined): Cause | undefined {
+  if (audit.direction !== 'outbound' || !decision || audit.session_id === null) return undefined;
+  const inReplyTo = OutboundRouted.is(decision) ? decision.data.inReplyTo : OutboundDropped.is(decision) ? decision.data.row.in_reply_to : null;
+  if (typeof inReplyTo !== 'string') return undefined;
+  const row = core.views.audit.inboundRow(audit.session_id, inReplyTo) ?? core.views.audit.outboundRow(audit.session_id, inReplyTo);
+  if (!row) return { messageId: inReplyTo, platformMessageId: null, outcome: 'unknown to the log', text: null, sender: null };
+  const content = contentOf(core.store.readAt(row.decided_position));
+  const sender = typeof content === 'object' && content !== null ? (content as { sender?: unknown }).sender : undefined;
+  return { messageId: inReplyTo, platformMessageId: row.platform_message_id, outcome: row.outcome, text: textOf(content), sender: typeof sender === 'string' ? sender : null };
 }
 
 const targetKey = (target: OutboundTarget): ['channel' | 'agent', string] =>
   target.type === 'agent' ? ['agent', target.agentGroupId] : ['channel', target.messagingGroupId];
 
+/** One event of a message's story; decisions come with the ACL of their moment and a re-run of the decider. */
+function stepAt(core: Core, position: number): TraceStep[] {
+  const event = core.store.readAt(position);
+  if (!event) return [];
+  const step: TraceStep = { event };
+  const recorded = recordedJudgement(event)?.verdict;
+  if (recorded) {
+    const today = rejudge(core.views, event)!.verdict;
+    // Outbound decisions read only the ACL, which is kept as history; inbound ones read
+    // the wirings too, which are not, so those are re-run against today only.
+    const asOfDecision = OutboundRouted.is(event) || OutboundDropped.is(event) ? rejudge(createViews(core.store.db, { asOf: event.position - 1 }), event)!.verdict : undefined;
+    step.rejudged = {
+      recorded,
+      ...(asOfDecision !== undefined && { asOfDecision, reproduced: asOfDecision === recorded }),
+      today,
+      differsToday: today !== recorded,
+    };
+  }
+  if (OutboundRouted.is(event) || OutboundDropped.is(event)) {
+    step.aclAtDecision = core.views.destinations.list(event.data.agentGroupId, event.position - 1);
+    const target = event.data.target;
+    if (OutboundDropped.is(event) && event.data.reason === 'not-permitted' && target) {
+      const destination = core.views.destinations.lastRevocation(event.data.agentGroupId, ...targetKey(target), event.position);
+      if (destination) step.revokedBy = { destination, event: core.store.readAt(destination.revoked_at!) };
+    }
+  }
+  return [step];
+}
+
 /** Each message the id can mean, with every event of its story and the ACL at each decision. */
 export function explainMessage(core: Core, id: string): Explanation[] {
-  return core.views.audit.find(id).map((audit) => ({
-    audit,
-    steps: core.views.audit.trace(audit.audit_id).flatMap((position) => {
-      const event = core.store.readAt(position);
-      if (!event) return [];
-      const step: TraceStep = { event };
-      const recorded = recordedJudgement(event)?.verdict;
-      if (recorded) {
-        const today = rejudge(core.views, event)!.verdict;
-        // Outbound decisions read only the ACL, which is kept as history; inbound ones read
-        // the wirings too, which are not, so those are re-run against today only.
-        const asOfDecision = OutboundRouted.is(event) || OutboundDropped.is(event) ? rejudge(createViews(core.store.db, { asOf: event.position - 1 }), event)!.verdict : undefined;
-        step.rejudged = {
-          recorded,
-          ...(asOfDecision !== undefined && { asOfDecision, reproduced: asOfDecision === recorded }),
-          today,
-          differsToday: today !== recorded,
-        };
-      }
-      if (OutboundRouted.is(event) || OutboundDropped.is(event)) {
-        step.aclAtDecision = core.views.destinations.list(event.data.agentGroupId, event.position - 1);
-        const target = event.data.target;
-        if (OutboundDropped.is(event) && event.data.reason === 'not-permitted' && target) {
-          const destination = core.views.destinations.lastRevocation(event.data.agentGroupId, ...targetKey(target), event.position);
-          if (destination) step.revokedBy = { destination, event: core.store.readAt(destination.revoked_at!) };
-        }
-      }
-      return [step];
-    }),
-  }));
+  return core.views.audit.find(id).map((audit) => {
+    const decision = core.store.readAt(audit.decided_position);
+    const inReplyTo = causeOf(core, audit, decision);
+    return {
+      audit,
+      text: textOf(contentOf(decision)),
+      ...(inReplyTo && { inReplyTo }),
+      steps: core.views.audit.trace(audit.audit_id).flatMap((position) => stepAt(core, position)),
+    };
+  });
 }
 
 const summary = (event: RecordedEvent): string => {
@@ -93,12 +150,26 @@ const summary = (event: RecordedEvent): string => {
   }
 };
 
+const quote = (text: string) => JSON.stringify(clip(text, 200));
+
 function print(explanation: Explanation): void {
   const { audit, steps } = explanation;
   console.log(`${audit.direction} message ${audit.message_id}  ${colorOutcome(audit.outcome)}${audit.reason ? ` (${audit.reason})` : ''}`);
-  console.log(dim(`  command ${audit.audit_id} · agent group ${audit.agent_group_id ?? '-'} · session ${audit.session_id ?? '-'} · target ${audit.target ?? '-'}`));
+  console.log(dim(`  command ${audit.audit_id} · agent group ${audit.agent_group_id ?? '-'} · session ${audit.session_id ?? '-'} · target ${audit.target ?? '-'}${audit.platform_message_id ? ` · platform id ${audit.platform_message_id}` : ''}`));
+  if (explanation.text !== null) console.log(`  text: ${quote(explanation.text)}`);
+  const cause = explanation.inReplyTo;
+  if (cause) {
+    const from = cause.sender ? ` from ${cause.sender}` : '';
+    console.log(`  in reply to ${cause.messageId}${cause.platformMessageId ? ` (platform id ${cause.platformMessageId})` : ''} ${cause.outcome}${from}${cause.text !== null ? `: ${quote(cause.text)}` : ''}`);
+  }
   for (const step of steps) {
     console.log(`  #${step.event.position}  ${step.event.metadata.recordedAt}  ${step.event.type}  ${summary(step.event)}`);
+    if (InboundDropped.is(step.event)) {
+      for (const wiring of step.event.data.evidence.wirings) {
+        const pattern = wiring.triggerPattern === null ? 'no pattern' : `pattern ${wiring.triggerPattern}`;
+        console.log(`      tried ${wiring.agentGroupId} (priority ${wiring.priority}): ${pattern}${wiring.requiresTrigger ? '' : ', trigger not required'}${wiring.triggerRefused ? `: RE2 refused it: ${wiring.triggerRefused}` : ''}`);
+      }
+    }
     if (step.aclAtDecision) {
       console.log(dim(`      ACL of ${(step.event.data as { agentGroupId: string }).agentGroupId} as of #${step.event.position - 1}:`));
       const rows = step.aclAtDecision.map((d) => [d.local_name, d.target_type, d.target_id, `#${d.granted_at} by ${d.granted_by}`]);

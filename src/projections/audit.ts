@@ -40,9 +40,9 @@ export const auditProjection = defineProjection({
   bind(db, on) {
     const insert = db.prepare(
       `INSERT INTO audit (audit_id, message_id, direction, outcome, reason, rule, agent_group_id, session_id, messaging_group_id,
-         target, decided_position, last_position, decided_at, updated_at)
+         target, platform_message_id, decided_position, last_position, decided_at, updated_at)
        VALUES (@auditId, @messageId, @direction, @outcome, @reason, @rule, @agentGroupId, @sessionId, @messagingGroupId,
-         @target, @position, @position, @at, @at)`,
+         @target, @platformMessageId, @position, @position, @at, @at)`,
     );
     const progress = db.prepare(
       `UPDATE audit SET outcome = coalesce(@outcome, outcome), reason = coalesce(@reason, reason), attempts = max(attempts, @attempts),
@@ -62,12 +62,13 @@ export const auditProjection = defineProjection({
       insert.run({
         ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'routed', reason: null, rule: data.routing.rule,
         agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: data.messagingGroupId, target: `agent:${data.agentGroupId}`,
+        platformMessageId: data.platformMessageId,
       }),
     );
     on(InboundDropped, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'dropped', reason: data.reason, rule: null,
-        agentGroupId: null, sessionId: null, messagingGroupId: data.messagingGroupId, target: null,
+        agentGroupId: null, sessionId: null, messagingGroupId: data.messagingGroupId, target: null, platformMessageId: data.platformMessageId,
       }),
     );
     // Not an outcome of its own: a step in the story of the message first recorded under that id.
@@ -76,20 +77,20 @@ export const auditProjection = defineProjection({
       insert.run({
         ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'routed', reason: null, rule: `destination:${data.acl.localName}`,
         agentGroupId: data.agentGroupId, sessionId: data.sessionId,
-        messagingGroupId: data.target.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target),
+        messagingGroupId: data.target.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target), platformMessageId: null,
       }),
     );
     on(OutboundDropped, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'dropped', reason: data.reason, rule: null,
         agentGroupId: data.agentGroupId, sessionId: data.sessionId,
-        messagingGroupId: data.target?.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target),
+        messagingGroupId: data.target?.type === 'channel' ? data.target.messagingGroupId : null, target: describeTarget(data.target), platformMessageId: null,
       }),
     );
     on(SystemActionAccepted, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.outboundId, direction: 'outbound', outcome: 'routed', reason: null, rule: `system:${data.action}`,
-        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: null,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: null, platformMessageId: null,
       }),
     );
     type Message = { sessionId: string; messageId: string; direction: 'inbound' | 'outbound' };

@@ -170,3 +170,35 @@ describe('switchyard status counts only what a channel still has to deliver (bui
     expect(JSON.parse(status.stdout).messages).toEqual({ undelivered: 0, failed: 0 });
   });
 });
+
+describe('switchyard explain tells the whole story (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), ...args]);
+
+  it('finds an inbound message by its platform id, shows its text, the wirings a drop tried, and an answer names the message it answers', async () => {
+    const host = await Host.start(loadConfig({ dataDir: dataDir() }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' }), { channels: [], logger: createLogger('silent') });
+    try {
+      seedScenario(host.core);
+      await host.settled();
+      const session = host.core.views.sessions.forAgentGroup('ag-andy')[0]!;
+      const [question] = [...host.core.views.audit.query({ agentGroupId: 'ag-andy', direction: 'inbound' })];
+      writeOutbound(sessionDir(dataDir(), 'ag-andy', session.id), [{ id: 'r-answer', inReplyTo: question!.message_id, channelType: 'telegram', platformId: '-1001', content: { text: 'pasta' } }]);
+      await waitForEvents(host.core.store, (e) => e.type === 'OutboundRouted');
+    } finally {
+      await host.stop();
+    }
+
+    const routed = cli('explain', '1');
+    expect(routed.status).toBe(0);
+    expect(routed.stdout).toContain('inbound message');
+    expect(routed.stdout).toContain('@Andy what is for dinner?');
+
+    const dropped = cli('explain', '2').stdout;
+    expect(dropped).toMatch(/tried ag-andy \(priority 10\): pattern \^@andy\\b/);
+
+    const answer = cli('explain', 'r-answer').stdout;
+    expect(answer).toContain('pasta');
+    expect(answer).toMatch(/in reply to msg-\w+ .*@Andy what is for dinner\?/);
+  });
+});
