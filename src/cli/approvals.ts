@@ -17,6 +17,7 @@ const describe = (a: ApprovalRow) =>
     a.shown_text,
     dim(`status ${a.status} · requested ${a.requested_at} · expires ${a.expires_at} · payload sha256 ${a.payload_hash}`),
     dim(`card ${a.card_status} after ${a.card_attempts} attempt(s)${a.card_error ? ` (${a.card_error})` : ''} · ${a.refused_attempts} refused decision(s)`),
+    ...(a.decided_by === null ? [] : [`${a.status} by ${a.decided_by} at ${a.decided_at}${a.reason ? `: ${a.reason}` : ''}`]),
   ].join('\n');
 
 /**

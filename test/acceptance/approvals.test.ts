@@ -87,7 +87,10 @@ describe('approvals end to end: an agent asks to install packages, the operator 
         [expect.objectContaining({ approvalId: secondId, decision: null, reason: 'unknown-option' }), 'channel:webhook:ops:U-boss'],
         [expect.objectContaining({ approvalId: secondId, decision: 'approved', reason: 'already-decided' }), 'channel:webhook:ops:U-boss'],
       ]);
-      expect(JSON.parse(cli('approvals', 'show', secondId, '--json').stdout)).toEqual(expect.objectContaining({ status: 'rejected', refused_attempts: 2, card_status: 'sent' }));
+      const shown = JSON.parse(cli('approvals', 'show', secondId, '--json').stdout);
+      expect(shown).toEqual(expect.objectContaining({ status: 'rejected', refused_attempts: 2, card_status: 'sent' }));
+      // People read who decided, as scripts do.
+      expect(cli('approvals', 'show', secondId).stdout).toContain(`rejected by ${shown.decided_by} at ${shown.decided_at}`);
       expect(cli('events', '--stream', 'approval-appr-nonexistent').stdout).toContain('unknown-request');
     } finally {
       await host.stop();
