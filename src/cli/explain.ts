@@ -60,6 +60,7 @@ function textOf(content: unknown): string | null {
 function contentOf(event: RecordedEvent | undefined): unknown {
   if (!event) return undefined;
   if (OutboundDropped.is(event)) return event.data.row.content;
+  if (InboundDropped.is(event)) return { text: event.data.evidence.text };
   return (event.data as { content?: unknown }).content;
 }
 

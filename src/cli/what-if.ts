@@ -65,7 +65,10 @@ function proposedChange(options: WhatIfOptions): ProposedChange {
 function print(report: WhatIfReport): void {
   const { window, decisions, flips, byAgentGroup } = report;
   console.log(`Change applied on a scratch copy: ${report.applied.map((a) => `${a.type} (${a.events.join(', ')})`).join('; ')}`);
-  console.log(`Re-judged ${decisions} decisions in #${window.after + 1}..#${window.until}${window.agentGroupId ? ` for ${window.agentGroupId}` : ''}: ${flips.length === 0 ? ok('none would flip') : bad(`${flips.length} would flip`)}`);
+  const fromChange = flips.filter((f) => f.cause === 'change').length;
+  const since = flips.length - fromChange;
+  console.log(`Re-judged ${decisions} decisions in #${window.after + 1}..#${window.until}${window.agentGroupId ? ` for ${window.agentGroupId}` : ''}: ${fromChange === 0 ? ok('none would flip because of the change') : bad(`${fromChange} would flip because of the change`)}`);
+  if (since > 0) console.log(dim(`${since} more already differ today without it (the ACL or wiring changed since they were decided)`));
   if (flips.length === 0) return;
   console.log(
     '\n' +
@@ -75,9 +78,6 @@ function print(report: WhatIfReport): void {
       ),
   );
   console.log('\n' + formatTable(['AGENT GROUP', 'ROUTED → DROPPED', 'DROPPED → ROUTED'], byAgentGroup.map((c) => [c.agentGroupId, c.routedToDropped, c.droppedToRouted])));
-  if (flips.some((f) => f.cause === 'since-recorded')) {
-    console.log(dim('\ncause since-recorded: today’s state already gives this answer without the change (the ACL or wiring changed after the decision).'));
-  }
 }
 
 export function registerWhatIf(program: Command): void {

@@ -5,6 +5,7 @@ import { OutboundDropped, OutboundRouted, type OutboundRowAsRead } from '../even
 import type { Views } from '../projections';
 import { parsePayload } from './bus';
 import { isRejection, type CommandContext, type Decision } from './define';
+import { normalizeLocalName } from './destinations';
 import { ReceiveInbound, type ReceiveInboundPayload } from './inbound';
 import { RouteOutbound, type RouteOutboundPayload } from './outbound';
 
@@ -71,6 +72,26 @@ function outboundRow(event: RecordedEvent): OutboundRowAsRead | undefined {
   };
 }
 
+/**
+ * A row its agent addressed by a name its map lacked (the built-in runner writes no routing
+ * fields then, and the name in content.to), as the agent would have written it had the
+ * name been in its map: re-judged against views where the name exists, it routes there.
+ */
+function addressedByName(views: Views, agentGroupId: string, row: OutboundRowAsRead): OutboundRowAsRead {
+  if (row.channel_type !== null || row.platform_id !== null || typeof row.content !== 'string') return row;
+  let to: unknown;
+  try {
+    to = (JSON.parse(row.content) as { to?: unknown }).to;
+  } catch {
+    return row;
+  }
+  if (typeof to !== 'string') return row;
+  const destination = views.destinations.find(agentGroupId, normalizeLocalName(to));
+  if (destination?.target_type === 'agent') return { ...row, channel_type: 'agent', platform_id: destination.target_id };
+  const chat = destination && views.messagingGroups.get(destination.target_id);
+  return chat ? { ...row, channel_type: chat.channel_type, platform_id: chat.platform_id } : row;
+}
+
 /** The inbound message a decision judged; a dropped one keeps only its text, which is all routing reads. */
 function inboundPayload(event: RecordedEvent): ReceiveInboundPayload | undefined {
   if (InboundRouted.is(event)) {
@@ -101,7 +122,8 @@ export function rejudge(views: Views, event: RecordedEvent): Judgement | undefin
   };
   const row = outboundRow(event);
   if (row) {
-    const payload: RouteOutboundPayload = { sessionId: (event.data as { sessionId: string }).sessionId, row };
+    const { sessionId, agentGroupId } = event.data as { sessionId: string; agentGroupId: string };
+    const payload: RouteOutboundPayload = { sessionId, row: addressedByName(views, agentGroupId, row) };
     return judgementOf(RouteOutbound.decide(views, parsePayload(RouteOutbound, payload), context));
   }
   const inbound = inboundPayload(event);

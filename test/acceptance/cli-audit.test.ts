@@ -195,6 +195,7 @@ describe('switchyard explain tells the whole story (built CLI)', () => {
     expect(routed.stdout).toContain('@Andy what is for dinner?');
 
     const dropped = cli('explain', '2').stdout;
+    expect(dropped).toContain('no trigger here');
     expect(dropped).toMatch(/tried ag-andy \(priority 10\): pattern \^@andy\\b/);
 
     const answer = cli('explain', 'r-answer').stdout;

@@ -36,9 +36,11 @@ describe('switchyard what-if (built CLI)', () => {
         { id: 'to-family-1', channelType: 'telegram', platformId: '-1001', content: { text: 'dinner at 7' } },
         { id: 'to-family-2', channelType: 'telegram', platformId: '-1001', content: { text: 'bring bread' } },
         { id: 'r-revoked', channelType: 'agent', platformId: 'ag-research', content: { text: 'research this' } },
+        // How the built-in runner writes a block to a name its map lacks: no routing fields, the name in content.to.
+        { id: 'asked-weather', content: { text: 'rain tomorrow?', to: 'weather' } },
       ]);
       const decided = (id: string) => (e: RecordedEvent) => e.type.startsWith('Outbound') && (e.data as { outboundId?: string }).outboundId === id;
-      const events = await Promise.all(['to-family-1', 'to-family-2', 'r-revoked'].map((id) => waitForEvents(host.core.store, decided(id))));
+      const events = await Promise.all(['to-family-1', 'to-family-2', 'r-revoked', 'asked-weather'].map((id) => waitForEvents(host.core.store, decided(id))));
       firstOutboundDecision = Math.min(...events.map((found) => found[0]!.position));
     } finally {
       await host.stop();
@@ -54,7 +56,7 @@ describe('switchyard what-if (built CLI)', () => {
       ['to-family-2', 'routed by "family"', 'dropped: not-permitted', 'change'],
     ]);
     expect(report.byAgentGroup).toEqual([{ agentGroupId: 'ag-andy', routedToDropped: 2, droppedToRouted: 0 }]);
-    expect(report.decisions).toBe(8);
+    expect(report.decisions).toBe(9);
     expect(report.applied).toEqual([{ type: 'RemoveDestination', events: ['DestinationRemoved'] }]);
     expect(json('status').log.lastPosition).toBe(before);
     expect(json('acl', 'ag-andy').destinations.map((d: { local_name: string }) => d.local_name)).toContain('family');
@@ -75,11 +77,17 @@ describe('switchyard what-if (built CLI)', () => {
     expect(report.byAgentGroup).toEqual([{ agentGroupId: 'ag-andy', routedToDropped: 0, droppedToRouted: 1 }]);
   });
 
+  it('granting the very name an unknown-destination drop asked for flips it to routed', () => {
+    const report = json('what-if', '--add', 'ag-andy:weather=agent:ag-admin');
+    expect(flipped(report)).toEqual([['asked-weather', 'dropped: unknown-destination', 'routed by "weather"', 'change']]);
+  });
+
   it('unwiring re-judges inbound decisions, within a window and for one agent group', () => {
     const report = json('what-if', '--unwire', 'mg-family:ag-andy', '--agent-group', 'ag-andy', '--until', String(firstOutboundDecision - 1));
     expect(flipped(report)).toEqual([[expect.stringMatching(/^msg-/), 'routed to ag-andy', 'dropped: no-agent-wired', 'change']]);
     expect(report.window).toEqual({ after: 0, until: firstOutboundDecision - 1, agentGroupId: 'ag-andy' });
-    expect(json('what-if', '--remove', 'ag-andy:family', '--since', String(firstOutboundDecision + 100)).flips).toEqual([]);
+    expect(json('what-if', '--remove', 'ag-andy:family', '--since', String(firstOutboundDecision + 1), '--agent-group', 'ag-admin').flips).toEqual([]);
+    expect(cli('what-if', '--remove', 'ag-andy:family', '--since', String(firstOutboundDecision + 1000))).toMatchObject({ status: 1, stderr: expect.stringMatching(/the log ends at #\d+/) });
   });
 
   it('reads a change from a JSON file and prints a table for people', () => {
@@ -108,5 +116,20 @@ describe('switchyard what-if (built CLI)', () => {
     const empty = cli('what-if');
     expect(empty.status).toBe(2);
     expect(empty.stderr).toContain('nothing to try');
+  });
+
+  // Last: it changes the log the tests above read.
+  it('after an ACL change, the headline counts the flips the proposed change causes; the others are a line of their own', () => {
+    expect(cli('destinations', 'remove', 'ag-andy', 'family').status).toBe(0);
+    const report = json('what-if', '--add', 'ag-andy:weather=agent:ag-admin');
+    expect(flipped(report)).toEqual(
+      expect.arrayContaining([
+        ['asked-weather', 'dropped: unknown-destination', 'routed by "weather"', 'change'],
+        ['to-family-1', 'routed by "family"', 'dropped: not-permitted', 'since-recorded'],
+      ]),
+    );
+    const shown = cli('what-if', '--add', 'ag-andy:weather=agent:ag-admin').stdout;
+    expect(shown).toMatch(/: 1 would flip because of the change\n/);
+    expect(shown).toMatch(/2 more already differ today without it/);
   });
 });
