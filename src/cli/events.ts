@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { Subject, takeUntil } from 'rxjs';
 import type { RecordedEvent } from '../events/define';
 import { openExisting, wholeNumber } from './context';
+import { followLog } from './follow';
 import { clip, dim, printTable } from './format';
 
 interface EventsOptions {
@@ -56,28 +56,10 @@ export function registerEvents(program: Command): void {
           else printTable(HEADERS, events, row, dim('no events'));
           return;
         }
-        await new Promise<void>((resolve, reject) => {
-          const done = new Subject<void>();
-          const finish = () => {
-            done.next();
-            process.off('SIGINT', finish);
-            process.off('SIGTERM', finish);
-            resolve();
-          };
-          process.once('SIGINT', finish);
-          process.once('SIGTERM', finish);
-          // takeUntil, not unsubscribe(): the limit can be reached during the synchronous catch-up.
-          core.store
-            .subscribe({ after: filter.after })
-            .pipe(takeUntil(done))
-            .subscribe({
-              next: (event) => {
-                if (!matches(event) || printed >= limit) return;
-                process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
-                if (++printed >= limit) finish();
-              },
-              error: reject,
-            });
+        await followLog(core, filter.after, (event) => {
+          if (!matches(event)) return;
+          process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
+          if (++printed >= limit) return 'stop';
         });
       } finally {
         core.close();
