@@ -26,10 +26,10 @@ function questionResponse(text: string): { questionId: string; selectedOption: s
   }
 }
 
-/** A response's blocks as they go back to the model: its text and its tool calls. */
+/** A response's blocks as they go back to the model: its text (the API refuses empty text blocks) and its tool calls. */
 const asParams = (content: Anthropic.ContentBlock[]): Anthropic.ContentBlockParam[] =>
   content.flatMap((block): Anthropic.ContentBlockParam[] => {
-    if (block.type === 'text') return [{ type: 'text', text: block.text }];
+    if (block.type === 'text') return block.text === '' ? [] : [{ type: 'text', text: block.text }];
     if (block.type === 'tool_use') return [{ type: 'tool_use', id: block.id, name: block.name, input: block.input }];
     return [];
   });
