@@ -48,14 +48,14 @@ function strings(input: Input, key: string): string[] {
 const submitted = (what: string): ToolOutcome => ({ text: `submitted: ${what}`, isError: false });
 
 /** A chat row to `to`, or to whoever sent the message being answered. */
-function chatRow(context: ToolContext, to: string | undefined, content: Record<string, unknown>): ToolOutcome & { id?: string } {
+function chatRow(context: ToolContext, to: string | undefined, content: Record<string, unknown>): ToolOutcome {
   const name = to ?? context.from;
   if (name === undefined) throw new InvalidInput('to is required: the message being answered has no sender in your destination map');
   const { row, known } = rowTo(context.message, name, content, context.destinations);
   const id = context.write(row);
   // Written all the same: the host decides every route, and records the refusal.
-  if (!known) return { text: `submitted as ${id}, but "${name}" is not in your destination map: the host will refuse it`, isError: false, id };
-  return { ...submitted(`${id} to "${name}"`), id };
+  if (!known) return { text: `submitted as ${id}, but "${name}" is not in your destination map: the host will refuse it`, isError: false };
+  return submitted(`${id} to "${name}"`);
 }
 
 /** A system row (spec §5): the host carries the action out and tells this agent how it went. */

@@ -207,6 +207,7 @@ describe('agent runner with the anthropic provider: tools, history, prompt', () 
     api.script(answer('<message to="family">back to normal</message>'));
     await handled('m-1');
     expect(rows().filter((r) => r.in_reply_to === 'm-1')).toHaveLength(8);
+    await waitUntil(() => session.events('ToolRoundsExhausted').length > 0, 'the stop logged');
     expect(session.events('ToolRoundsExhausted')).toEqual([expect.objectContaining({ messageId: 'm-1', rounds: 8, tools: ['send_message'] })]);
     receive('m-2', { text: 'hello' });
     await handled('m-2');

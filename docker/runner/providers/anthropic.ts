@@ -57,7 +57,8 @@ export class AnthropicProvider implements Provider {
     this.model = env.SWITCHYARD_ANTHROPIC_MODEL || DEFAULT_MODEL;
     const name = env.NANOCLAW_ASSISTANT_NAME || env.NANOCLAW_AGENT_GROUP_NAME;
     this.basePrompt = `You are ${name ? `${name}, ` : ''}an assistant agent living in a container. People and other agents write to you; you answer them with messages.`;
-    const sessionDir = dirname(env.SESSION_INBOUND_DB_PATH ?? join('.', 'inbound.db'));
+    // Set for every agent; main.ts has already refused to start without it.
+    const sessionDir = dirname(env.SESSION_INBOUND_DB_PATH!);
     // The group folder: the process runtime names it; in a container it is mounted at /workspace/agent.
     this.instructionsPath = join(env.SWITCHYARD_AGENT_DIR || join(sessionDir, 'agent'), 'CLAUDE.md');
     this.toolbox = new Toolbox(env.NANOCLAW_IS_ADMIN === '1');
