@@ -8,7 +8,7 @@ import { formatTurn, type Provider, type Turn } from './index';
 
 const DEFAULT_MODEL = 'claude-sonnet-4-5';
 /** The runner's own file in the session folder; the host never reads it. */
-export const HISTORY_FILE = '.switchyard-history.jsonl';
+const HISTORY_FILE = '.switchyard-history.jsonl';
 
 const positive = (value: string | undefined, fallback: number): number => {
   const number = Number(value);
