@@ -48,7 +48,7 @@ function installId(dataDir: string): string {
 
 /** What the agent runner gets on top of the session contract: its provider, and that provider's key if the host has one. */
 function agentEnv(config: Config): Record<string, string> {
-  const forwarded = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'SWITCHYARD_ANTHROPIC_MODEL', 'SWITCHYARD_RUNNER_POLL_MS'].flatMap((name) =>
+  const forwarded = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'SWITCHYARD_ANTHROPIC_MODEL', 'SWITCHYARD_RUNNER_POLL_MS', 'SWITCHYARD_AGENT_MAX_TOOL_ROUNDS', 'SWITCHYARD_HISTORY_MAX_TURNS', 'SWITCHYARD_HISTORY_MAX_CHARS'].flatMap((name) =>
     process.env[name] === undefined ? [] : [[name, process.env[name]!] as const],
   );
   return { SWITCHYARD_AGENT_PROVIDER: config.agentProvider, ...Object.fromEntries(forwarded) };

@@ -1,14 +1,11 @@
 #!/usr/bin/env node
 import { dirname, join } from 'node:path';
-import { parseBlocks } from './blocks';
 import { DestinationMap } from './destinations';
+import { errorText, log } from './log';
 import { providerFor, type Provider } from './providers';
-import { SessionDatabases, touchHeartbeat, type InboundMessage, type OutboundRow } from './session';
-
-/** One JSON line per event on stderr: the host keeps the tail of it when the agent stops. */
-const log = (event: string, fields: Record<string, unknown> = {}) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), event, ...fields }) + '\n');
-
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+import { routeBlocks } from './route';
+import { SessionDatabases, touchHeartbeat, type InboundMessage } from './session';
+import type { ToolContext } from './tools';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -28,33 +25,13 @@ function textOf(message: InboundMessage): string {
   return message.content;
 }
 
-/** One messages_out row per block, routed by this agent's own map. */
-function route(message: InboundMessage, output: string, destinations: DestinationMap): OutboundRow[] {
-  const { blocks, scratchpad } = parseBlocks(output);
-  for (const note of scratchpad) log('Scratchpad', { messageId: message.id, text: note.slice(0, 2000) });
-  return blocks.map(({ to, body }): OutboundRow => {
-    const destination = destinations.byName(to);
-    const base = { inReplyTo: message.id, content: { text: body } };
-    if (!destination) {
-      // A deliberate extension of the contract: the reference runner dropped a block to an
-      // unknown name silently. Here it is written without routing fields and with the name
-      // it was addressed to, so the host, which decides every route, records the refusal.
-      log('UnknownDestination', { messageId: message.id, to });
-      return { ...base, channelType: null, platformId: null, threadId: null, content: { text: body, to } };
-    }
-    if (destination.type === 'agent') return { ...base, channelType: 'agent', platformId: destination.agentGroupId, threadId: null };
-    // A reply into the chat the message came from stays in its thread (spec §10, threads).
-    const sameChat = message.channel_type === destination.channelType && message.platform_id === destination.platformId;
-    return { ...base, channelType: destination.channelType, platformId: destination.platformId, threadId: sameChat ? message.thread_id : null };
-  });
-}
-
 async function handle(message: InboundMessage, session: SessionDatabases, destinations: DestinationMap, provider: Provider): Promise<void> {
   session.mark(message.id, 'processing');
   const from = destinations.nameOf(message.channel_type, message.platform_id);
   try {
-    const output = await provider.respond({ from, kind: message.kind, text: textOf(message) }, destinations);
-    const written = session.write(route(message, output, destinations));
+    const context: ToolContext = { message, destinations, from, write: (row) => session.write([row])[0]! };
+    const output = await provider.respond({ from, kind: message.kind, text: textOf(message) }, context);
+    const written = session.write(routeBlocks(message, output, destinations, log));
     session.mark(message.id, 'completed');
     log('MessageHandled', { messageId: message.id, from: from ?? null, rows: written });
   } catch (error) {

@@ -16,6 +16,8 @@ export interface InboundMessage {
 }
 
 export interface OutboundRow {
+  /** `chat` unless given: `system` rows are actions for the host (spec §5). */
+  kind?: 'chat' | 'system';
   inReplyTo: string;
   channelType: string | null;
   platformId: string | null;
@@ -93,7 +95,7 @@ export class SessionDatabases {
   write(rows: readonly OutboundRow[]): string[] {
     const insert = this.outbound.prepare(
       `INSERT INTO messages_out (id, seq, in_reply_to, timestamp, kind, platform_id, channel_type, thread_id, content)
-       VALUES (?, ?, ?, ?, 'chat', ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     // Integers only: SQLite sorts text above every number, so one text seq would poison every later one.
     const maxSeq = this.outbound.prepare("SELECT coalesce(max(seq), 0) FROM messages_out WHERE typeof(seq) = 'integer'").pluck();
@@ -101,7 +103,7 @@ export class SessionDatabases {
       rows.map((row) => {
         const max = maxSeq.get() as number;
         const id = `out-${randomUUID()}`;
-        insert.run(id, max % 2 === 0 ? max + 1 : max + 2, row.inReplyTo, sessionNow(), row.platformId, row.channelType, row.threadId, JSON.stringify(row.content));
+        insert.run(id, max % 2 === 0 ? max + 1 : max + 2, row.inReplyTo, sessionNow(), row.kind ?? 'chat', row.platformId, row.channelType, row.threadId, JSON.stringify(row.content));
         return id;
       }),
     )();

@@ -18,6 +18,8 @@ export interface OutRow {
   seq: number;
   in_reply_to: string | null;
   timestamp: string;
+  deliver_after: string | null;
+  recurrence: string | null;
   kind: string;
   channel_type: string | null;
   platform_id: string | null;

@@ -1,4 +1,4 @@
-import type { DestinationMap } from '../destinations';
+import type { ToolContext } from '../tools';
 import { AnthropicProvider } from './anthropic';
 import { EchoProvider } from './echo';
 
@@ -10,9 +10,12 @@ export interface Turn {
   text: string;
 }
 
-/** Something that answers a message with text in which `<message to>` blocks are the sends. */
+/**
+ * Something that answers a message with text in which `<message to>` blocks are the sends;
+ * it may also act through the tools while it answers (the context is what they act on).
+ */
 export interface Provider {
-  respond(turn: Turn, destinations: DestinationMap): Promise<string>;
+  respond(turn: Turn, context: ToolContext): Promise<string>;
 }
 
 export function providerFor(name: string, env: NodeJS.ProcessEnv): Provider {

@@ -186,6 +186,7 @@ export class ContainerLifecycle implements Reactor {
         ...this.options.agentEnv,
         NANOCLAW_ASSISTANT_NAME: agentGroup.name,
         NANOCLAW_AGENT_GROUP_NAME: agentGroup.name,
+        NANOCLAW_IS_ADMIN: agentGroup.isAdmin ? '1' : '0',
         ...(agentGroup.agentProvider && { SWITCHYARD_AGENT_PROVIDER: agentGroup.agentProvider }),
       },
     };

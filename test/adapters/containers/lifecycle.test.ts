@@ -57,10 +57,10 @@ describe('container lifecycle', () => {
   });
   afterEach(() => core.close());
 
-  it("starts an agent with the session, group and install-wide global folders, creating the global folder", () => {
+  it("starts an agent with the session, group and install-wide global folders, creating the global folder, and tells it whether its group is admin", () => {
     const dataDir = join(tempDir(), 'data');
     expect(runtime.starts).toEqual([
-      expect.objectContaining({ sessionDir: join(dataDir, 'sessions', 'ag-andy', sessionId), groupDir: join(dataDir, 'groups', 'andy'), globalDir: join(dataDir, 'global'), image: 'img' }),
+      expect.objectContaining({ sessionDir: join(dataDir, 'sessions', 'ag-andy', sessionId), groupDir: join(dataDir, 'groups', 'andy'), globalDir: join(dataDir, 'global'), image: 'img', env: expect.objectContaining({ NANOCLAW_IS_ADMIN: '0' }) }),
     ]);
     expect(statSync(join(dataDir, 'global')).isDirectory()).toBe(true);
   });
