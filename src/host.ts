@@ -159,6 +159,7 @@ export class Host {
       idleTimeoutMs: config.idleTimeoutMs,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       maxRuntimeMs: config.maxRuntimeMs,
+      unclaimedSystemRowMs: config.unclaimedSystemRowMs,
       logger: component('sweep'),
       guard,
     });
