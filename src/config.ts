@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { UNCLAIMED_SYSTEM_ROW_MS } from './commands/retries';
 
 export const Config = z.object({
   dataDir: z.string().min(1).default('./data'),
@@ -24,6 +25,8 @@ export const Config = z.object({
   idleTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
   heartbeatTimeoutMs: z.coerce.number().int().min(100).default(10 * 60_000),
   maxRuntimeMs: z.coerce.number().int().min(1000).default(4 * 3_600_000),
+  /** How long a host → agent system row (a question's answer) may wait unclaimed before it is expired. */
+  unclaimedSystemRowMs: z.coerce.number().int().min(1000).default(UNCLAIMED_SYSTEM_ROW_MS),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -51,6 +54,7 @@ const ENVIRONMENT: Record<keyof Config, string> = {
   idleTimeoutMs: 'SWITCHYARD_IDLE_TIMEOUT_MS',
   heartbeatTimeoutMs: 'SWITCHYARD_HEARTBEAT_TIMEOUT_MS',
   maxRuntimeMs: 'SWITCHYARD_MAX_RUNTIME_MS',
+  unclaimedSystemRowMs: 'SWITCHYARD_UNCLAIMED_SYSTEM_ROW_MS',
 };
 
 export class ConfigError extends Error {

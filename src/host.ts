@@ -163,6 +163,7 @@ export class Host {
       idleTimeoutMs: config.idleTimeoutMs,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       maxRuntimeMs: config.maxRuntimeMs,
+      unclaimedSystemRowMs: config.unclaimedSystemRowMs,
       logger: component('sweep'),
       guard,
     });

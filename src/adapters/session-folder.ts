@@ -9,7 +9,7 @@ import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
 import { InboundRouted, SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet, AgentNotified } from '../events/admin';
 import { OutboundDropped } from '../events/outbound';
-import { MessageFailed, MessageRetryScheduled } from '../events/retries';
+import { MessageExpired, MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { QuestionAnswered } from '../events/questions';
 import { TaskCancelled, TaskPaused, TaskResumed, TaskScheduled } from '../events/tasks';
 import type { Core } from '../core';
@@ -70,6 +70,7 @@ export class SessionFolderReactor implements Reactor {
     SessionReleased.type,
     MessageRetryScheduled.type,
     MessageFailed.type,
+    MessageExpired.type,
     ...TASK_ROW_CHANGES.keys(),
     QuestionAnswered.type,
   ]);
@@ -194,6 +195,9 @@ export class SessionFolderReactor implements Reactor {
     } else if (MessageFailed.is(event)) {
       const { data } = event;
       db.prepare('UPDATE messages_in SET tries = ?, status = ? WHERE id = ? AND status = ?').run(data.attempts, 'failed', data.messageId, 'pending');
+    } else if (MessageExpired.is(event)) {
+      // `failed`, not `completed`: no agent handled it, and an operator reading the folder should not think one did.
+      db.prepare('UPDATE messages_in SET status = ? WHERE id = ? AND status = ?').run('failed', event.data.messageId, 'pending');
     } else if (AgentNotified.is(event)) {
       const { data } = event;
       this.tellSender(db, dir, data.noticeId, event.metadata.recordedAt, { type: 'notice', text: data.text, ...data.details });

@@ -146,6 +146,8 @@ const summary = (event: RecordedEvent): string => {
       return `its agent died holding it (${String(data.reason)}): retry ${String(data.attempt)} due at ${String(data.dueAt)}`;
     case 'MessageFailed':
       return `failed: its agent died holding it ${String(data.attempts)} times (last: ${String(data.reason)})`;
+    case 'MessageExpired':
+      return `expired: a ${String(data.kind)} row no agent claimed in ${String(data.unclaimedMs)} ms (due at ${String(data.dueAt)}; it may wait ${String(data.ttlMs)} ms)`;
     default:
       return event.type;
   }

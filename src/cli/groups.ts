@@ -6,7 +6,7 @@ import { formatTable } from './format';
 
 const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', g.agentProvider ?? ''];
 const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
-const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate', image: '--image' };
+const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate', image: '--image', network: '--network' };
 
 export function registerGroups(program: Command): void {
   const groups = program.command('groups').description('agent groups: an agent’s identity and workspace');
@@ -36,6 +36,7 @@ export function registerGroups(program: Command): void {
           [
             formatTable(HEADERS, [row(group)]),
             `\nImage: ${group.containerConfig.imageTag ?? "the host's default (SWITCHYARD_AGENT_IMAGE)"}`,
+            `Network: ${group.containerConfig.network ?? 'none (the default)'} (docker runtime only: the process runtime ignores it, its agents share the host's network)`,
             '\nWirings:',
             formatTable(['CHAT', 'PRIORITY', 'SESSION MODE', 'TRIGGER'], wirings.map((w) => [w.messagingGroupId, w.priority, w.sessionMode, w.triggerRules.pattern ?? ''])),
             '\nDestinations:',
@@ -74,7 +75,7 @@ export function registerGroups(program: Command): void {
     );
   groups
     .command('update')
-    .description('rename an agent group or change its admin flag, provider, loop limits or image')
+    .description('rename an agent group or change its admin flag, provider, loop limits, image or network')
     .argument('<id>', 'agent group id')
     .option('--name <name>', 'new display name')
     .option('--admin', 'make it an admin group')
@@ -83,7 +84,8 @@ export function registerGroups(program: Command): void {
     .option('--max-hops <n>', 'agent-to-agent hops a chain may take before its answers are dropped (loop-limit); "default" for the host default (8)', limitOption)
     .option('--max-rate <n>', 'outbound rows a session may write a minute (rate-limited); "default" for the host default (60)', limitOption)
     .option('--image <ref>', 'docker image its sessions run in, name[:tag][@digest]; "default" for the host default (SWITCHYARD_AGENT_IMAGE)')
-    .action((id: string, options: { name?: string; admin?: boolean; provider?: string; maxHops?: Limit; maxRate?: Limit; image?: string }, command: Command) =>
+    .option('--network <network>', 'docker network its containers join from their next start: none, bridge, host or a network name; "default" for none')
+    .action((id: string, options: { name?: string; admin?: boolean; provider?: string; maxHops?: Limit; maxRate?: Limit; image?: string; network?: string }, command: Command) =>
       dispatchFromCli(
         command,
         (commandId, metadata) =>
@@ -97,6 +99,7 @@ export function registerGroups(program: Command): void {
               ...(options.maxHops !== undefined && { maxHops: orHostDefault(options.maxHops) }),
               ...(options.maxRate !== undefined && { outboundPerMinute: orHostDefault(options.maxRate) }),
               ...(options.image !== undefined && { image: orHostDefault(options.image) }),
+              ...(options.network !== undefined && { network: orHostDefault(options.network) }),
             },
             metadata,
           ),

@@ -31,6 +31,14 @@ export const ImageReference = z
   .max(255)
   .regex(IMAGE_REFERENCE, 'expected a docker image reference: lowercase name[:tag][@digest], e.g. ghcr.io/acme/agent:1.2');
 
+/**
+ * A docker network mode or network name, as `docker run --network` takes it: none, bridge,
+ * host, or a user-defined network (docker's name charset). `container:<id>`, sharing
+ * another container's network, is left out: no agent should ride on another's.
+ */
+const NETWORK_EXPECTED = 'expected a docker network: none, bridge, host or a network name (at most 128 letters, digits, _ . -, starting with a letter or digit)';
+export const NetworkName = z.string().max(128, NETWORK_EXPECTED).regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, NETWORK_EXPECTED);
+
 export const CreateAgentGroup = defineCommand(
   'CreateAgentGroup',
   z.object({
@@ -64,18 +72,22 @@ export const UpdateAgentGroup = defineCommand(
       outboundPerMinute: z.number().int().min(1).max(100_000).nullable().optional(),
       /** The image its sessions run in; null: the host's default (SWITCHYARD_AGENT_IMAGE). */
       image: ImageReference.nullable().optional(),
+      /** The docker network its containers join from their next start; null: none. */
+      network: NetworkName.nullable().optional(),
     })
-    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider, containerConfig, maxHops, outboundPerMinute or image'),
+    .refine((c) => Object.keys(c).length > 1, 'expected at least one field to change: name, isAdmin, agentProvider, containerConfig, maxHops, outboundPerMinute, image or network'),
   (views, command) => {
     const group = views.agentGroups.get(command.agentGroupId);
     if (!group) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
-    const { image, ...fields } = command;
-    if (image === undefined) return [AgentGroupUpdated.create(fields)];
-    // The event carries the whole container config (the projection replaces it), so the
-    // image is set on the config the group has, or on the one this command brings.
+    const { image, network, ...fields } = command;
+    if (image === undefined && network === undefined) return [AgentGroupUpdated.create(fields)];
+    // The event carries the whole container config (the projection replaces it), so each
+    // setting is changed on the config the group has, or on the one this command brings.
     const containerConfig = { ...(fields.containerConfig ?? group.containerConfig) };
-    if (image === null) delete containerConfig.imageTag;
-    else containerConfig.imageTag = image;
+    for (const [key, value] of [['imageTag', image], ['network', network]] as const) {
+      if (value === null) delete containerConfig[key];
+      else if (value !== undefined) containerConfig[key] = value;
+    }
     return [AgentGroupUpdated.create({ ...fields, containerConfig })];
   },
 );

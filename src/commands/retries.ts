@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { Id } from '../events/primitives';
-import { MessageFailed, MessageRetryScheduled } from '../events/retries';
+import { Id, Timestamp } from '../events/primitives';
+import { MessageExpired, MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { defineCommand, isRejection, reject } from './define';
 import { nextOccurrenceOf } from './tasks';
 
@@ -45,4 +45,34 @@ export const RetryAbandonedMessage = defineCommand(
   },
 );
 
-export const retryCommands = [RetryAbandonedMessage];
+/**
+ * How long a `system` row may wait unclaimed (spec §10): an agent waiting for a question's
+ * answer takes it at its next poll, so a row still untaken this long after it fell due has
+ * nobody to take it, and would otherwise wake its session at every sweep for ever.
+ */
+export const UNCLAIMED_SYSTEM_ROW_MS = 10 * 60_000;
+
+/**
+ * A system row no agent claimed in time is given up, recorded with how long it waited.
+ * The sweep read the row (kind, when due, unclaimed) from the session folder; the time
+ * that has passed is judged here, against the command's own time.
+ */
+export const ExpireUnclaimedMessage = defineCommand(
+  'ExpireUnclaimedMessage',
+  z.object({
+    sessionId: Id,
+    messageId: Id,
+    kind: z.literal('system'),
+    dueAt: Timestamp,
+    ttlMs: z.number().int().positive(),
+  }),
+  (views, command, context) => {
+    const session = views.sessions.get(command.sessionId);
+    if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
+    const unclaimedMs = Date.parse(context.issuedAt) - Date.parse(command.dueAt);
+    if (unclaimedMs < command.ttlMs) return reject('not-expired', `message ${command.messageId} is due since ${command.dueAt}: it may wait ${command.ttlMs} ms unclaimed`);
+    return [MessageExpired.create({ ...command, agentGroupId: session.agent_group_id, unclaimedMs })];
+  },
+);
+
+export const retryCommands = [RetryAbandonedMessage, ExpireUnclaimedMessage];

@@ -31,6 +31,8 @@ export const ContainerConfig = z.object({
   packages: z.object({ apt: z.array(z.string()).default([]), npm: z.array(z.string()).default([]) }).default({ apt: [], npm: [] }),
   mcpServers: z.record(z.string(), McpServer).default({}),
   imageTag: z.string().optional(),
+  /** The docker network its containers join; absent: none. */
+  network: z.string().optional(),
   additionalMounts: z
     .array(z.object({ hostPath: z.string(), containerPath: z.string(), readonly: z.boolean().default(true) }))
     .default([]),

@@ -37,4 +37,24 @@ export const MessageFailed = defineEvent({
   stream: (data) => sessionStream(data.sessionId),
 });
 
-export const retryEvents = [MessageRetryScheduled, MessageFailed];
+/**
+ * A host → agent `system` row (spec §2: a question_response) that no agent claimed within
+ * ttlMs of falling due: its row becomes `failed`, and it wakes the session no more (spec §10).
+ */
+export const MessageExpired = defineEvent({
+  type: 'MessageExpired',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    agentGroupId: Id,
+    messageId: Id,
+    kind: z.literal('system'),
+    /** When the row fell due: written, or its process_after passed. */
+    dueAt: z.string(),
+    unclaimedMs: z.number().int().nonnegative(),
+    ttlMs: z.number().int().positive(),
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+export const retryEvents = [MessageRetryScheduled, MessageFailed, MessageExpired];

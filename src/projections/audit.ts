@@ -5,7 +5,7 @@ import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/
 import type { RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRepeatIgnored, InboundRouted, inboundCommandId } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
-import { MessageFailed, MessageRetryScheduled } from '../events/retries';
+import { MessageExpired, MessageFailed, MessageRetryScheduled } from '../events/retries';
 import { defineProjection } from './runner';
 
 export type AuditOutcome = 'routed' | 'delivered' | 'dropped' | 'failed';
@@ -111,6 +111,13 @@ export const auditProjection = defineProjection({
     // An inbound message's runs: `attempts` counts those its agent died in.
     on(MessageRetryScheduled, (data, event) => update(event, inbound(data), { attempts: data.attempt }));
     on(MessageFailed, (data, event) => update(event, inbound(data), { outcome: 'failed', reason: `agent-gone: ${data.reason}`, attempts: data.attempts }));
+    // A host → agent system row was never routed, so its expiry is the first outcome it has.
+    on(MessageExpired, (data, event) =>
+      insert.run({
+        ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'failed', reason: `expired: no agent claimed it within ${data.ttlMs / 1000} s`, rule: null,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: `agent:${data.agentGroupId}`,
+      }),
+    );
   },
 });
 

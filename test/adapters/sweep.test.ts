@@ -426,6 +426,78 @@ describe('sweep', () => {
     expect(sweep.run().stopped).toEqual([{ sessionId, reason: 'runtime-ceiling' }]);
   });
 
+  describe('system rows nobody claims (spec §10: orphaned question responses)', () => {
+    const answer = { type: 'question_response', questionId: 'q-1', selectedOption: 'Yes', userId: 'u-1' };
+    /** The woken runner starts, never takes the system row (it does not treat it as a message), and exits. */
+    const startAndLeave = () => {
+      const { incarnation_id: incarnationId } = container();
+      core.bus.dispatch(RecordContainerStarted.envelope(`started:${incarnationId}`, { sessionId, incarnationId, runtimeId: 'rt' }));
+      core.bus.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode: 0, signal: null }));
+    };
+
+    it('wakes the session once for it, then expires it in the log and the folder, and wakes nothing more', () => {
+      insertMessage('qresp-1', null, { kind: 'system', content: answer });
+      const wakes: number[] = [];
+      for (let pass = 0; pass < 4; pass++) {
+        if (sweep.run().woken.length > 0) {
+          wakes.push(pass);
+          startAndLeave();
+        }
+        applyToFolders();
+        now += 11 * MINUTE;
+      }
+      expect(wakes).toEqual([0]);
+      expect(events('MessageExpired')).toEqual([
+        { sessionId, agentGroupId: 'ag-andy', messageId: 'qresp-1', kind: 'system', dueAt: '2026-11-25T10:00:00.000Z', unclaimedMs: 11 * MINUTE, ttlMs: 10 * MINUTE },
+      ]);
+      expect(inbound('qresp-1').status).toBe('failed');
+      expect(core.views.audit.find('qresp-1')).toEqual([
+        expect.objectContaining({ direction: 'inbound', outcome: 'failed', reason: 'expired: no agent claimed it within 600 s', session_id: sessionId, agent_group_id: 'ag-andy' }),
+      ]);
+      const [explanation] = explainMessage(core, 'qresp-1');
+      expect(explanation!.steps.map((step) => step.event.type)).toEqual(['MessageExpired']);
+    });
+
+    it('keeps a system row due within its time, and never expires a chat message or a claimed system row', () => {
+      insertMessage('qresp-1', null, { kind: 'system', content: answer });
+      insertMessage('chat-1');
+      insertMessage('qresp-2', null, { kind: 'system', content: { ...answer, questionId: 'q-2' } });
+      startContainer();
+      heartbeat(now);
+      ack('qresp-2', 'processing');
+      now += 9 * MINUTE;
+      heartbeat(now);
+      expect(sweep.run().expiredMessages).toEqual([]);
+      now += 2 * MINUTE;
+      heartbeat(now);
+      expect(sweep.run()).toEqual(expect.objectContaining({ expiredMessages: ['qresp-1'], stopped: [] }));
+      expect(events('MessageExpired').map((e) => e.messageId)).toEqual(['qresp-1']);
+      // Until the folder says so, later passes see the row pending: the log has decided, once.
+      now += MINUTE;
+      expect(sweep.run().expiredMessages).toEqual([]);
+      expect(events('MessageExpired')).toHaveLength(1);
+    });
+
+    it('lets a runner with nothing else to do go idle once the orphan is expired, instead of stopping it as heartbeat-lost for a row it will never take', () => {
+      insertMessage('qresp-1', null, { kind: 'system', content: answer });
+      startContainer();
+      heartbeat(now - 60 * MINUTE);
+      now += 11 * MINUTE;
+      expect(sweep.run()).toEqual(expect.objectContaining({ expiredMessages: ['qresp-1'], stopped: [] }));
+      applyToFolders();
+      expect(container().status).toBe('idle');
+    });
+
+    it('takes the time a row may wait from the sweep options', () => {
+      sweep = new Sweep(core, lifecycle, {
+        dataDir: dataDir(), intervalMs: 1000, idleTimeoutMs: 30 * MINUTE, heartbeatTimeoutMs: 10 * MINUTE, maxRuntimeMs: 240 * MINUTE, unclaimedSystemRowMs: MINUTE, clock: () => new Date(now),
+      });
+      insertMessage('qresp-1', null, { kind: 'system', content: answer });
+      now += 2 * MINUTE;
+      expect(sweep.run()).toEqual(expect.objectContaining({ expiredMessages: ['qresp-1'], woken: [] }));
+    });
+  });
+
   it('routes two wakes of one session into one container, even in one batch', () => {
     const wake = { sessionId, wokenBy: 'race', runtime: 'process' as const, defaultImage: 'img' };
     const results = core.bus.dispatchBatch([

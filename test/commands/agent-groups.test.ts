@@ -97,6 +97,40 @@ describe('UpdateAgentGroup and DeleteAgentGroup', () => {
     });
   });
 
+  describe('the container network', () => {
+    const config = (fields: { imageTag?: string; network?: string }) => ContainerConfig.parse(fields);
+
+    it('given a group with an image, when the network is set, then its container config names both', () => {
+      given(agentGroupCreated('ag-1'), AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({ imageTag: 'agent:1' }) }))
+        .when(UpdateAgentGroup, { agentGroupId: 'ag-1', network: 'bridge' })
+        .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({ imageTag: 'agent:1', network: 'bridge' }) }));
+    });
+
+    it('given a group with a network, when it is cleared (null), then no network is named (none: the default)', () => {
+      given(agentGroupCreated('ag-1'), AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({ network: 'host' }) }))
+        .when(UpdateAgentGroup, { agentGroupId: 'ag-1', network: null })
+        .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({}) }));
+    });
+
+    it('sets the image and the network in one command', () => {
+      given(agentGroupCreated('ag-1'))
+        .when(UpdateAgentGroup, { agentGroupId: 'ag-1', image: 'agent:2', network: 'agents_net' })
+        .then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({ imageTag: 'agent:2', network: 'agents_net' }) }));
+    });
+
+    it.each(['none', 'bridge', 'host', 'agents_net', 'my-net.1', 'N3t'])('accepts the network %j', (network) => {
+      given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1', network }).then(AgentGroupUpdated.create({ agentGroupId: 'ag-1', containerConfig: config({ network }) }));
+    });
+
+    it.each(['', '-net', '.net', 'container:abc', 'my net', 'net/1', 'n\u00e9t', 'x'.repeat(129)])('refuses the network %j at validation, naming the field', (network) => {
+      expect(() => given(agentGroupCreated('ag-1')).when(UpdateAgentGroup, { agentGroupId: 'ag-1', network })).toThrow(/payload\.network: expected a docker network/);
+    });
+
+    it('refuses a network for an unknown group', () => {
+      given().when(UpdateAgentGroup, { agentGroupId: 'ag-1', network: 'host' }).thenRejects('unknown-agent-group');
+    });
+  });
+
   it('deletes an unwired group, refuses a wired one', () => {
     given(agentGroupCreated('ag-1')).when(DeleteAgentGroup, { agentGroupId: 'ag-1' }).then(AgentGroupDeleted.create({ agentGroupId: 'ag-1' }));
     const rejection = given(agentGroupCreated('ag-1'), chatRegistered('mg-1'), channelWired('mg-1', 'ag-1'))

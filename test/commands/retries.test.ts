@@ -1,8 +1,8 @@
-import { RetryAbandonedMessage } from '../../src/commands/retries';
+import { ExpireUnclaimedMessage, RetryAbandonedMessage } from '../../src/commands/retries';
 import { ScheduleNextOccurrence } from '../../src/commands/tasks';
 import { ContainerStarted, ContainerStarting, ContainerStopped } from '../../src/events/containers';
 import { SessionOpened } from '../../src/events/inbound';
-import { MessageFailed, MessageRetryScheduled } from '../../src/events/retries';
+import { MessageExpired, MessageFailed, MessageRetryScheduled } from '../../src/events/retries';
 import { TaskScheduled } from '../../src/events/tasks';
 import { given, idFor } from '../support/decider';
 import { agentGroupCreated } from '../support/fixtures';
@@ -56,6 +56,32 @@ describe('RetryAbandonedMessage', () => {
         expect.objectContaining({ type: 'MessageFailed' }),
         expect.objectContaining({ type: 'TaskScheduled', data: expect.objectContaining({ messageId: idFor('task'), prompt: 'the hourly report', previousMessageId: 'task-occ-1', processAfter: '2026-11-24T13:00:00.000Z' }) }),
       );
+  });
+});
+
+describe('ExpireUnclaimedMessage', () => {
+  const orphan = { sessionId: 'sess-1', messageId: 'qresp-1', kind: 'system' as const, ttlMs: 600_000 };
+
+  it('given a session, when its system row has waited unclaimed past its time, then it expires, with how long it waited and the agent group', () => {
+    given(...session)
+      .when(ExpireUnclaimedMessage, { ...orphan, dueAt: '2026-11-24T11:49:00.000Z' })
+      .then(MessageExpired.create({ ...orphan, agentGroupId: 'ag-andy', dueAt: '2026-11-24T11:49:00.000Z', unclaimedMs: 660_000 }));
+  });
+
+  it('given a session, when its system row has waited exactly its time, then it expires', () => {
+    given(...session).when(ExpireUnclaimedMessage, { ...orphan, dueAt: '2026-11-24T11:50:00.000Z' }).then(expect.objectContaining({ type: 'MessageExpired' }));
+  });
+
+  it('refuses a row still within its time: an agent may yet take it', () => {
+    given(...session).when(ExpireUnclaimedMessage, { ...orphan, dueAt: '2026-11-24T11:55:00.000Z' }).thenRejects('not-expired');
+  });
+
+  it('refuses an unknown session', () => {
+    given().when(ExpireUnclaimedMessage, { ...orphan, dueAt: '2026-11-24T11:00:00.000Z' }).thenRejects('unknown-session');
+  });
+
+  it('expires only system rows: a chat message is for the agent to answer, however late', () => {
+    expect(() => given(...session).when(ExpireUnclaimedMessage, { ...orphan, kind: 'chat' as 'system', dueAt: '2026-11-24T11:00:00.000Z' })).toThrow(/kind/);
   });
 });
 

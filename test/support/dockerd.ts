@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -82,6 +82,9 @@ export async function startDockerd(): Promise<Dockerd> {
     async stop() {
       daemon.kill('SIGTERM');
       await exited;
+      // A host-network container has the engine bind the host's netns at exec/netns/default, and it stays mounted after exit.
+      const left = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '').filter((mount) => mount.startsWith(`${dir}/`));
+      for (const mount of left.reverse()) spawnSync('umount', ['-l', mount]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

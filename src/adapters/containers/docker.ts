@@ -43,7 +43,7 @@ export function dockerBinds(spec: Pick<ContainerSpec, 'sessionDir' | 'groupDir' 
 
 /**
  * Runs each session's agent in a container of the Docker Engine (dockerode): the folders
- * of dockerBinds, no network, the host's uid so the files it writes stay the host's, and
+ * of dockerBinds, no network unless the agent group names one, the host's uid so the files it writes stay the host's, and
  * labels naming the install, session and incarnation, so nothing here ever touches another
  * install's containers.
  */
@@ -71,7 +71,8 @@ export class DockerRuntime implements ContainerRuntime {
       User: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
       HostConfig: {
         Binds: dockerBinds(spec),
-        NetworkMode: 'none',
+        // No network unless the agent group chose one (an agent calling a model API needs it).
+        NetworkMode: spec.network ?? 'none',
         AutoRemove: false,
       },
     });

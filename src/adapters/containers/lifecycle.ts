@@ -182,6 +182,8 @@ export class ContainerLifecycle implements Reactor {
       groupDir: group,
       globalDir: global,
       image,
+      // Read at each start, not fixed at the wake: `groups update --network` applies from the next start.
+      network: agentGroup.containerConfig.network,
       env: {
         ...this.options.agentEnv,
         NANOCLAW_ASSISTANT_NAME: agentGroup.name,

@@ -22,6 +22,8 @@ export interface ContainerSpec {
   globalDir: string;
   /** Image to run (docker); the process runtime ignores it. */
   image: string;
+  /** The docker network the agent group chose (absent: none); the process runtime ignores it, its agents share the host's. */
+  network?: string;
   /**
    * Extra environment: NANOCLAW_ASSISTANT_NAME, NANOCLAW_AGENT_GROUP_NAME, the provider
    * choice… The runtime adds SESSION_INBOUND_DB_PATH, SESSION_OUTBOUND_DB_PATH and

@@ -4,7 +4,7 @@ import { ExpireApproval } from '../../commands/approvals';
 import type { Outcome } from '../../commands/bus';
 import { MarkContainerIdle, StopContainer } from '../../commands/containers';
 import type { CommandEnvelope } from '../../commands/define';
-import { RetryAbandonedMessage } from '../../commands/retries';
+import { ExpireUnclaimedMessage, RetryAbandonedMessage, UNCLAIMED_SYSTEM_ROW_MS } from '../../commands/retries';
 import { ScheduleNextOccurrence } from '../../commands/tasks';
 import { TaskScheduled } from '../../events/tasks';
 import type { Core } from '../../core';
@@ -24,6 +24,8 @@ export interface SweepOptions {
   heartbeatTimeoutMs: number;
   /** However busy, a container is stopped after running this long; the next message wakes a fresh one. */
   maxRuntimeMs: number;
+  /** A `system` row no agent claimed this long after it fell due is expired (default UNCLAIMED_SYSTEM_ROW_MS). */
+  unclaimedSystemRowMs?: number;
   clock?: () => Date;
   logger?: Logger;
   /** The failure policy shared with the other components that touch session folders. */
@@ -33,6 +35,7 @@ export interface SweepOptions {
 /** What the sweep reads of a pending messages_in row: when it is due, and nothing it would act on blindly. */
 interface PendingRow {
   id: string;
+  kind: string;
   timestamp: string;
   process_after: string | null;
   recurrence: string | null;
@@ -48,6 +51,8 @@ export interface SweepReport {
   rearmed: string[];
   /** Approval requests that expired undecided. */
   expired: string[];
+  /** System rows expired unclaimed (spec §10). */
+  expiredMessages: string[];
   /** Sessions whose folder could not be swept this pass; the others were. */
   failedSessions: Array<{ sessionId: string; error: string }>;
 }
@@ -95,7 +100,7 @@ export class Sweep {
   }
 
   run(): SweepReport {
-    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [], failedSessions: [] };
+    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [], expiredMessages: [], failedSessions: [] };
     const now = this.clock().getTime();
     for (const session of this.core.views.sessions.list()) {
       if (session.status !== 'active') continue;
@@ -142,7 +147,7 @@ export class Sweep {
         (a) => [a.message_id, a],
       ),
     );
-    const pending = inbound.prepare(`SELECT id, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
+    const pending = inbound.prepare(`SELECT id, kind, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
     const settle = inbound.prepare('UPDATE messages_in SET status = ? WHERE id = ?');
     const claimed: PendingRow[] = [];
     /** When the newest claim was made: the agent's own word, so never later than now, and nothing when unreadable. */
@@ -150,6 +155,7 @@ export class Sweep {
     const due: PendingRow[] = [];
     /** When the oldest due row became due (written, or its process_after passed). */
     let dueSince = now;
+    const unclaimedTtl = this.options.unclaimedSystemRowMs ?? UNCLAIMED_SYSTEM_ROW_MS;
     inbound.transaction(() => {
       for (const row of pending) {
         const ack = acks.get(row.id);
@@ -162,8 +168,11 @@ export class Sweep {
           claimed.push(row);
           lastClaim = Math.max(lastClaim, Math.min(now, instant(ack.status_changed)) || 0);
         } else if (instant(row.process_after) <= now) {
+          const dueAt = Math.max(instant(row.process_after), instant(row.timestamp)) || now;
+          // An agent waiting for a system row takes it at once; one left this long has nobody to take it.
+          if (row.kind === 'system' && now - dueAt >= unclaimedTtl && this.expire(session, row, dueAt, unclaimedTtl, now, report)) continue;
           due.push(row);
-          dueSince = Math.min(dueSince, Math.max(instant(row.process_after), instant(row.timestamp)) || now);
+          dueSince = Math.min(dueSince, dueAt);
         }
       }
     })();
@@ -249,6 +258,23 @@ export class Sweep {
       if (state?.status === 'retrying' && instant(state.due_at) <= now) due.push(row);
     }
     return due;
+  }
+
+  /**
+   * Records the expiry once (the command id is the row's); true once the log has it, so the
+   * row counts as work no more, though the session-folder reactor may not have marked it yet.
+   */
+  private expire(session: SessionRow, row: PendingRow, dueAt: number, ttlMs: number, now: number, report: SweepReport): boolean {
+    const outcome = this.dispatch(
+      ExpireUnclaimedMessage.envelope(
+        `expire:${session.id}:${row.id}`,
+        { sessionId: session.id, messageId: row.id, kind: 'system', dueAt: new Date(dueAt).toISOString(), ttlMs },
+        { issuedAt: new Date(now).toISOString() },
+      ),
+    );
+    if (outcome.status !== 'accepted') return false;
+    if (!outcome.duplicate) report.expiredMessages.push(row.id);
+    return true;
   }
 
   /** Only the log says what recurs: a row the log did not schedule as a recurring task is never re-armed, whatever it claims. */

@@ -51,7 +51,7 @@ describeWithDockerd('docker runtime (real Docker engine)', () => {
     expect(await buildAgentImage(engine.docker, { tag: IMAGE, repoRoot: packageRoot(__dirname) })).toBe(false);
   });
 
-  it('answers a message with the echo runner inside a labelled container; a kill from outside is recorded and the next message wakes a new incarnation', async () => {
+  it('answers a message with the echo runner inside a labelled container on no network; a kill from outside is recorded and the next message wakes a new incarnation, on the network the group names since', async () => {
     const answers: string[] = [];
     const terminal = new TerminalChannel({ platformId: 'terminal', show: (_chat, text) => answers.push(text) });
     const runtime = new DockerRuntime(engine.docker);
@@ -87,9 +87,13 @@ describeWithDockerd('docker runtime (real Docker engine)', () => {
       expect(stopped!.data).toEqual(expect.objectContaining({ incarnationId, reason: 'crashed', exitCode: 137, signal: 'SIGKILL', stderrTail: expect.stringContaining('RunnerStarted') }));
       expect(await runtime.list(installId)).toEqual([]);
 
+      // The group's network applies from the next start (the engine has no bridge: host proves the setting reached it).
+      host.core.bus.dispatch(UpdateAgentGroup.envelope('network', { agentGroupId: 'ag-andy', network: 'host' }));
       await terminal.say('are you back?');
       await waitUntil(() => answers.length === 2, 'the answer of the new incarnation', 60_000);
       expect(answers[1]).toBe('echo: are you back?');
+      const [, restarted] = await waitForEvents(host.core.store, (e) => e.type === 'ContainerStarted', 2);
+      expect((await engine.docker.getContainer((restarted!.data as { runtimeId: string }).runtimeId).inspect()).HostConfig.NetworkMode).toBe('host');
       const container = host.core.views.containers.get(sessionId)!;
       expect(container.incarnation_id).not.toBe(incarnationId);
       expect(container.starts).toBe(2);

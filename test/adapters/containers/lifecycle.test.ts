@@ -1,8 +1,9 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerLifecycle } from '../../../src/adapters/containers/lifecycle';
-import { CreateAgentGroup } from '../../../src/commands/agent-groups';
+import { CreateAgentGroup, UpdateAgentGroup } from '../../../src/commands/agent-groups';
 import { ApproveRequest, RejectRequest } from '../../../src/commands/approvals';
+import { StopContainer } from '../../../src/commands/containers';
 import { receiveInbound } from '../../../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../../../src/commands/messaging-groups';
 import { payloadHash } from '../../../src/commands/system-actions';
@@ -63,6 +64,18 @@ describe('container lifecycle', () => {
       expect.objectContaining({ sessionDir: join(dataDir, 'sessions', 'ag-andy', sessionId), groupDir: join(dataDir, 'groups', 'andy'), globalDir: join(dataDir, 'global'), image: 'img', env: expect.objectContaining({ NANOCLAW_IS_ADMIN: '0' }) }),
     ]);
     expect(statSync(join(dataDir, 'global')).isDirectory()).toBe(true);
+  });
+
+  it('starts an agent on no network by default, and on the network its group names from the next start on', async () => {
+    expect(core.bus.dispatch(UpdateAgentGroup.envelope('net', { agentGroupId: 'ag-andy', network: 'host' })).status).toBe('accepted');
+    await react();
+    // The running agent keeps what it started with.
+    expect(runtime.stops).toEqual([]);
+    core.bus.dispatch(StopContainer.envelope('stop', { sessionId, reason: 'operator' }));
+    await react();
+    core.bus.dispatch(receiveInbound({ channelType: 'webhook', platformId: 'fam', messageId: '2', content: { text: 'again' }, timestamp: new Date().toISOString() }));
+    await react();
+    expect(runtime.starts.map((spec) => spec.network)).toEqual([undefined, 'host']);
   });
 
   it('wakes the requester again once an approval applied has stopped its container, so that it reads the notice at once', async () => {
