@@ -1,8 +1,17 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuditOutcome, AuditRow } from '../projections/audit';
-import { openExisting, wholeNumber } from './context';
+import type { Core } from '../core';
+import { SystemActionAccepted } from '../events/admin';
+import type { RecordedEvent } from '../events/define';
+import { DeliveryFailed, DeliverySucceeded } from '../events/delivery';
+import { InboundDropped, InboundRouted } from '../events/inbound';
+import { OutboundDropped, OutboundRouted } from '../events/outbound';
+import { MessageExpired, MessageFailed } from '../events/retries';
+import { CliError, openExisting, wholeNumber } from './context';
 import { found } from './dispatch';
-import { bad, dim, formatTable, ok, printTable } from './format';
+import { followLog } from './follow';
+import { bad, clip, dim, formatTable, ok, printTable } from './format';
+import { contentOf, textOf } from './message-text';
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
 const csvField = (value: unknown): string => {
@@ -24,6 +33,7 @@ interface AuditOptions {
   until?: string;
   limit?: number;
   json?: boolean;
+  follow?: boolean;
 }
 
 /** Parses a time flag (any ISO-8601 form Date understands) into the log's canonical UTC form. */
@@ -58,6 +68,40 @@ export function auditTable(rows: readonly AuditRow[]): string {
   return rows.length ? formatTable(AUDIT_HEADERS, rows.map(auditRow)) : NO_MATCH;
 }
 
+/** Decisions: the audit row an event opens is the one named by its command id. */
+const DECISIONS = new Set<string>([InboundRouted.type, InboundDropped.type, OutboundRouted.type, OutboundDropped.type, SystemActionAccepted.type]);
+
+/** The audit row an event decided or settled, if it is one an operator follows live. */
+function settledRow(core: Core, event: RecordedEvent): AuditRow | undefined {
+  const { audit } = core.views;
+  if (DECISIONS.has(event.type)) return audit.find(event.metadata.commandId).find((row) => row.audit_id === event.metadata.commandId);
+  if (DeliverySucceeded.is(event) || (DeliveryFailed.is(event) && event.data.final)) return audit.outboundRow(event.data.sessionId, event.data.outboundId);
+  if (MessageFailed.is(event) || MessageExpired.is(event)) return audit.inboundRow(event.data.sessionId, event.data.messageId);
+  return undefined;
+}
+
+/** One audit row as a line, with what the message said: what a person watching a live host reads. */
+function followLine(core: Core, row: AuditRow, jsonl: boolean): string {
+  const text = textOf(contentOf(core.store.readAt(row.decided_position)));
+  if (jsonl) return JSON.stringify({ ...row, text });
+  const cells = auditRow(row).slice(0, -1).map((cell) => (cell === null || cell === undefined ? '-' : String(cell)));
+  return [...cells, text === null ? '' : JSON.stringify(clip(text, 120))].join('  ');
+}
+
+/** The rows the filters select, then each decision and final outcome as it commits, until Ctrl-C. */
+async function followAudit(core: Core, options: AuditOptions, rows: Iterable<AuditRow>, jsonl: boolean): Promise<void> {
+  const start = core.store.lastPosition();
+  const wanted = (row: AuditRow) =>
+    (options.agentGroup === undefined || row.agent_group_id === options.agentGroup) &&
+    (options.outcome === undefined || row.outcome === options.outcome) &&
+    (options.direction === undefined || row.direction === options.direction);
+  for (const row of rows) if (row.decided_position <= start) process.stdout.write(followLine(core, row, jsonl) + '\n');
+  await followLog(core, start, (event) => {
+    const row = settledRow(core, event);
+    if (row && wanted(row)) process.stdout.write(followLine(core, row, jsonl) + '\n');
+  });
+}
+
 export function registerAudit(program: Command): void {
   program
     .command('audit')
@@ -70,7 +114,8 @@ export function registerAudit(program: Command): void {
     .option('--limit <n>', 'at most n rows', wholeNumber(1))
     .addOption(new Option('--format <format>', 'table for people, csv or jsonl for export').choices(['table', 'csv', 'jsonl']).default('table'))
     .option('--json', 'the same as --format jsonl')
-    .action((options: AuditOptions, command: Command) => {
+    .option('--follow', 'then keep printing each decision and final outcome as it commits, with its reason and text (Ctrl-C to stop)')
+    .action(async (options: AuditOptions, command: Command) => {
       const core = openExisting(command);
       try {
         if (options.agentGroup !== undefined) found(core.views.agentGroups.getIncludingDeleted(options.agentGroup), `agent group ${options.agentGroup}`);
@@ -83,6 +128,11 @@ export function registerAudit(program: Command): void {
           ...(options.limit !== undefined && { limit: options.limit }),
         });
         const format = options.json ? 'jsonl' : options.format;
+        if (options.follow) {
+          if (format === 'csv') throw new CliError('--follow prints lines or JSON Lines, not CSV', 2);
+          await followAudit(core, options, rows, format === 'jsonl');
+          return;
+        }
         if (format === 'jsonl') {
           for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
           return;

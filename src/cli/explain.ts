@@ -8,6 +8,7 @@ import type { DestinationRow } from '../projections/destinations';
 import { createViews } from '../projections';
 import { recordedJudgement, rejudge, type Verdict } from '../commands/rejudge';
 import { colorOutcome } from './audit';
+import { contentOf, textOf } from './message-text';
 import { CliError, openExisting } from './context';
 import { bad, clip, dim, formatTable, ok } from './format';
 
@@ -38,30 +39,6 @@ export interface Explanation {
   /** For an agent's message written in reply to one: that message. */
   inReplyTo?: Cause;
   steps: TraceStep[];
-}
-
-/** The readable part of a message's content: its text, a task's prompt or a card's question. */
-function textOf(content: unknown): string | null {
-  let value = content;
-  if (typeof content === 'string') {
-    try {
-      value = JSON.parse(content);
-    } catch {
-      return content;
-    }
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { text, prompt, question } = value as Record<string, unknown>;
-  const found = [text, prompt, question].find((field) => typeof field === 'string');
-  return typeof found === 'string' ? found : null;
-}
-
-/** The content an event carries for its message, whichever side it was decided on. */
-function contentOf(event: RecordedEvent | undefined): unknown {
-  if (!event) return undefined;
-  if (OutboundDropped.is(event)) return event.data.row.content;
-  if (InboundDropped.is(event)) return { text: event.data.evidence.text };
-  return (event.data as { content?: unknown }).content;
 }
 
 function causeOf(core: Core, audit: AuditRow, decision: RecordedEvent | undefined): Cause | undefined {

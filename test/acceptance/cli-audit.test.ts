@@ -2,12 +2,13 @@ import { join } from 'node:path';
 import { acquireLease } from '../../src/adapters/lease';
 import { sessionDir } from '../../src/adapters/session-db';
 import { AddDestination } from '../../src/commands/destinations';
+import { receiveInbound } from '../../src/commands/inbound';
 import { loadConfig } from '../../src/config';
 import { openDataDir } from '../../src/core';
 import type { RecordedEvent } from '../../src/events/define';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
-import { runCli } from '../support/cli';
+import { runCli, startCli } from '../support/cli';
 import { writeOutbound } from '../support/container';
 import { seedScenario } from '../support/scenario';
 import { useTempDir } from '../support/temp';
@@ -201,5 +202,28 @@ describe('switchyard explain tells the whole story (built CLI)', () => {
     const answer = cli('explain', 'r-answer').stdout;
     expect(answer).toContain('pasta');
     expect(answer).toMatch(/in reply to msg-\w+ .*@Andy what is for dinner\?/);
+  });
+});
+
+describe('switchyard audit --follow (built CLI)', () => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+
+  it('prints the decisions so far, then each new one as it commits, with its reason and text; Ctrl-C ends it cleanly', async () => {
+    const core = openDataDir(dataDir());
+    seedScenario(core);
+    const follow = startCli(['--data-dir', dataDir(), 'audit', '--follow', '--direction', 'inbound']);
+    await follow.lines(5);
+    core.bus.dispatch(receiveInbound({ channelType: 'telegram', platformId: '-1001', messageId: '90', content: { text: 'still no trigger' }, timestamp: '2026-11-24T10:00:00.000Z' }));
+    core.bus.dispatch(receiveInbound({ channelType: 'telegram', platformId: '-1001', messageId: '91', content: { text: '@andy are you there?' }, timestamp: '2026-11-24T10:01:00.000Z' }));
+    core.close();
+    await follow.lines(7);
+    follow.child.kill('SIGINT');
+    const result = await follow.done;
+    expect(result.status).toBe(0);
+    const lines = result.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(7);
+    expect(lines[5]).toMatch(/inbound  msg-\w+  dropped  no-trigger-matched .*"still no trigger"$/);
+    expect(lines[6]).toMatch(/inbound  msg-\w+  routed  wiring-trigger  ag-andy .*"@andy are you there\?"$/);
   });
 });
