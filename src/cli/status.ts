@@ -55,8 +55,9 @@ export function registerStatus(program: Command): void {
         }
         console.log(`agents    ${status.containers.map((c) => `${c.count} ${c.status}`).join(', ') || dim('none started')}`);
         console.log(`approvals ${status.pendingApprovals ? bad(`${status.pendingApprovals} pending`) : '0 pending'}${status.pendingApprovals ? dim('  (switchyard approvals list)') : ''}`);
-        const { undelivered, failed } = status.messages;
+        const { undelivered, failed, inboundFailed } = status.messages;
         console.log(`outbound  ${undelivered} awaiting delivery, ${failed ? bad(`${failed} failed`) : '0 failed'}`);
+        if (inboundFailed) console.log(`inbound   ${bad(`${inboundFailed} failed`)} (its agent died holding it, or no agent claimed it)  ${dim('switchyard audit --direction inbound --outcome failed')}`);
         for (const l of status.limited) {
           console.log(`  ${bad(l.reason)} ${l.sessionId} (${l.agentGroupId}): ${l.count} row(s) dropped, last at ${l.lastAt}  ${dim(`switchyard audit --agent-group ${l.agentGroupId} --outcome dropped`)}`);
         }

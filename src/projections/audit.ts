@@ -115,7 +115,7 @@ export const auditProjection = defineProjection({
     on(MessageExpired, (data, event) =>
       insert.run({
         ...decided(event), messageId: data.messageId, direction: 'inbound', outcome: 'failed', reason: `expired: no agent claimed it within ${data.ttlMs / 1000} s`, rule: null,
-        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: `agent:${data.agentGroupId}`,
+        agentGroupId: data.agentGroupId, sessionId: data.sessionId, messagingGroupId: null, target: `agent:${data.agentGroupId}`, platformMessageId: null,
       }),
     );
   },
@@ -149,7 +149,8 @@ export class AuditView {
     this.pendingFailed = db.prepare(
       // System actions are done once routed (no target): only a route to somewhere awaits its delivery.
       `SELECT count(*) FILTER (WHERE outcome = 'routed' AND direction = 'outbound' AND target IS NOT NULL) AS undelivered,
-              count(*) FILTER (WHERE outcome = 'failed') AS failed FROM audit WHERE outcome IN ('routed', 'failed')`,
+              count(*) FILTER (WHERE outcome = 'failed' AND direction = 'outbound') AS failed,
+              count(*) FILTER (WHERE outcome = 'failed' AND direction = 'inbound') AS inboundFailed FROM audit WHERE outcome IN ('routed', 'failed')`,
     );
     this.drops = db.prepare(
       `SELECT reason, direction, count(*) AS count FROM audit WHERE outcome = 'dropped' AND decided_at >= ?
@@ -199,8 +200,8 @@ export class AuditView {
   }
 
   /** Outbound rows still waiting for delivery, and rows that failed for good. */
-  pendingAndFailed(): { undelivered: number; failed: number } {
-    return this.pendingFailed.get() as { undelivered: number; failed: number };
+  pendingAndFailed(): { undelivered: number; failed: number; inboundFailed: number } {
+    return this.pendingFailed.get() as { undelivered: number; failed: number; inboundFailed: number };
   }
 
   /** Drops decided at or after a time, by reason. */

@@ -168,7 +168,7 @@ describe('switchyard status counts only what a channel still has to deliver (bui
       await host.stop();
     }
     const status = runCli(['--data-dir', dataDir(), 'status', '--json']);
-    expect(JSON.parse(status.stdout).messages).toEqual({ undelivered: 0, failed: 0 });
+    expect(JSON.parse(status.stdout).messages).toEqual({ undelivered: 0, failed: 0, inboundFailed: 0 });
   });
 });
 
