@@ -13,6 +13,7 @@ import { ApprovalCards } from './adapters/approval-cards';
 import { AnswerCard } from './commands/questions';
 import { ApprovalDecisionRefused } from './events/admin';
 import { QuestionAnswerRefused } from './events/questions';
+import { logDecisions } from './adapters/decision-log';
 import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
@@ -133,6 +134,8 @@ export class Host {
     await containers.reconcile();
     // One failure policy for every component that touches session folders, so a folder busy for one is busy for all.
     const guard = new SessionGuard(core, { logger: component('session-guard') });
+    const decisions = logDecisions(core.store, component('decisions'), core.store.lastPosition());
+    teardown.add('decision log', () => decisions.unsubscribe());
     const reactors = [
       new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard }), { logger }),
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),

@@ -25,7 +25,8 @@ function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
       listen: { host: '127.0.0.1', port: config.webhookPort },
       deliverUrl: config.webhookDeliverUrl,
       ...(config.webhookSecret !== undefined && { secret: config.webhookSecret }),
-      logger: logger.child({ component: 'channel-webhook' }),
+      // The channel names itself in its logs (component and channel type).
+      logger,
     }),
   ];
 }

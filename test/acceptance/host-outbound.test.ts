@@ -53,7 +53,7 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
   }
 
   it('delivers what the ACL allows, retries then fails what the platform refuses, drops the rest; audit and explain show each', async () => {
-    const host = await startHost(dataDir(), platform.url);
+    const host = await startHost(dataDir(), platform.url, { SWITCHYARD_LOG_LEVEL: 'info' });
     const { core, dir } = await openSession(host.url);
     try {
       // What the log cannot say, status reads from the running host: since when, and where its channels listen.
@@ -99,8 +99,20 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       core.close();
       host.child.kill('SIGTERM');
     }
-    expect((await host.done).status).toBe(0);
+    const ended = await host.done;
+    expect(ended.status).toBe(0);
     expect(JSON.parse(runCli(['--data-dir', dataDir(), 'status', '--json']).stdout).host).toEqual({ running: false });
+    // An operator tailing the host's log sees each decision at info, by a stable event field, each key once.
+    const logLines = ended.stderr.split('\n').filter((line) => line.startsWith('{'));
+    for (const line of logLines) expect(line.match(/"component":/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    const logged = logLines.map((line) => JSON.parse(line) as { level: number; event?: string; reason?: string; outboundId?: string });
+    expect(logged).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ level: 30, event: 'InboundRouted' }),
+        expect.objectContaining({ level: 30, event: 'DeliverySucceeded', outboundId: 'r-ok' }),
+        expect.objectContaining({ level: 30, event: 'OutboundDropped', outboundId: 'r-denied' }),
+      ]),
+    );
   });
 
   it('a host killed mid-delivery of 200 rows, restarted, delivers each row once and skips none', async () => {
