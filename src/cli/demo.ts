@@ -56,6 +56,7 @@ export function registerDemo(program: Command): void {
       try {
         for (const result of host.core.bus.dispatchBatch(SETUP)) if (result.status === 'failed') throw result.error;
         console.log(`Switchyard demo: data in ${config.dataDir}, agents run as ${host.runtime.kind === 'docker' ? 'containers' : 'child processes'}, the echo agent answers.\n`);
+        console.log(dim('A message starting @to:<name> makes the echo agent write to <name> instead of answering you: the second one below names a destination its map lacks, so the host drops it and says why.\n'));
         const messages = options.message ?? SCRIPT;
         const before = host.core.store.lastPosition();
         const answered = outboundSettled(host.core, before, messages.length);
@@ -66,7 +67,7 @@ export function registerDemo(program: Command): void {
         await answered;
         console.log(`\n${ok('Audit trail')} of this run (switchyard --data-dir ${config.dataDir} audit):`);
         console.log(auditTable([...host.core.views.audit.query({})].filter((row) => row.decided_position > before)));
-        console.log(dim(`\nNext: switchyard --data-dir ${config.dataDir} explain <message>   ·   status   ·   acl ${AGENT}   ·   what-if --remove ${AGENT}:terminal`));
+        console.log(dim(`\nNext: npx switchyard --data-dir ${config.dataDir} explain <message>   ·   status   ·   acl ${AGENT}   ·   what-if --remove ${AGENT}:terminal`));
         if (options.interactive && process.stdin.isTTY) await chat(terminal);
       } finally {
         await host.stop();
@@ -77,7 +78,7 @@ export function registerDemo(program: Command): void {
 /** Type messages to the agent until Ctrl-D. */
 async function chat(terminal: TerminalChannel): Promise<void> {
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
-  console.log(dim('\nType a message for Andy (Ctrl-D to stop).'));
+  console.log(dim('\nType a message for Andy, or @to:<name> <text> to make it write to <name> (Ctrl-D to stop).'));
   try {
     for await (const line of prompt) if (line.trim()) await terminal.say(line.trim());
   } finally {

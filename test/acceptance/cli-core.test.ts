@@ -105,6 +105,15 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     expect(result.stderr).toContain(`no Switchyard database at ${join(tempDir(), 'nowhere', 'switchyard.db')}`);
   });
 
+  it('the demo (what `npm start` runs) answers, drops the message to an unknown name, explains @to: and points at commands a newcomer can run', () => {
+    const result = runCli(['--data-dir', dataDir(), 'demo', '--no-interactive'], { SWITCHYARD_RUNTIME: 'process' });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('andy> echo: hello Andy, are you there?');
+    expect(result.stdout).toMatch(/@to:<name> makes the echo agent write to <name>/);
+    expect(result.stdout).toMatch(/dropped\s+unknown-destination/);
+    expect(result.stdout).toContain(`Next: npx switchyard --data-dir ${dataDir()} explain`);
+  });
+
   it('rejects an invalid configuration value naming the setting and its environment variable', () => {
     const result = runCli(['--data-dir', dataDir(), 'demo'], { SWITCHYARD_SYNCHRONOUS: 'OFF' });
     expect(result.status).toBe(2);
