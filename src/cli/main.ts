@@ -14,6 +14,7 @@ import { registerAudit } from './audit';
 import { registerChannels } from './channels';
 import { registerDemo } from './demo';
 import { registerDestinations } from './destinations';
+import { registerDoctor } from './doctor';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
 import { registerGroups } from './groups';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerImportNanoclaw(program);
   registerTasks(program);
   registerApprovals(program);
+  registerDoctor(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();
