@@ -8,12 +8,13 @@ import { openDatabase } from '../db/sqlite';
 import type { EventStore } from '../events/store';
 import { projections } from '../projections';
 import { compareTables, ProjectionRunner } from '../projections/runner';
-import { CliError, openExisting, wholeNumber } from './context';
+import { CliError, moment, openExisting, positionOf, type Moment } from './context';
 import { bad, formatTable, ok } from './format';
+import { withProgress } from './progress';
 
 interface ReplayOptions {
   verify?: boolean;
-  until?: number;
+  until?: Moment;
   out?: string;
   json?: boolean;
 }
@@ -35,7 +36,7 @@ function verify(command: Command, options: ReplayOptions): void {
   const scratch = mkdtempSync(join(tmpdir(), 'switchyard-replay-'));
   try {
     const rebuiltPath = join(scratch, 'rebuilt.db');
-    const events = rebuildInto(rebuiltPath, core.store.readAll());
+    const events = rebuildInto(rebuiltPath, withProgress('replaying events', core.store.lastPosition(), core.store.readAll()));
     const tables = compareTables(core.store.db, rebuiltPath, core.projections.tables());
     const equal = tables.every((table) => table.equal);
     if (options.json) {
@@ -60,12 +61,14 @@ function verify(command: Command, options: ReplayOptions): void {
  * The host's database as it stood at a past position: the log up to it, and every
  * projection re-derived from that log, in a file every read command takes with --db.
  */
-function replayUntil(command: Command, until: number, out: string | undefined, json: boolean | undefined): void {
+function replayUntil(command: Command, at: Moment, out: string | undefined, json: boolean | undefined): void {
   const core = openExisting(command);
   try {
-    const path = resolve(out ?? join(tmpdir(), `switchyard-as-of-${until}.db`));
+    const until = positionOf(core, at);
+    // A name of its own each run: a second replay of the same moment must not trip over the first.
+    const path = resolve(out ?? join(mkdtempSync(join(tmpdir(), 'switchyard-replay-')), `as-of-${until}.db`));
     if (existsSync(path)) throw new CliError(`${path} exists: replay writes a new file (remove it or pass another --out)`);
-    const events = rebuildInto(path, core.store.readAll({ until }), (db) => {
+    const events = rebuildInto(path, withProgress('replaying events', until, core.store.readAll({ until })), (db) => {
       db.prepare('ATTACH DATABASE ? AS live').run(core.store.db.name);
       db.prepare('INSERT INTO events SELECT * FROM live.events WHERE position <= ?').run(until);
       db.exec('DETACH DATABASE live');
@@ -82,7 +85,7 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('rebuild the projections from the event log: to verify them, or as of a past position')
     .option('--verify', 'rebuild into a fresh database and report, table by table, whether it equals the live one (exit 1 if not)')
-    .option('--until <position>', 'write the log up to this position, with its projections, into a new database file', wholeNumber(0))
+    .option('--until <position|time>', 'write the log up to this log position or ISO-8601 time, with its projections, into a new database file', moment)
     .option('--out <file>', 'with --until: the file to write (default: a new file in the temp directory)')
     .option('--json', 'print the report as JSON')
     .action((options: ReplayOptions, command: Command) => {

@@ -143,6 +143,14 @@ describe('switchyard status and replay --until (built CLI)', () => {
     expect(past.destinations.map((d: { local_name: string }) => d.local_name)).toEqual(['family', 'research-bot']);
     expect(runCli(['--db', out, 'replay', '--verify']).status).toBe(0);
     expect(cli('replay', '--until', '3', '--out', out)).toMatchObject({ status: 1, stderr: expect.stringContaining('exists') });
+    // A time names the last event at or before it; without --out each run writes a file of its own, with progress when asked.
+    const byTime = JSON.parse(cli('replay', '--until', revocation.metadata.recordedAt, '--json').stdout);
+    expect(byTime.until).toBeGreaterThanOrEqual(revocation.position);
+    const again = runCli(['--data-dir', dataDir(), 'replay', '--until', revocation.metadata.recordedAt, '--json'], { SWITCHYARD_PROGRESS: '1' });
+    expect(again.status).toBe(0);
+    expect(JSON.parse(again.stdout).path).not.toBe(byTime.path);
+    expect(again.stderr).toContain(`replaying events: ${byTime.until}/${byTime.until}`);
+    expect(runCli(['--data-dir', dataDir(), 'replay', '--verify'], { SWITCHYARD_PROGRESS: '1' }).stderr).toContain(`replaying events: ${last}/${last}`);
     expect(cli('replay', '--verify', '--until', '3').status).toBe(2);
   });
 });
