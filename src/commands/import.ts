@@ -2,20 +2,15 @@ import { z } from 'zod';
 import type { PendingEvent } from '../events/define';
 import { SessionOpened } from '../events/inbound';
 import { SessionClosed, SessionFolderAdopted } from '../events/import';
-import { Id, pathSegmentProblem, type SessionMode } from '../events/primitives';
+import { Id, type SessionMode } from '../events/primitives';
 import type { Views } from '../projections';
+import { unsafeIdRejection } from './agent-groups';
 import { defineCommand, isRejection, reject } from './define';
 import { RetryAbandonedMessage } from './retries';
 
 /** The mode a session had at the reference when no wiring says: no chat means agent-shared, a thread means per-thread. */
 const modeFromBinding = (messagingGroupId: string | null, threadId: string | null): SessionMode =>
   messagingGroupId === null ? 'agent-shared' : threadId !== null ? 'per-thread' : 'shared';
-
-/** An id that names a folder (sessions/<agent group>/<session>): one plain path segment, or why not. */
-function unsafeIdRejection(what: string, id: string) {
-  const problem = pathSegmentProblem(id);
-  return problem === undefined ? undefined : reject('unsafe-id', `${what} ${JSON.stringify(id)} cannot name a folder: ${problem}`);
-}
 
 /**
  * Adopts a session another host created (a NanoClaw import): the same id, agent group,

@@ -128,4 +128,32 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     const again = JSON.parse(cli('import-nanoclaw', nanoclaw(), '--json').stdout);
     expect(again.sessionFolders).toEqual(expect.objectContaining({ adopted: 0, alreadyAdopted: 1 }));
   });
+
+  it('refuses hostile session and agent group ids with the reason, writes nothing outside the data directory, and start still comes up', async () => {
+    const db = new Database(join(nanoclaw(), 'v2.db'));
+    db.exec(`
+      INSERT INTO agent_groups VALUES ('../evil', 'Evil', 'evil', 0, NULL, NULL, '2026-01-01');
+      INSERT INTO sessions VALUES ('../../../escape', 'ag-andy', 'mg-family', NULL, NULL, 'active', 'stopped', NULL, '2026-01-01');
+      INSERT INTO sessions VALUES ('sess-evil', '../evil', NULL, NULL, NULL, 'active', 'stopped', NULL, '2026-01-01');
+      INSERT INTO sessions VALUES ('sess-closed', 'ag-andy', 'mg-family', NULL, NULL, 'closed', 'stopped', NULL, '2026-01-01');
+    `);
+    db.close();
+
+    const imported = cli('import-nanoclaw', nanoclaw(), '--json');
+    expect(imported.status).toBe(1);
+    const report = JSON.parse(imported.stdout);
+    const refused = (table: string) => report.tables.find((t: { table: string }) => t.table === table).refused;
+    expect(refused('agent_groups')).toEqual([{ key: '../evil', reason: expect.stringContaining('cannot name a folder') }]);
+    expect(refused('sessions')).toEqual([
+      { key: '../../../escape', reason: expect.stringMatching(/unsafe-id: session id "..\/..\/..\/escape" cannot name a folder/) },
+      { key: 'sess-evil', reason: expect.stringContaining('unsafe-id: agent group id "../evil"') },
+    ]);
+    expect(readdirSync(tempDir()).sort()).toEqual(['data', 'nanoclaw']);
+    const sessions = JSON.parse(cli('sessions', 'list', '--json').stdout).map((s: { id: string; status: string }) => [s.id, s.status]);
+    expect(sessions).toEqual(expect.arrayContaining([['sess-closed', 'closed'], ['sess-web', 'active']]));
+
+    const host = await startHost(dataDir(), platform.url);
+    host.child.kill('SIGTERM');
+    expect((await host.done).status).toBe(0);
+  });
 });
