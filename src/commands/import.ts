@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import type { PendingEvent } from '../events/define';
 import { SessionOpened } from '../events/inbound';
-import { SessionClosed, SessionFolderAdopted } from '../events/import';
+import { ApprovalAction } from '../events/admin';
+import { QuestionImported, SessionClosed, SessionFolderAdopted } from '../events/import';
 import { Id, type SessionMode } from '../events/primitives';
 import type { Views } from '../projections';
 import { unsafeIdRejection } from './agent-groups';
 import { defineCommand, isRejection, reject } from './define';
 import { RetryAbandonedMessage } from './retries';
+import { approvalRequest } from './system-actions';
 
 /** The mode a session had at the reference when no wiring says: no chat means agent-shared, a thread means per-thread. */
 const modeFromBinding = (messagingGroupId: string | null, threadId: string | null): SessionMode =>
@@ -70,4 +72,31 @@ export const AdoptSessionFolder = defineCommand(
   },
 );
 
-export const importCommands = [ImportSession, AdoptSessionFolder];
+/** A pending approval NanoClaw had not seen decided: asked again here, under its own id, for exactly its payload. */
+export const ImportApproval = defineCommand(
+  'ImportApproval',
+  z.object({ approvalId: Id, sessionId: Id, requestId: z.string().nullable(), action: z.string(), payload: z.record(z.string(), z.unknown()) }),
+  (views, command, context) => {
+    if (views.approvals.get(command.approvalId)) return reject('approval-exists', `approval ${command.approvalId} already exists`);
+    const session = views.sessions.get(command.sessionId);
+    if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
+    const action = ApprovalAction.safeParse(command.action);
+    if (!action.success) return reject('unknown-action', `${JSON.stringify(command.action)} is not an action Switchyard approves (${ApprovalAction.options.join(', ')})`);
+    const requested = approvalRequest(views, session, {
+      approvalId: command.approvalId,
+      outboundId: command.requestId ?? command.approvalId,
+      action: action.data,
+      fields: command.payload,
+      issuedAt: context.issuedAt,
+    });
+    return 'reason' in requested ? reject(requested.reason, requested.explanation) : [requested];
+  },
+);
+
+export const ImportQuestion = defineCommand('ImportQuestion', QuestionImported.schema, (views, command) => {
+  if (views.questions.get(command.questionId) || views.approvals.get(command.questionId)) return reject('question-exists', `a card ${command.questionId} is already pending or answered`);
+  if (!views.sessions.get(command.sessionId)) return reject('unknown-session', `no session ${command.sessionId}`);
+  return [QuestionImported.create(command)];
+});
+
+export const importCommands = [ImportSession, AdoptSessionFolder, ImportApproval, ImportQuestion];

@@ -41,4 +41,24 @@ export const SessionClosed = defineEvent({
   stream: (data) => sessionStream(data.sessionId),
 });
 
-export const importEvents = [SessionFolderAdopted, SessionClosed];
+/**
+ * An agent's `ask_question` card NanoClaw had sent and nobody had answered: pending here
+ * as if Switchyard had routed it, so a click on the card already in the chat answers it.
+ */
+export const QuestionImported = defineEvent({
+  type: 'QuestionImported',
+  version: 1,
+  schema: z.object({
+    sessionId: Id,
+    questionId: Id,
+    outboundId: z.string(),
+    channelType: z.string(),
+    platformId: z.string(),
+    threadId: z.string().nullable(),
+    /** The card's options as it showed them; empty when the import could not find the card (then any option answers). */
+    options: z.array(z.unknown()),
+  }),
+  stream: (data) => sessionStream(data.sessionId),
+});
+
+export const importEvents = [SessionFolderAdopted, SessionClosed, QuestionImported];

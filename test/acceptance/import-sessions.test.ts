@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { payloadHash } from '../../src/commands/system-actions';
 import { centralDatabasePath, openCore } from '../../src/core';
 import { runCli } from '../support/cli';
-import { FakePlatform } from '../support/fake-platform';
+import { FakePlatform, postAction } from '../support/fake-platform';
 import { startHost } from '../support/host-process';
 import { buildNanoclaw } from '../support/nanoclaw-install';
 import { addWebhookSession } from '../support/nanoclaw-sessions';
@@ -49,7 +50,7 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
       expect.objectContaining({
         adopted: 1,
         alreadyAdopted: 0,
-        rows: { pendingInbound: 1, inFlight: 1, alreadyDelivered: 4, undelivered: 1, files: 2 },
+        rows: { pendingInbound: 1, inFlight: 1, alreadyDelivered: 5, undelivered: 1, files: 2 },
         refused: [],
         // The seed sessions have no folder at the source: Switchyard makes empty ones, and says so.
         notes: [
@@ -62,6 +63,10 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     // The source is read, never changed.
     expect(snapshot(nanoclaw())).toEqual(before);
     const copy = join(dataDir(), 'sessions', 'ag-andy', 'sess-web');
+    expect(report.pendingCards).toEqual([
+      { table: 'pending_approvals', imported: 1, alreadyImported: 0, refused: [] },
+      { table: 'pending_questions', imported: 1, alreadyImported: 0, refused: [] },
+    ]);
     expect(readFileSync(join(copy, 'inbox', 'in-pending', 'note.txt'), 'utf8')).toBe('the attachment');
     expect(existsSync(join(copy, 'inbox', 'in-pending', 'passwd'))).toBe(false);
 
@@ -84,6 +89,17 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
         }
       }, 'the imported messages answered');
       await waitForEvents(core.store, (e) => e.type === 'DeliverySucceeded', 3);
+      // The card NanoClaw sent is answered by a click in its chat, once, with an option it showed.
+      expect((await postAction(host.url, { platformId: 'web-1', questionId: 'q-1', selectedOption: 'Maybe', userId: 'u-web' })).json).toEqual({ accepted: false, reason: expect.stringContaining('unknown-option') });
+      expect((await postAction(host.url, { platformId: 'web-1', questionId: 'q-1', selectedOption: 'Yes', userId: 'u-web' })).json).toEqual({ accepted: true });
+      await waitUntil(() => {
+        const db = inbound();
+        try {
+          return db.prepare(`SELECT count(*) FROM messages_in WHERE kind = 'system' AND content LIKE '%"questionId":"q-1","selectedOption":"Yes"%'`).pluck().get() === 1;
+        } finally {
+          db.close();
+        }
+      }, 'the answer in the asking session');
       await waitUntil(() => {
         const out = new Database(join(copy, 'outbound.db'), { readonly: true });
         try {
@@ -101,8 +117,9 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     try {
       expect(platform.received).toHaveLength(3);
       const types = [...core.store.readAll()].map((e) => e.type);
-      // The delivered install_packages request and agent message were not handled again.
-      for (const type of ['ApprovalRequested', 'SystemActionAccepted', 'AgentMessageDelivered', 'OutboundDropped', 'DeliveryFailed']) expect(types).not.toContain(type);
+      // The delivered install_packages request and agent message were not handled again: the one request is NanoClaw's, imported.
+      for (const type of ['SystemActionAccepted', 'AgentMessageDelivered', 'OutboundDropped', 'DeliveryFailed']) expect(types).not.toContain(type);
+      expect([...core.store.readAll({ type: 'ApprovalRequested' })].map((e) => (e.data as { approvalId: string }).approvalId)).toEqual(['appr-old']);
       const db = new Database(join(copy, 'inbound.db'), { readonly: true });
       const outcomes = Object.fromEntries(
         (db.prepare('SELECT message_out_id, platform_message_id, status FROM delivered').all() as Array<Record<string, string | null>>).map((r) => [r.message_out_id, [r.platform_message_id, r.status]]),
@@ -115,11 +132,14 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
         'out-a2a': [null, 'delivered'],
         'out-undelivered': [expect.stringMatching(/^pm-/), 'delivered'],
       });
-      // Those five and the agent's two answers.
-      expect(Object.keys(outcomes)).toHaveLength(7);
+      // Those six and the agent's answers: two messages, and the answer to its question.
+      expect(Object.keys(outcomes).length).toBeGreaterThanOrEqual(8);
     } finally {
       core.close();
     }
+    // NanoClaw's pending request waits for the admin here, for the hash of exactly its payload.
+    const approval = JSON.parse(cli('approvals', 'show', 'appr-old', '--json').stdout);
+    expect(approval).toEqual(expect.objectContaining({ approval_id: 'appr-old', session_id: 'sess-web', status: 'pending', action: 'install_packages', payload_hash: payloadHash({ apt: ['curl'], npm: [], reason: 'needed' }) }));
     const verify = cli('replay', '--verify');
     expect(verify.stdout).not.toContain('DIFFERS');
     expect(verify.status).toBe(0);
@@ -136,6 +156,9 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
       INSERT INTO sessions VALUES ('../../../escape', 'ag-andy', 'mg-family', NULL, NULL, 'active', 'stopped', NULL, '2026-01-01');
       INSERT INTO sessions VALUES ('sess-evil', '../evil', NULL, NULL, NULL, 'active', 'stopped', NULL, '2026-01-01');
       INSERT INTO sessions VALUES ('sess-closed', 'ag-andy', 'mg-family', NULL, NULL, 'closed', 'stopped', NULL, '2026-01-01');
+      INSERT INTO pending_approvals VALUES ('appr-odd', 'sess-web', 'r-2', 'delete_everything', '{}', '2026-01-02');
+      INSERT INTO pending_approvals VALUES ('appr-bad', 'sess-web', 'r-3', 'install_packages', '{"apt":["curl; rm -rf /"]}', '2026-01-02');
+      INSERT INTO pending_questions VALUES ('q-lost', 'sess-gone', 'out-x', 'web-1', 'webhook', NULL, '2026-01-02');
     `);
     db.close();
 
@@ -147,6 +170,18 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     expect(refused('sessions')).toEqual([
       { key: '../../../escape', reason: expect.stringMatching(/unsafe-id: session id "..\/..\/..\/escape" cannot name a folder/) },
       { key: 'sess-evil', reason: expect.stringContaining('unsafe-id: agent group id "../evil"') },
+    ]);
+    expect(report.pendingCards).toEqual([
+      {
+        table: 'pending_approvals',
+        imported: 1,
+        alreadyImported: 0,
+        refused: [
+          { key: 'appr-odd', reason: expect.stringContaining('unknown-action') },
+          { key: 'appr-bad', reason: expect.stringContaining('invalid-request: install_packages: apt.0: expected an apt package name') },
+        ],
+      },
+      { table: 'pending_questions', imported: 1, alreadyImported: 0, refused: [{ key: 'q-lost', reason: 'unknown-session: no session sess-gone' }] },
     ]);
     expect(readdirSync(tempDir()).sort()).toEqual(['data', 'nanoclaw']);
     const sessions = JSON.parse(cli('sessions', 'list', '--json').stdout).map((s: { id: string; status: string }) => [s.id, s.status]);

@@ -1,10 +1,12 @@
 import { dispatchInbound } from '../../src/commands/inbound';
-import { AdoptSessionFolder, ImportSession } from '../../src/commands/import';
+import { AdoptSessionFolder, ImportApproval, ImportQuestion, ImportSession } from '../../src/commands/import';
+import { payloadHash } from '../../src/commands/system-actions';
+import { ApprovalRequested } from '../../src/events/admin';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { openCore } from '../../src/core';
 import { SessionOpened } from '../../src/events/inbound';
-import { SessionClosed, SessionFolderAdopted } from '../../src/events/import';
+import { QuestionImported, SessionClosed, SessionFolderAdopted } from '../../src/events/import';
 import { MessageRetryScheduled } from '../../src/events/retries';
 import { given } from '../support/decider';
 import { agentGroupCreated, channelWired, chatRegistered } from '../support/fixtures';
@@ -98,5 +100,45 @@ describe('AdoptSessionFolder', () => {
   it('refuses a folder for a session the log does not have, or under another agent group', () => {
     given(...scene).when(AdoptSessionFolder, adopted).thenRejects('unknown-session');
     given(...scene, opened).when(AdoptSessionFolder, { ...adopted, agentGroupId: 'ag-2' }).thenRejects('wrong-agent-group');
+  });
+});
+
+describe('ImportApproval and ImportQuestion', () => {
+  const admin = [agentGroupCreated('ag-admin', { isAdmin: true }), chatRegistered('mg-admin'), channelWired('mg-admin', 'ag-admin')];
+  const opened = SessionOpened.create({ ...session, sessionMode: 'shared' });
+  const approval = { approvalId: 'appr-1', sessionId: 'sess-1', requestId: 'out-9', action: 'install_packages', payload: { apt: ['curl'], npm: [], reason: 'needed' } };
+
+  it('asks the admin again under the approval’s own id, for the hash of exactly its payload', () => {
+    given(...scene, ...admin, opened)
+      .when(ImportApproval, approval)
+      .then(
+        ApprovalRequested.create({
+          approvalId: 'appr-1',
+          sessionId: 'sess-1',
+          agentGroupId: 'ag-1',
+          outboundId: 'out-9',
+          action: 'install_packages',
+          payload: approval.payload,
+          payloadHash: payloadHash(approval.payload),
+          shownText: expect.stringContaining('install packages') as unknown as string,
+          expiresAt: '2026-11-25T12:00:00.000Z',
+          adminChat: { messagingGroupId: 'mg-admin', channelType: 'telegram', platformId: 'tg-mg-admin' },
+        }),
+      );
+  });
+
+  it('refuses an approval it cannot map, with the reason', () => {
+    given(...scene, ...admin, opened).when(ImportApproval, { ...approval, action: 'delete_everything' }).thenRejects('unknown-action');
+    given(...scene, ...admin, opened).when(ImportApproval, { ...approval, payload: { apt: ['a b'] } }).thenRejects('invalid-request');
+    given(...scene, opened).when(ImportApproval, approval).thenRejects('no-admin-channel');
+    given(...scene, ...admin).when(ImportApproval, approval).thenRejects('unknown-session');
+  });
+
+  const question = { sessionId: 'sess-1', questionId: 'q-1', outboundId: 'out-ask', channelType: 'telegram', platformId: 'tg-mg-1', threadId: null, options: ['Yes', 'No'] };
+
+  it('keeps a question pending, with the options its card showed, once', () => {
+    given(...scene, opened).when(ImportQuestion, question).then(QuestionImported.create(question));
+    given(...scene, opened, QuestionImported.create(question)).when(ImportQuestion, question).thenRejects('question-exists');
+    given(...scene).when(ImportQuestion, question).thenRejects('unknown-session');
   });
 });

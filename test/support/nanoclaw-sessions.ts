@@ -62,6 +62,13 @@ export interface SessionFolderSpec {
 
 const AT = '2026-01-02 03:04:05';
 
+/** The seed's tables of cards waiting for a click (spec §1, §11); created here unless the central database has them. */
+export const NANOCLAW_PENDING_SCHEMA = `
+CREATE TABLE IF NOT EXISTS pending_approvals (approval_id TEXT PRIMARY KEY, session_id TEXT, request_id TEXT, action TEXT NOT NULL,
+  payload TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_questions (question_id TEXT PRIMARY KEY, session_id TEXT, message_out_id TEXT, platform_id TEXT,
+  channel_type TEXT, thread_id TEXT, created_at TEXT NOT NULL);`;
+
 /** `<nanoclawDir>/v2-sessions/<agent group>/<session>/` with both databases, as NanoClaw's host and runner left it. */
 export function buildSessionFolder(nanoclawDir: string, spec: SessionFolderSpec): string {
   const dir = join(nanoclawDir, 'v2-sessions', spec.agentGroupId, spec.sessionId);
@@ -109,7 +116,9 @@ export function buildSessionFolder(nanoclawDir: string, spec: SessionFolderSpec)
  * Andy and a session folder holding one row of every kind the import must tell apart:
  * answered, pending and in-flight inbound rows; delivered (a chat reply, an
  * install_packages request, an agent-to-agent message, one written after an undelivered
- * row) and undelivered outbound rows, with inbox and outbox files and a planted symlink.
+ * row) and undelivered outbound rows, with inbox and outbox files and a planted symlink;
+ * and the cards NanoClaw was waiting on: Andy's install_packages request (pending
+ * approval `appr-old`) and its question `q-1` in the webhook chat.
  */
 export function addWebhookSession(nanoclawDir: string): void {
   const db = new Database(join(nanoclawDir, 'v2.db'));
@@ -118,6 +127,11 @@ export function addWebhookSession(nanoclawDir: string): void {
     INSERT INTO messaging_group_agents VALUES ('w3', 'mg-web', 'ag-andy', '{}', 'all', 'shared', 0, '2026-01-01');
     INSERT INTO agent_destinations VALUES ('ag-andy', 'worker-1', 'agent', 'ag-worker', '2026-01-01');
     INSERT INTO sessions VALUES ('sess-web', 'ag-andy', 'mg-web', NULL, NULL, 'active', 'running', NULL, '2026-01-01');
+  `);
+  db.exec(NANOCLAW_PENDING_SCHEMA);
+  db.exec(`
+    INSERT INTO pending_approvals VALUES ('appr-old', 'sess-web', 'out-sys', 'install_packages', '{"apt":["curl"],"npm":[],"reason":"needed"}', '2026-01-02');
+    INSERT INTO pending_questions VALUES ('q-1', 'sess-web', 'out-ask', 'web-1', 'webhook', NULL, '2026-01-02');
   `);
   db.close();
   const chat = { platformId: 'web-1', channelType: 'webhook' };
@@ -135,8 +149,9 @@ export function addWebhookSession(nanoclawDir: string): void {
       { id: 'out-a2a', seq: 5, platformId: 'ag-worker', channelType: 'agent', content: { text: 'hello worker' } },
       { id: 'out-undelivered', seq: 7, ...chat, content: { text: 'undelivered reply', files: ['report.txt'] } },
       { id: 'out-late', seq: 9, ...chat, content: { text: 'delivered after an undelivered one' } },
+      { id: 'out-ask', seq: 11, ...chat, content: { type: 'ask_question', questionId: 'q-1', question: 'Proceed?', options: ['Yes', 'No'] } },
     ],
-    delivered: { 'out-old': 'tg-1', 'out-sys': null, 'out-a2a': null, 'out-late': 'tg-2' },
+    delivered: { 'out-old': 'tg-1', 'out-sys': null, 'out-a2a': null, 'out-late': 'tg-2', 'out-ask': 'tg-3' },
     acks: { 'in-done': 'completed', 'in-flight': 'processing' },
     files: { 'inbox/in-pending/note.txt': 'the attachment', 'outbox/out-undelivered/report.txt': 'the report' },
     links: { 'inbox/in-pending/passwd': '/etc/passwd' },
