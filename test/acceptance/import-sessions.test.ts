@@ -74,8 +74,9 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     const core = openCore(centralDatabasePath(dataDir()));
     try {
       const received = await platform.waitFor(3, 20_000);
-      expect(received.map((d) => d.content.text).sort()).toEqual(['echo: in flight', 'echo: pending one', 'undelivered reply']);
-      const reply = received.find((d) => d.content.text === 'undelivered reply')!;
+      const textOf = (d: { content: unknown }) => (d.content as { text?: string }).text;
+      expect(received.map(textOf).sort()).toEqual(['echo: in flight', 'echo: pending one', 'undelivered reply']);
+      const reply = received.find((d) => textOf(d) === 'undelivered reply')!;
       expect(reply.files.map((f) => [f.name, Buffer.from(f.data, 'base64').toString()])).toEqual([['report.txt', 'the report']]);
 
       // Settled: the agent's verdicts are copied into inbound.db, and the poller has read every row there is.
