@@ -191,5 +191,6 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     const host = await startHost(dataDir(), platform.url);
     host.child.kill('SIGTERM');
     expect((await host.done).status).toBe(0);
+    expect(cli('replay', '--verify').status).toBe(0);
   });
 });
