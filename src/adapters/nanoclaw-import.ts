@@ -22,7 +22,7 @@ const SCHEMA = {
   // Before the wirings: a wiring grants its chat's destination unless the agent already has one, so NanoClaw's names are kept.
   agent_destinations: ['agent_group_id', 'local_name', 'target_type', 'target_id'],
   messaging_group_agents: ['messaging_group_id', 'agent_group_id', 'trigger_rules', 'response_scope', 'session_mode', 'priority'],
-  sessions: ['id', 'agent_group_id', 'messaging_group_id', 'thread_id', 'agent_provider'],
+  sessions: ['id', 'agent_group_id', 'messaging_group_id', 'thread_id', 'agent_provider', 'status'],
 } as const;
 export type NanoclawTable = keyof typeof SCHEMA;
 type Row = Record<string, string | number | null>;
@@ -148,7 +148,7 @@ const TO_COMMAND: Record<NanoclawTable, { key: (row: Row) => string; envelope: (
     envelope: (id, row) =>
       ImportSession.envelope(
         id,
-        { sessionId: String(row.id), agentGroupId: String(row.agent_group_id), messagingGroupId: text(row.messaging_group_id), threadId: text(row.thread_id), agentProvider: text(row.agent_provider) },
+        { sessionId: String(row.id), agentGroupId: String(row.agent_group_id), messagingGroupId: text(row.messaging_group_id), threadId: text(row.thread_id), agentProvider: text(row.agent_provider), status: text(row.status) },
         actor,
       ),
   },

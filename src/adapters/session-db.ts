@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { pathSegmentProblem } from '../events/primitives';
 
 /**
  * The session folder contract (spec §2): paths, the two session databases and the file
@@ -80,18 +81,11 @@ export class UnsafePathError extends Error {
   }
 }
 
-// Control characters include NUL; 255 bytes is the usual limit of one file name.
-const SEPARATOR_OR_CONTROL = /[/\\\p{Cc}]/u;
-const MAX_SEGMENT_BYTES = 255;
-
 /** Returns parent/segment, or throws unless segment is one plain name that stays directly inside parent. */
 export function childPath(parent: string, what: string, segment: string): string {
   const refuse = (why: string) => new UnsafePathError(`unsafe ${what} ${JSON.stringify(segment)}: ${why}`);
-  if (segment === '') throw refuse('it is empty');
-  if (SEPARATOR_OR_CONTROL.test(segment)) throw refuse('it holds a path separator, NUL or a control character');
-  // Covers "." and "..", and keeps host files out of sight of `ls` in a folder the agent sees.
-  if (segment.startsWith('.')) throw refuse('it starts with "."');
-  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw refuse(`it is longer than ${MAX_SEGMENT_BYTES} bytes`);
+  const problem = pathSegmentProblem(segment);
+  if (problem !== undefined) throw refuse(problem);
   // The checks above already imply this; it states the rule itself in case they change.
   const base = resolve(parent);
   const path = resolve(base, segment);
@@ -226,6 +220,9 @@ export const openInboundDb = (dir: string) => openSessionDatabase(dir, INBOUND_D
 
 /** outbound.db of a session folder, read-only: the container is its only writer. */
 export const openOutboundDb = (dir: string) => openSessionDatabase(dir, OUTBOUND_DB, true);
+
+/** Either database of a folder the host must never change (another host's, being imported), read-only. */
+export const openDbReadOnly = (dir: string, name: typeof INBOUND_DB | typeof OUTBOUND_DB) => openSessionDatabase(dir, name, true);
 
 /**
  * A time as the session databases hold it: `YYYY-MM-DD HH:MM:SS` in UTC (spec §2), rounded

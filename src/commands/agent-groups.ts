@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { AgentGroupCreated, AgentGroupDeleted, AgentGroupUpdated } from '../events/agent-groups';
-import { ContainerConfig, Id } from '../events/primitives';
+import { ContainerConfig, Id, pathSegmentProblem } from '../events/primitives';
 import { defineCommand, newId, reject } from './define';
 
 /**
@@ -15,6 +15,12 @@ export const FolderName = z
   .refine((folder) => posix.dirname(posix.resolve('/groups', folder)) === '/groups', 'expected a folder directly inside the groups directory');
 
 const Name = z.string().trim().min(1).max(100);
+
+/** The refusal of an id that names a folder (sessions/<agent group>/<session>) and cannot: one plain path segment or nothing. */
+export function unsafeIdRejection(what: string, id: string) {
+  const problem = pathSegmentProblem(id);
+  return problem === undefined ? undefined : reject('unsafe-id', `${what} ${JSON.stringify(id)} cannot name a folder: ${problem}`);
+}
 
 // Docker's reference grammar (distribution/reference), lowercase: an optional registry host
 // with port, slash-separated path components, then an optional tag and digest. Checked here
@@ -51,6 +57,8 @@ export const CreateAgentGroup = defineCommand(
   }),
   (views, command, context) => {
     const agentGroupId = command.agentGroupId ?? newId('ag', context);
+    const unsafe = unsafeIdRejection('agent group id', agentGroupId);
+    if (unsafe) return unsafe;
     if (views.agentGroups.getIncludingDeleted(agentGroupId)) return reject('agent-group-exists', `agent group ${agentGroupId} already exists`);
     if (views.agentGroups.folderTaken(command.folder)) {
       return reject('folder-taken', `folder ${command.folder} already belongs to an agent group`, { folder: command.folder });

@@ -128,33 +128,50 @@ function createAgent(request: SystemRequest): PendingEvent[] {
   ];
 }
 
+/**
+ * The request an admin is asked to approve (validated as the action's request, shown in the
+ * admin agent group's first wired chat), or why none can be made. Agents' system rows and
+ * requests imported from NanoClaw both come through here, so both carry the hash of exactly
+ * the payload shown.
+ */
+export function approvalRequest(
+  views: Views,
+  session: SessionRow,
+  request: { approvalId: string; outboundId: string; action: ApprovalAction; fields: Record<string, unknown>; issuedAt: string },
+): PendingEvent | { reason: 'invalid-request' | 'no-admin-channel'; explanation: string } {
+  const { action } = request;
+  const parsed = APPROVAL_REQUESTS[action].safeParse(request.fields);
+  if (!parsed.success) return { reason: 'invalid-request', explanation: `${action}: ${zodReason(parsed.error)}` };
+  const admin = views.agentGroups.list().find((group) => group.isAdmin && views.wirings.forAgentGroup(group.id).length > 0);
+  const wiring = admin && views.wirings.forAgentGroup(admin.id)[0]!;
+  const chat = wiring && views.messagingGroups.get(wiring.messagingGroupId);
+  if (!chat) return { reason: 'no-admin-channel', explanation: `${action} needs an admin's approval, and no admin agent group has a wired chat to ask in` };
+  const payload = parsed.data;
+  const hash = payloadHash(payload);
+  const requester = views.agentGroups.get(session.agent_group_id)!;
+  return ApprovalRequested.create({
+    approvalId: request.approvalId,
+    sessionId: session.id,
+    agentGroupId: requester.id,
+    outboundId: request.outboundId,
+    action,
+    payload,
+    payloadHash: hash,
+    shownText: describeRequest(requester.name, action, payload, hash),
+    expiresAt: new Date(Date.parse(request.issuedAt) + APPROVAL_TTL_MS).toISOString(),
+    adminChat: { messagingGroupId: chat.id, channelType: chat.channel_type, platformId: chat.platform_id },
+  });
+}
+
 /** install_packages, add_mcp_server, request_rebuild: validated here, then a card for the admin. */
 function requestApproval(request: SystemRequest, action: ApprovalAction): PendingEvent[] {
   const { views, session, context } = request;
   const { action: _action, ...fields } = request.content;
-  const parsed = APPROVAL_REQUESTS[action].safeParse(fields);
-  if (!parsed.success) return refuse(request, 'invalid-request', `${action}: ${zodReason(parsed.error)}`);
-  const admin = views.agentGroups.list().find((group) => group.isAdmin && views.wirings.forAgentGroup(group.id).length > 0);
-  const wiring = admin && views.wirings.forAgentGroup(admin.id)[0]!;
-  const chat = wiring && views.messagingGroups.get(wiring.messagingGroupId);
-  if (!chat) return refuse(request, 'no-admin-channel', `${action} needs an admin's approval, and no admin agent group has a wired chat to ask in`);
   const approvalId = newId('appr', context);
-  const payload = parsed.data;
-  const hash = payloadHash(payload);
-  const requester = views.agentGroups.get(session.agent_group_id)!;
+  const requested = approvalRequest(views, session, { approvalId, outboundId: request.row.id, action, fields, issuedAt: context.issuedAt });
+  if ('reason' in requested) return refuse(request, requested.reason, requested.explanation);
   return [
-    ApprovalRequested.create({
-      approvalId,
-      sessionId: session.id,
-      agentGroupId: requester.id,
-      outboundId: request.row.id,
-      action,
-      payload,
-      payloadHash: hash,
-      shownText: describeRequest(requester.name, action, payload, hash),
-      expiresAt: new Date(Date.parse(context.issuedAt) + APPROVAL_TTL_MS).toISOString(),
-      adminChat: { messagingGroupId: chat.id, channelType: chat.channel_type, platformId: chat.platform_id },
-    }),
+    requested,
     accepted(request, action, { approvalId }),
     AgentNotified.create({ sessionId: session.id, noticeId: newId('notice', context), text: `Your ${action} request was submitted for an admin's approval (${approvalId}).`, details: { approvalId } }),
   ];

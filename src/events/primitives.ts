@@ -42,3 +42,21 @@ export type ContainerConfig = z.infer<typeof ContainerConfig>;
 /** Inbound content: a JSON object (text, sender, attachments …) as the adapter reported it. */
 export const MessageContent = z.record(z.string(), z.unknown());
 export type MessageContent = z.infer<typeof MessageContent>;
+
+// Control characters include NUL; 255 bytes is the usual limit of one file name.
+const SEPARATOR_OR_CONTROL = /[/\\\p{Cc}]/u;
+const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Why a name cannot be one plain path segment (a session id, an agent group id: both
+ * name folders), or undefined when it can. Pure, so deciders can refuse such an id
+ * before anything tries to make a folder of it.
+ */
+export function pathSegmentProblem(segment: string): string | undefined {
+  if (segment === '') return 'it is empty';
+  if (SEPARATOR_OR_CONTROL.test(segment)) return 'it holds a path separator, NUL or a control character';
+  // Covers "." and "..", and keeps host files out of sight of `ls` in a folder the agent sees.
+  if (segment.startsWith('.')) return 'it starts with "."';
+  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return `it is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  return undefined;
+}

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { QuestionImported } from '../events/import';
 import { OutboundRouted } from '../events/outbound';
 import { QuestionAnswered } from '../events/questions';
 import { defineProjection, rowLookup } from './runner';
@@ -47,6 +48,7 @@ export const questionsProjection = defineProjection({
       const { channelType, platformId, threadId } = data.target;
       insert.run({ questionId: question.questionId, sessionId: data.sessionId, outboundId: data.outboundId, channelType, platformId, threadId, options: JSON.stringify(question.options), at: event.metadata.recordedAt });
     });
+    on(QuestionImported, (data, event) => insert.run({ ...data, options: JSON.stringify(data.options), at: event.metadata.recordedAt }));
     const answer = db.prepare(`UPDATE questions SET status = 'answered', selected_option = ?, answered_by = ?, answered_at = ? WHERE question_id = ?`);
     on(QuestionAnswered, (data, event) => answer.run(data.selectedOption, event.metadata.actor, event.metadata.recordedAt, data.questionId));
   },

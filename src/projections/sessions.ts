@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { InboundRouted, SessionOpened } from '../events/inbound';
+import { SessionClosed } from '../events/import';
 import { SessionQuarantined, SessionReleased } from '../events/quarantine';
 import type { SessionMode } from '../events/primitives';
 import { defineProjection } from './runner';
@@ -45,6 +46,8 @@ export const sessionsProjection = defineProjection({
     );
     on(SessionQuarantined, (data, event) => quarantine.run(data.reason, data.component, data.detail, event.metadata.recordedAt, event.position, data.sessionId));
     on(SessionReleased, (data) => release.run(data.sessionId));
+    const close = db.prepare(`UPDATE sessions SET status = 'closed' WHERE id = ?`);
+    on(SessionClosed, (data) => close.run(data.sessionId));
   },
 });
 
@@ -60,10 +63,11 @@ export class SessionsView {
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM sessions WHERE id = ?');
     this.byStatus = db.prepare('SELECT status, count(*) AS count FROM sessions GROUP BY status ORDER BY status');
+    // A closed session takes no more messages: the next one opens a new session.
     this.forChat = db.prepare(
-      `SELECT * FROM sessions WHERE agent_group_id = ? AND messaging_group_id = ? AND thread_id IS ? AND session_mode = ?`,
+      `SELECT * FROM sessions WHERE agent_group_id = ? AND messaging_group_id = ? AND thread_id IS ? AND session_mode = ? AND status <> 'closed'`,
     );
-    this.agentShared = db.prepare(`SELECT * FROM sessions WHERE agent_group_id = ? AND session_mode = 'agent-shared'`);
+    this.agentShared = db.prepare(`SELECT * FROM sessions WHERE agent_group_id = ? AND session_mode = 'agent-shared' AND status <> 'closed'`);
     this.forAgent = db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY opened_position');
     this.all = db.prepare('SELECT * FROM sessions ORDER BY opened_position');
     this.inQuarantine = db.prepare(`SELECT * FROM sessions WHERE status = 'quarantined' ORDER BY quarantined_position`);

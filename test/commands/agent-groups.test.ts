@@ -28,6 +28,12 @@ describe('CreateAgentGroup', () => {
       .thenRejects('folder-taken');
   });
 
+  it('refuses an id that cannot name its sessions folder (sessions/<agent group id>/)', () => {
+    for (const agentGroupId of ['../../escape', '..', '.hidden', 'a/b']) {
+      given().when(CreateAgentGroup, { agentGroupId, name: 'Evil', folder: 'evil' }).thenRejects('unsafe-id');
+    }
+  });
+
   it('refuses an id that exists', () => {
     given(agentGroupCreated('ag-1')).when(CreateAgentGroup, { agentGroupId: 'ag-1', name: 'Again', folder: 'again' }).thenRejects('agent-group-exists');
   });
