@@ -5,6 +5,8 @@ import type { Core } from '../core';
 import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
 import { dispatchFromCli, found, printRead } from './dispatch';
+import { dim, formatTable } from './format';
+import { registerSessionLogs } from './session-logs';
 
 const HEADERS = ['ID', 'AGENT GROUP', 'CHAT', 'THREAD', 'MODE', 'STATUS', 'CONTAINER', 'LAST ACTIVE', 'CREATED'];
 
@@ -19,6 +21,15 @@ const containerCell = ({ container }: SessionWithContainer) =>
   !container ? 'never started' : container.stop_reason && !['starting', 'running', 'idle'].includes(container.status) ? `${container.status} (${container.stop_reason})` : container.status;
 
 const row = (s: SessionWithContainer) => [s.id, s.agent_group_id, s.messaging_group_id, s.thread_id, s.session_mode, statusCell(s), containerCell(s), s.last_active, s.created_at];
+
+/** How its last agent ended, with what it wrote to stderr last: what --json had and people did not see. */
+function lastStop({ container }: SessionWithContainer): string[] {
+  if (!container?.stopped_at) return [];
+  const how = [container.exit_code !== null && `exit code ${container.exit_code}`, container.signal && `signal ${container.signal}`].filter(Boolean).join(', ') || 'no exit status';
+  const lines = [`last agent ${container.incarnation_id} stopped at ${container.stopped_at}: ${container.stop_reason ?? 'unknown reason'}, ${how}`];
+  if (container.stderr_tail) lines.push(dim('stderr tail (switchyard sessions logs for more):'), ...container.stderr_tail.split('\n').map((line) => `  ${line}`));
+  return lines;
+}
 
 export function registerSessions(program: Command): void {
   const sessions = program.command('sessions').description('conversations: one agent group, one folder each');
@@ -41,8 +52,9 @@ export function registerSessions(program: Command): void {
     .argument('<id>', 'session id')
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => ({ headers: HEADERS, rows: [row(session)] })),
+      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => [formatTable(HEADERS, [row(session)]), ...lastStop(session)].join('\n')),
     );
+  registerSessionLogs(sessions);
   sessions
     .command('release')
     .description('after fixing a quarantined session folder: the host writes it anew from the log and resumes it')

@@ -56,11 +56,18 @@ describe('switchyard start with the process runtime and the echo agent (built CL
       expect((occurrences[1]!.data as { previousMessageId: string }).previousMessageId).toBe((occurrences[0]!.data as { messageId: string }).messageId);
       // One agent for the session all along: two messages and two ticks did not start a second.
       expect([...core.store.readAll({ type: 'ContainerStarting' })]).toHaveLength(1);
+      // What the runner writes to stderr is kept by the host while it runs, for the operator to read.
+      const logs = cli('sessions', 'logs', sessionId, '--lines', '500');
+      expect(logs.status).toBe(0);
+      expect(logs.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line).event)).toEqual(expect.arrayContaining(['RunnerStarted', 'MessageHandled']));
     } finally {
       host.child.kill('SIGTERM');
       expect((await host.done).status).toBe(0);
       const stopped = [...core.store.readAll({ type: 'ContainerStopped' })].map((e: RecordedEvent) => e.data as { reason: string; exitCode: number | null });
       expect(stopped).toEqual([expect.objectContaining({ reason: 'host-shutdown', exitCode: 0 })]);
+      const shown = cli('sessions', 'show', String(core.views.sessions.forAgentGroup('ag-andy')[0]!.id)).stdout;
+      expect(shown).toMatch(/last agent inc-\w+ stopped at \S+: host-shutdown, exit code 0/);
+      expect(shown).toContain('RunnerStopped');
       core.close();
     }
   });

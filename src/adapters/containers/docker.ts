@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
+import { PassThrough, Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger';
+import { AgentLog, lineSplitter } from './agent-log';
 import { sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
 
 const LABEL = {
@@ -84,7 +86,40 @@ export class DockerRuntime implements ContainerRuntime {
       await container.remove({ force: true }).catch(() => undefined);
       throw error;
     }
+    this.followStderr(container.id, spec.logFile);
     return { runtimeId: container.id };
+  }
+
+  /**
+   * Copies the agent's stderr into the session's log file while it runs (from its start: a
+   * followed log begins at the first line). A container adopted from an earlier host is
+   * not followed; `docker logs` still has it.
+   */
+  private followStderr(runtimeId: string, logFile: string): void {
+    const log = new AgentLog(logFile);
+    const lines = lineSplitter((line) => log.write(line));
+    const ended = () => {
+      lines.end();
+      log.close();
+    };
+    this.docker
+      .getContainer(runtimeId)
+      .logs({ follow: true, stdout: false, stderr: true })
+      .then((stream) => {
+        const stderr = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString('utf8'));
+            done();
+          },
+        });
+        this.docker.modem.demuxStream(stream, new PassThrough(), stderr);
+        stream.once('end', ended);
+        stream.once('error', ended);
+      })
+      .catch((error: unknown) => {
+        ended();
+        this.options.logger?.warn({ err: error, event: 'AgentLogNotFollowed', runtimeId }, "could not follow the agent's stderr");
+      });
   }
 
   async stop(runtimeId: string, graceMs = 10_000): Promise<void> {

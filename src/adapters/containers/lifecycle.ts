@@ -16,6 +16,7 @@ import type { Logger } from '../../logger';
 import { buildDestinations, writeDestinationsFile } from '../destinations-file';
 import type { Reactor } from '../reactor';
 import { groupDir, initSessionFolder, sessionDir } from '../session-db';
+import { agentLogPath } from './agent-log';
 import type { ContainerExit, ContainerRuntime, ContainerSpec } from './runtime';
 
 export interface ContainerLifecycleOptions {
@@ -181,6 +182,7 @@ export class ContainerLifecycle implements Reactor {
       sessionDir: folder,
       groupDir: group,
       globalDir: global,
+      logFile: agentLogPath(this.options.dataDir, sessionId),
       image,
       // Read at each start, not fixed at the wake: `groups update --network` applies from the next start.
       network: agentGroup.containerConfig.network,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../logger';
+import { AgentLog, lineSplitter } from './agent-log';
 import { sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
 
 /** Lines of stderr kept per agent: the tail a crash is recorded with. */
@@ -116,21 +117,20 @@ export class ProcessRuntime implements ContainerRuntime {
 
   private watch(runtimeId: string, child: ChildProcess, spec: ContainerSpec): void {
     const stderr: string[] = [];
-    let partial = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        stderr.push(line);
-        this.options.logger?.debug({ sessionId: spec.sessionId, agent: line }, 'agent stderr');
-      }
+    const log = new AgentLog(spec.logFile);
+    const lines = lineSplitter((line) => {
+      stderr.push(line);
       stderr.splice(0, Math.max(0, stderr.length - STDERR_LINES));
+      log.write(line);
+      this.options.logger?.debug({ sessionId: spec.sessionId, agent: line }, 'agent stderr');
     });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => lines.push(chunk));
     const exited = new Promise<void>((resolve) =>
       child.once('close', (exitCode, signal) => {
         this.children.delete(runtimeId);
         rmSync(this.pidFile(spec), { force: true });
-        if (partial) stderr.push(partial);
+        lines.end();
+        log.close();
         const exit: ContainerExit = { runtimeId, sessionId: spec.sessionId, incarnationId: spec.incarnationId, exitCode, signal, stderrTail: stderr.slice(-STDERR_LINES).join('\n') };
         for (const listener of this.listeners) listener(exit);
         resolve();

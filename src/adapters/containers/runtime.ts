@@ -20,6 +20,8 @@ export interface ContainerSpec {
   groupDir: string;
   /** The install's folder every agent reads, <dataDir>/global (seen read-only as /workspace/global inside a container). */
   globalDir: string;
+  /** Where the agent's stderr lines are appended (host-owned, outside the session folder). */
+  logFile: string;
   /** Image to run (docker); the process runtime ignores it. */
   image: string;
   /** The docker network the agent group chose (absent: none); the process runtime ignores it, its agents share the host's. */
