@@ -567,7 +567,12 @@ export function copyGroupFolders(source: NanoclawSource, dataDir: string, rows: 
         }
       }
     };
-    walk(path, []);
+    try {
+      walk(path, []);
+    } catch (error) {
+      // A link planted in Switchyard's group folder, a full disk …: this folder stops here, the others are still copied.
+      report.skipped.push(`groups/${folder}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   return reports;
 }

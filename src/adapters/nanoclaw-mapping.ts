@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { normalizeLocalName } from '../commands/destinations';
 import { compileTrigger } from '../commands/trigger';
+import { z } from 'zod';
 import { ContainerConfig, McpServer, type TriggerRules } from '../events/primitives';
 
 /**
@@ -166,6 +167,8 @@ export function wiringOfEngage(engage: Engage, agentGroupName: string): Mapped<M
   return { value, notes };
 }
 
+const PackageList = z.array(z.string());
+
 const short = (value: unknown) => {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}…` : text;
@@ -183,7 +186,15 @@ export function mapContainerConfig(raw: Record<string, unknown>): Mapped<Contain
   const config: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (value === null || value === undefined) continue;
-    if (key === 'packages' || key === 'imageTag') {
+    if (key === 'packages' && typeof value === 'object' && !Array.isArray(value)) {
+      const packages: Record<string, unknown> = {};
+      for (const [manager, list] of Object.entries(value as Record<string, unknown>)) {
+        const parsed = PackageList.safeParse(list);
+        if ((manager === 'apt' || manager === 'npm') && parsed.success) packages[manager] = parsed.data;
+        else notes.push(`container_config.packages.${manager} not imported (${parsed.success ? 'Switchyard installs apt and npm packages only' : firstIssue(parsed.error)}): ${short(list)}`);
+      }
+      config.packages = packages;
+    } else if (key === 'packages' || key === 'imageTag') {
       const parsed = ContainerConfig.shape[key].safeParse(value);
       if (parsed.success) config[key] = parsed.data;
       else notes.push(`container_config.${key} not imported (${firstIssue(parsed.error)}): ${short(value)}`);

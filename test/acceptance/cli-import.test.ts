@@ -50,7 +50,7 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
 
     const before = json('status').log.lastPosition;
     const second = json('import-nanoclaw', install());
-    expect(second.tables.map((t: { imported: number; unchanged: number }) => [t.table, t.imported, t.unchanged])).toEqual([
+    expect(second.tables.map((t: { table: string; imported: number; unchanged: number }) => [t.table, t.imported, t.unchanged])).toEqual([
       ['agent_groups', 0, 3],
       ['messaging_groups', 0, 2],
       ['agent_destinations', 0, 3],
@@ -188,6 +188,12 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
     const before = json('status').log.lastPosition;
     edit("UPDATE messaging_group_agents SET trigger_rules = ?, priority = 5 WHERE id = 'w1'", JSON.stringify({ pattern: '^@andrew', requiresTrigger: true }));
     edit("UPDATE messaging_groups SET name = 'Family chat' WHERE id = 'mg-family'");
+
+    // A dry run against the populated data directory plans the update on a copy and leaves the log as it was.
+    const dry = cli('import-nanoclaw', install(), '--dry-run');
+    expect(dry.stdout).toMatch(/update +messaging_group_agents +mg-family:ag-andy/);
+    expect(dry.stdout).toMatch(/same +messaging_group_agents +mg-ops:ag-admin/);
+    expect(json('status').log.lastPosition).toBe(before);
 
     const report = json('import-nanoclaw', install());
     expect(report.rows.filter((r: PlanRow) => r.outcome !== 'unchanged').map((r: PlanRow) => [r.table, r.key, r.outcome])).toEqual([

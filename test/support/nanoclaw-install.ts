@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { SEED_MIGRATIONS, V2_0_64_MIGRATIONS } from '../../src/adapters/nanoclaw-mapping';
 
 /** The NanoClaw v2 central tables at the seed commit (spec §11). */
 export const NANOCLAW_SEED_SCHEMA = `
@@ -52,19 +53,6 @@ CREATE TABLE pending_channel_approvals (messaging_group_id TEXT PRIMARY KEY, age
 CREATE TABLE unregistered_senders (channel_type TEXT, platform_id TEXT, sender TEXT, first_seen TEXT);
 `;
 
-const SEED_MIGRATIONS = ['initial-v2-schema', 'chat-sdk-state', 'pending-approvals', 'agent-destinations'];
-const V2_0_64_MIGRATIONS = [
-  ...SEED_MIGRATIONS,
-  'pending-approvals-title-options',
-  'dropped-messages',
-  'drop-pending-credentials',
-  'engage-modes',
-  'pending-sender-approvals',
-  'channel-registration',
-  'approval-render-metadata',
-  'container-configs',
-  'cli-scope',
-];
 
 /** The same small topology at each version: admin, andy, worker; two chats. */
 const SEED_ROWS = `
