@@ -145,6 +145,8 @@ const jsonValue = (value: Value, what: string, notes: string[]): unknown => {
   }
 };
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** By code unit, not by locale: the same plan on every machine. */
+const ordinal = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Who is an admin at v2.0.64, where agent groups have no is_admin and chats no
@@ -351,7 +353,7 @@ function destinationRows(destinations: Row[]): SourceRow[] {
   const targets = new Set(destinations.map((d) => `${String(d.agent_group_id)}|${String(d.target_type)}|${String(d.target_id)}`));
   const ordered = [...destinations].sort((a, b) => {
     const normal = (d: Row) => (importedLocalName(String(d.local_name)) === String(d.local_name) ? 0 : 1);
-    return String(a.agent_group_id).localeCompare(String(b.agent_group_id)) || normal(a) - normal(b) || String(a.local_name).localeCompare(String(b.local_name));
+    return ordinal(String(a.agent_group_id), String(b.agent_group_id)) || normal(a) - normal(b) || ordinal(String(a.local_name), String(b.local_name));
   });
   return ordered.map((d): SourceRow => {
     const agentGroupId = String(d.agent_group_id);
@@ -541,7 +543,7 @@ export function copyGroupFolders(source: NanoclawSource, dataDir: string, rows: 
     }
     const destination = groupDir(dataDir, folder);
     const walk = (from: string, segments: string[]) => {
-      for (const entry of readdirSync(from, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      for (const entry of readdirSync(from, { withFileTypes: true }).sort((a, b) => ordinal(a.name, b.name))) {
         const relative = [...segments, entry.name].join('/');
         const sourcePath = join(from, entry.name);
         if (entry.isDirectory()) {

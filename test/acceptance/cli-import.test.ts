@@ -188,6 +188,7 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
     const before = json('status').log.lastPosition;
     edit("UPDATE messaging_group_agents SET trigger_rules = ?, priority = 5 WHERE id = 'w1'", JSON.stringify({ pattern: '^@andrew', requiresTrigger: true }));
     edit("UPDATE messaging_groups SET name = 'Family chat' WHERE id = 'mg-family'");
+    edit("UPDATE agent_destinations SET target_id = 'ag-andy' WHERE agent_group_id = 'ag-worker' AND local_name = 'parent'");
 
     // A dry run against the populated data directory plans the update on a copy and leaves the log as it was.
     const dry = cli('import-nanoclaw', install(), '--dry-run');
@@ -198,11 +199,14 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
     const report = json('import-nanoclaw', install());
     expect(report.rows.filter((r: PlanRow) => r.outcome !== 'unchanged').map((r: PlanRow) => [r.table, r.key, r.outcome])).toEqual([
       ['messaging_groups', 'mg-family', 'updated'],
+      ['agent_destinations', 'ag-worker:parent', 'updated'],
       ['messaging_group_agents', 'mg-family:ag-andy', 'updated'],
     ]);
     expect(wirings()[0]).toEqual(['mg-family', 'ag-andy', 'shared', 5, '^@andrew']);
+    // The name moved to another target in NanoClaw, so it moves here too.
+    expect(acl('ag-worker')).toEqual([['parent', 'agent', 'ag-andy']]);
     const appended = cli('events', '--from', String(before + 1), '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string });
-    expect(appended.map((e) => e.type)).toEqual(['MessagingGroupUpdated', 'ChannelUnwired', 'ChannelWired']);
+    expect(appended.map((e) => e.type)).toEqual(['MessagingGroupUpdated', 'DestinationRemoved', 'DestinationAdded', 'ChannelUnwired', 'ChannelWired']);
   });
 
   it('reports progress on stderr for a large install', () => {
