@@ -163,10 +163,17 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
     `);
     db.close();
 
-    const imported = cli('import-nanoclaw', nanoclaw(), '--json');
+    // All or nothing by default: a hostile id refuses the whole import, with its reason, and writes nothing.
+    const whole = cli('import-nanoclaw', nanoclaw(), '--json');
+    expect(whole.status).toBe(1);
+    expect(JSON.parse(whole.stdout)).toMatchObject({ applied: false });
+    expect(readdirSync(tempDir()).sort()).toEqual(['data', 'nanoclaw']);
+
+    const imported = cli('import-nanoclaw', nanoclaw(), '--skip-refused', '--json');
     expect(imported.status).toBe(1);
     const report = JSON.parse(imported.stdout);
-    const refused = (table: string) => report.tables.find((t: { table: string }) => t.table === table).refused;
+    const refused = (table: string) =>
+      report.rows.filter((r: { table: string; outcome: string }) => r.table === table && r.outcome === 'refused').map((r: { key: string; reason: string }) => ({ key: r.key, reason: r.reason }));
     expect(refused('agent_groups')).toEqual([{ key: '../evil', reason: expect.stringContaining('cannot name a folder') }]);
     expect(refused('sessions')).toEqual([
       { key: '../../../escape', reason: expect.stringMatching(/unsafe-id: session id "..\/..\/..\/escape" cannot name a folder/) },
