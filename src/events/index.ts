@@ -5,6 +5,7 @@ import { containerEvents } from './containers';
 import { EventRegistry } from './define';
 import { destinationEvents } from './destinations';
 import { deliveryEvents } from './delivery';
+import { imageEvents } from './images';
 import { inboundEvents } from './inbound';
 import { messagingGroupEvents } from './messaging-groups';
 import { outboundEvents } from './outbound';
@@ -14,4 +15,4 @@ import { retryEvents } from './retries';
 import { taskEvents } from './tasks';
 
 /** Every event type Switchyard writes. */
-export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents, ...quarantineEvents, ...questionEvents]);
+export const eventRegistry = new EventRegistry([...agentGroupEvents, ...messagingGroupEvents, ...destinationEvents, ...inboundEvents, ...outboundEvents, ...deliveryEvents, ...agentMessageEvents, ...containerEvents, ...taskEvents, ...retryEvents, ...adminEvents, ...quarantineEvents, ...questionEvents, ...imageEvents]);
