@@ -17,6 +17,7 @@ import { registerDestinations } from './destinations';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
 import { registerGroups } from './groups';
+import { registerImages } from './images';
 import { registerImportNanoclaw } from './import-nanoclaw';
 import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerImportNanoclaw(program);
   registerTasks(program);
   registerApprovals(program);
+  registerImages(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

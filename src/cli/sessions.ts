@@ -5,6 +5,7 @@ import type { Core } from '../core';
 import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
 import { dispatchFromCli, found, printRead } from './dispatch';
+import { formatTable } from './format';
 
 const HEADERS = ['ID', 'AGENT GROUP', 'CHAT', 'THREAD', 'MODE', 'STATUS', 'CONTAINER', 'LAST ACTIVE', 'CREATED'];
 
@@ -41,7 +42,12 @@ export function registerSessions(program: Command): void {
     .argument('<id>', 'session id')
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => ({ headers: HEADERS, rows: [row(session)] })),
+      printRead(
+        command,
+        options.json,
+        (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)),
+        (session) => `${formatTable(HEADERS, [row(session)])}\n\nImage: ${session.container?.image ?? 'none yet (never started)'}`,
+      ),
     );
   sessions
     .command('release')

@@ -18,6 +18,9 @@ import type { Reactor } from '../reactor';
 import { groupDir, initSessionFolder, sessionDir } from '../session-db';
 import type { ContainerExit, ContainerRuntime, ContainerSpec } from './runtime';
 
+/** Stops that exist to restart the agent with something new. */
+const RESTART_REASONS: ReadonlySet<string> = new Set(['approval-applied', 'image-rebuilt']);
+
 export interface ContainerLifecycleOptions {
   dataDir: string;
   /** Labels this install's containers, so it never touches another install's. */
@@ -66,8 +69,8 @@ export class ContainerLifecycle implements Reactor {
       // A notice (an approval applied, rejected or expired…) is a message like any other: the agent reads it now.
       else if (AgentNotified.is(event)) this.wake(event.data.sessionId, 'notice', event);
       else if (QuestionAnswered.is(event)) this.wake(event.data.sessionId, 'question-answered', event);
-      // Stopped so that an approved change takes effect: the next start has it, and the notice waits for it.
-      else if (ContainerStopped.is(event) && event.data.reason === 'approval-applied') this.wake(event.data.sessionId, 'approval-applied', event);
+      // Stopped so that an approved change or a rebuilt image takes effect: the next start has it, and the notice waits for it.
+      else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) this.wake(event.data.sessionId, event.data.reason, event);
       else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }

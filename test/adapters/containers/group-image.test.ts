@@ -2,10 +2,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
+import Database from 'better-sqlite3';
+import { WebhookChannel } from '../../../src/adapters/channels/webhook';
+import { DockerRuntime } from '../../../src/adapters/containers/docker';
 import { buildGroupImage, groupImageTag } from '../../../src/adapters/containers/group-image';
 import { buildAgentImage } from '../../../src/adapters/containers/image';
+import { sessionDir } from '../../../src/adapters/session-db';
+import { loadConfig } from '../../../src/config';
 import { packageRoot } from '../../../src/db/package-root';
+import type { RecordedEvent } from '../../../src/events/define';
+import { Host } from '../../../src/host';
+import { createLogger } from '../../../src/logger';
+import { seedApprovalScene } from '../../support/approval-scene';
+import { runCli } from '../../support/cli';
+import { writeOutbound } from '../../support/container';
 import { describeWithDockerd, startDockerd, type Dockerd } from '../../support/dockerd';
+import { FakePlatform, postInbound } from '../../support/fake-platform';
+import { waitForEvents, waitUntil } from '../../support/wait';
 
 const BASE = 'switchyard-agent:group-image-test';
 
@@ -81,4 +94,76 @@ describeWithDockerd('group image builder (real Docker engine, Debian and npm reg
     const tags = (await engine.docker.listImages()).flatMap((image) => image.RepoTags ?? []);
     expect(tags.filter((tag) => tag !== BASE && tag.startsWith('switchyard-agent:'))).toHaveLength(1);
   }, 120_000);
+
+  it('end to end through the host: an approved install_packages builds the image, restarts the agent in it and tells it; the same again builds nothing; a missing package fails and the old image stays', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-images-host-'));
+    const cli = (...args: string[]) => runCli(['--data-dir', dataDir, ...args], { SWITCHYARD_OPERATOR: 'alice' });
+    const platform = await FakePlatform.start();
+    const channel = new WebhookChannel({ listen: { host: '127.0.0.1', port: 0 }, deliverUrl: platform.url });
+    const config = loadConfig({ dataDir }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_AGENT_IMAGE: BASE, SWITCHYARD_RUNNER_POLL_MS: '50' });
+    const host = await Host.start(config, { channels: [channel], logger: createLogger('silent'), runtime: new DockerRuntime(engine.docker) });
+    const after = (position: number, type: string, count = 1) => waitForEvents(host.core.store, (e) => e.position > position && e.type === type, count, 240_000);
+    const ask = async (id: string, content: Record<string, unknown>, from: number) => {
+      writeOutbound(sessionDir(dataDir, 'ag-andy', sessionId), [{ id, kind: 'system', content }]);
+      const [requested] = await after(from, 'ApprovalRequested');
+      const approvalId = (requested!.data as { approvalId: string }).approvalId;
+      expect(cli('approvals', 'approve', approvalId).stdout).toContain(`approved ${approvalId}`);
+      return approvalId;
+    };
+    const notices = () => {
+      const db = new Database(join(sessionDir(dataDir, 'ag-andy', sessionId), 'inbound.db'), { readonly: true });
+      try {
+        return (db.prepare(`SELECT content FROM messages_in WHERE id LIKE 'sys-%' ORDER BY seq`).pluck().all() as string[]).map((c) => JSON.parse(c).text as string);
+      } finally {
+        db.close();
+      }
+    };
+    let sessionId = '';
+    try {
+      seedApprovalScene(host.core);
+      await postInbound(channel.url(), { platformId: 'fam', messageId: 'm-1', content: { text: 'please get jq' } });
+      const [first] = await after(0, 'ContainerStarted');
+      sessionId = (first!.data as { sessionId: string }).sessionId;
+      expect(host.core.views.containers.get(sessionId)!.image).toBe(BASE);
+
+      const approvalId = await ask('req-1', { action: 'install_packages', apt: ['jq'], npm: ['is-number'], reason: 'json' }, first!.position);
+      const [built] = await after(first!.position, 'ImageBuilt');
+      const { tag } = built!.data as { tag: string };
+      const [started] = (await waitForEvents(host.core.store, (e) => e.type === 'ImageBuildStarted')) as RecordedEvent<string, { trigger: string; packages: unknown }>[];
+      expect(started!.data).toEqual(expect.objectContaining({ trigger: approvalId, packages: { apt: ['jq'], npm: ['is-number'] } }));
+      expect(built!.data).toEqual(expect.objectContaining({ tag: expect.stringMatching(/^switchyard-agent:/), resolved: expect.arrayContaining([expect.objectContaining({ name: 'jq' })]), durationMs: expect.any(Number) }));
+      // The agent restarts in the new image: stopped as image-rebuilt, or (when the build beat the approval's own restart) woken into it.
+      const [starting] = await waitForEvents(host.core.store, (e) => e.type === 'ContainerStarting' && (e.data as { image: string }).image === tag, 1, 60_000);
+      const [restarted] = await after(starting!.position, 'ContainerStarted');
+      const runtimeId = (restarted!.data as { runtimeId: string }).runtimeId;
+      expect((await engine.docker.getContainer(runtimeId).inspect()).Config.Image).toBe(tag);
+      expect(host.core.views.containers.get(sessionId)!.image).toBe(tag);
+      expect(notices()).toEqual(expect.arrayContaining([expect.stringContaining(`rebuilt with apt jq, npm is-number (${tag})`)]));
+      expect(cli('groups', 'show', 'ag-andy').stdout).toContain(`Image: ${tag} (built`);
+      expect(cli('sessions', 'show', sessionId).stdout).toContain(`Image: ${tag}`);
+      expect(JSON.parse(cli('images', 'list', '--json').stdout)).toEqual([expect.objectContaining({ tag, agentGroups: ['ag-andy'], inUse: true })]);
+
+      // The operator asks for the same image again: nothing is built, nothing restarts.
+      expect(cli('groups', 'rebuild', 'ag-andy').stdout).toContain('asked for a rebuild');
+      const [again] = await after(restarted!.position, 'ImageBuilt');
+      expect(again!.data).toEqual(expect.objectContaining({ tag, reused: true }));
+      expect([...host.core.store.readAll()].filter((e) => e.position > restarted!.position && e.type === 'ContainerStopRequested')).toEqual([]);
+      expect(host.core.views.containers.get(sessionId)!.incarnation_id).toBe((restarted!.data as { incarnationId: string }).incarnationId);
+
+      // A package that does not exist: the build fails with apt's message, the agent is told, the old image stays.
+      await ask('req-2', { action: 'install_packages', apt: ['no-such-package-switchyard'], reason: 'typo' }, again!.position);
+      const [failed] = await after(again!.position, 'ImageBuildFailed');
+      expect(failed!.data).toEqual(expect.objectContaining({ reason: expect.stringContaining('Unable to locate package no-such-package-switchyard') }));
+      // The approval itself restarts the agent; it comes back in the image it had.
+      const [next] = await after(again!.position, 'ContainerStarting');
+      expect(next!.data).toEqual(expect.objectContaining({ image: tag }));
+      await waitUntil(() => notices().some((text) => text.includes('Unable to locate package')), 'the failure notice in inbound.db', 30_000);
+      expect(notices()).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`failed: .*Unable to locate package no-such-package-switchyard.*You keep the image ${tag.replace(/[.:]/g, '\\$&')}`))]));
+    } finally {
+      await host.stop();
+      await platform.close();
+      for (const c of await engine.docker.listContainers({ all: true, filters: { label: ['switchyard.session'] } })) await engine.docker.getContainer(c.Id).remove({ force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
