@@ -9,6 +9,7 @@ import { ImageBuildStarted } from '../../events/images';
 import type { Logger } from '../../logger';
 import type { Reactor } from '../reactor';
 import { buildGroupImage, type GroupImageResult, type GroupPackages } from './group-image';
+import { SerialQueues } from './serial-queues';
 
 export interface ImageBuildsOptions {
   /** The host's agent image: every group's image is built FROM it. */
@@ -27,7 +28,7 @@ export interface ImageBuildsOptions {
 export class ImageBuilds implements Reactor {
   readonly name = 'image-builds';
   readonly handles: ReadonlySet<string> = new Set([AgentImageRebuildRequested.type]);
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly queues = new SerialQueues((error, agentGroupId) => this.options.logger?.error({ err: error, agentGroupId }, 'image build failed to run'));
   private stopped = false;
 
   constructor(
@@ -46,7 +47,7 @@ export class ImageBuilds implements Reactor {
         { agentGroupId, trigger: approvalId ?? event.metadata.actor },
         { causationId: event.metadata.commandId, correlationId: event.metadata.correlationId },
       );
-      this.enqueue(agentGroupId, () => this.build(start));
+      this.queues.enqueue(agentGroupId, () => this.build(start));
     }
   }
 
@@ -58,28 +59,18 @@ export class ImageBuilds implements Reactor {
     for (const build of this.core.views.images.building()) {
       this.dispatch(RecordImageBuildFailed.envelope(`image-build-interrupted:${build.build_id}`, { buildId: build.build_id, reason: 'the host stopped during the build; it is built again', durationMs: null }));
       const restart = StartImageBuild.envelope(`image-build-restart:${build.build_id}`, { agentGroupId: build.agent_group_id, trigger: build.trigger });
-      this.enqueue(build.agent_group_id, () => this.build(restart));
+      this.queues.enqueue(build.agent_group_id, () => this.build(restart));
     }
   }
 
   /** Resolves once every build queued so far has finished. */
   async settled(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all(this.queues.values());
+    await this.queues.settled();
   }
 
   /** No outcome is recorded after this: a build still running stays open in the log, and the next host's recover() takes it up. */
   stop(): void {
     this.stopped = true;
-  }
-
-  private enqueue(agentGroupId: string, action: () => Promise<void>): void {
-    const next = (this.queues.get(agentGroupId) ?? Promise.resolve())
-      .then(action)
-      .catch((error: unknown) => this.options.logger?.error({ err: error, agentGroupId }, 'image build failed to run'))
-      .finally(() => {
-        if (this.queues.get(agentGroupId) === next) this.queues.delete(agentGroupId);
-      });
-    this.queues.set(agentGroupId, next);
   }
 
   private async build(start: CommandEnvelope): Promise<void> {

@@ -17,6 +17,7 @@ import { buildDestinations, writeDestinationsFile } from '../destinations-file';
 import type { Reactor } from '../reactor';
 import { groupDir, initSessionFolder, sessionDir } from '../session-db';
 import type { ContainerExit, ContainerRuntime, ContainerSpec } from './runtime';
+import { SerialQueues } from './serial-queues';
 
 /** Stops that exist to restart the agent with something new. */
 const RESTART_REASONS: ReadonlySet<string> = new Set(['approval-applied', 'image-rebuilt']);
@@ -50,7 +51,7 @@ export class ContainerLifecycle implements Reactor {
     [InboundRouted, AgentMessageDelivered, TaskScheduled, AgentNotified, QuestionAnswered, ContainerStarting, ContainerStopRequested, ContainerStopped].map((d) => d.type),
   );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly queues = new SerialQueues((error, sessionId) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'));
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -126,17 +127,11 @@ export class ContainerLifecycle implements Reactor {
 
   /** Resolves once every runtime action queued so far has finished. */
   async settled(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all(this.queues.values());
+    await this.queues.settled();
   }
 
   private enqueue(sessionId: string, action: () => Promise<void>): void {
-    const next = (this.queues.get(sessionId) ?? Promise.resolve())
-      .then(action)
-      .catch((error: unknown) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'))
-      .finally(() => {
-        if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
-      });
-    this.queues.set(sessionId, next);
+    this.queues.enqueue(sessionId, action);
   }
 
   private async start(starting: z.output<typeof ContainerStarting.schema>): Promise<void> {
