@@ -63,9 +63,9 @@ function run(file: string, args: readonly string[], options: { cwd?: string } = 
  * on the host changes: no dpkg database, no lock, no maintainer script.
  */
 function aptOptions(cacheDir: string): string[] {
+  for (const dir of ['lists/partial', 'archives/partial']) mkdirSync(join(cacheDir, dir), { recursive: true });
   const status = join(cacheDir, 'status');
   if (!existsSync(status)) writeFileSync(status, '');
-  for (const dir of ['lists/partial', 'archives/partial']) mkdirSync(join(cacheDir, dir), { recursive: true });
   return [
     '-o', `Dir::State::status=${status}`,
     '-o', `Dir::State::Lists=${join(cacheDir, 'lists')}`,

@@ -51,7 +51,7 @@ describe('group image tag', () => {
 describeWithDockerd('group image builder (real Docker engine, Debian and npm registries)', () => {
   let engine: Dockerd;
   // One apt cache for the file: the lists and .debs are fetched once.
-  const cacheDir = mkdtempSync(join(tmpdir(), 'switchyard-apt-cache-'));
+  const cacheDir = join(mkdtempSync(join(tmpdir(), 'switchyard-apt-cache-')), 'apt');
 
   beforeAll(async () => {
     engine = await startDockerd();
@@ -59,7 +59,7 @@ describeWithDockerd('group image builder (real Docker engine, Debian and npm reg
   }, 180_000);
   afterAll(async () => {
     await engine?.stop();
-    rmSync(cacheDir, { recursive: true, force: true });
+    rmSync(join(cacheDir, '..'), { recursive: true, force: true });
   });
 
   it('builds FROM the agent image with jq (apt, with its libraries) and is-number (npm) usable inside; the same packages again build nothing', async () => {
@@ -127,7 +127,8 @@ describeWithDockerd('group image builder (real Docker engine, Debian and npm reg
       expect(host.core.views.containers.get(sessionId)!.image).toBe(BASE);
 
       const approvalId = await ask('req-1', { action: 'install_packages', apt: ['jq'], npm: ['is-number'], reason: 'json' }, first!.position);
-      const [built] = await after(first!.position, 'ImageBuilt');
+      const [built] = await waitForEvents(host.core.store, (e) => e.type === 'ImageBuilt' || e.type === 'ImageBuildFailed', 1, 240_000);
+      expect(built!.type).toBe('ImageBuilt');
       const { tag } = built!.data as { tag: string };
       const [started] = (await waitForEvents(host.core.store, (e) => e.type === 'ImageBuildStarted')) as RecordedEvent<string, { trigger: string; packages: unknown }>[];
       expect(started!.data).toEqual(expect.objectContaining({ trigger: approvalId, packages: { apt: ['jq'], npm: ['is-number'] } }));
@@ -159,6 +160,10 @@ describeWithDockerd('group image builder (real Docker engine, Debian and npm reg
       expect(next!.data).toEqual(expect.objectContaining({ image: tag }));
       await waitUntil(() => notices().some((text) => text.includes('Unable to locate package')), 'the failure notice in inbound.db', 30_000);
       expect(notices()).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`failed: .*Unable to locate package no-such-package-switchyard.*You keep the image ${tag.replace(/[.:]/g, '\\$&')}`))]));
+    } catch (error) {
+      // What the log holds says which step did not come: the first thing to read when this fails.
+      const log = [...host.core.store.readAll()].map((e) => `${e.position} ${e.type} ${e.type.startsWith('Image') ? JSON.stringify(e.data).slice(0, 600) : ''}`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log.join('\n')}`);
     } finally {
       await host.stop();
       await platform.close();
