@@ -10,7 +10,7 @@ const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', 
 /** The image a new session of the group starts in, in the order WakeSession picks it, and why. */
 const imageInUse = (group: AgentGroup, build: ImageBuildRow | null) =>
   group.containerConfig.imageTag
-    ? `${group.containerConfig.imageTag} (set by the operator)`
+    ? group.containerConfig.imageTag
     : build
       ? `${build.tag} (built ${build.finished_at} from ${build.packages})`
       : "the host's default (SWITCHYARD_AGENT_IMAGE)";
