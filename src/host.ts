@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { DockerRuntime } from './adapters/containers/docker';
 import { ExternalRuntime } from './adapters/containers/external';
+import { ImageBuilds } from './adapters/containers/image-builds';
 import { buildAgentImage } from './adapters/containers/image';
 import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
@@ -141,6 +142,13 @@ export class Host {
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
     ];
+    // Agent group images are docker images: other runtimes have nothing to build them for.
+    if (runtime instanceof DockerRuntime) {
+      const images = new ImageBuilds(core, runtime.docker, { baseImage: config.agentImage, cacheDir: join(config.dataDir, 'cache', 'apt'), logger: component('image-builds') });
+      images.recover();
+      reactors.push(new ReactorRunner(core.store, images, { logger }));
+      teardown.add('image builds', () => images.stop());
+    }
     for (const reactor of reactors) {
       reactor.start();
       teardown.add('reactor', () => reactor.stop());

@@ -1,10 +1,20 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CreateAgentGroup, DeleteAgentGroup, UpdateAgentGroup } from '../commands/agent-groups';
+import { RequestImageRebuild } from '../commands/images';
 import type { AgentGroup } from '../projections/agent-groups';
+import type { ImageBuildRow } from '../projections/images';
 import { dispatchFromCli, firstEventField, found, printRead } from './dispatch';
 import { formatTable } from './format';
 
 const row = (g: AgentGroup) => [g.id, g.name, g.folder, g.isAdmin ? 'yes' : '', g.agentProvider ?? ''];
+/** The image a new session of the group starts in, in the order WakeSession picks it, and why. */
+const imageInUse = (group: AgentGroup, build: ImageBuildRow | null) =>
+  group.containerConfig.imageTag
+    ? group.containerConfig.imageTag
+    : build
+      ? `${build.tag} (built ${build.finished_at} from ${build.packages})`
+      : "the host's default (SWITCHYARD_AGENT_IMAGE)";
+
 const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
 const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate', image: '--image', network: '--network' };
 
@@ -31,11 +41,12 @@ export function registerGroups(program: Command): void {
           wirings: core.views.wirings.forAgentGroup(id),
           destinations: core.views.destinations.list(id),
           sessions: core.views.sessions.forAgentGroup(id),
+          build: core.views.images.current(id) ?? null,
         }),
-        ({ group, wirings, destinations, sessions }) =>
+        ({ group, wirings, destinations, sessions, build }) =>
           [
             formatTable(HEADERS, [row(group)]),
-            `\nImage: ${group.containerConfig.imageTag ?? "the host's default (SWITCHYARD_AGENT_IMAGE)"}`,
+            `\nImage: ${imageInUse(group, build)}`,
             `Network: ${group.containerConfig.network ?? 'none (the default)'} (docker runtime only: the process runtime ignores it, its agents share the host's network)`,
             '\nWirings:',
             formatTable(['CHAT', 'PRIORITY', 'SESSION MODE', 'TRIGGER'], wirings.map((w) => [w.messagingGroupId, w.priority, w.sessionMode, w.triggerRules.pattern ?? ''])),
@@ -106,6 +117,13 @@ export function registerGroups(program: Command): void {
         FLAGS,
         () => `updated agent group ${id}`,
       ),
+    );
+  groups
+    .command('rebuild')
+    .description("build the group's image again from its approved packages (docker runtime; recorded, the host builds it)")
+    .argument('<id>', 'agent group id')
+    .action((id: string, _options: unknown, command: Command) =>
+      dispatchFromCli(command, (commandId, metadata) => RequestImageRebuild.envelope(commandId, { agentGroupId: id }, metadata), FLAGS, () => `asked for a rebuild of the image of ${id}`),
     );
   groups
     .command('remove')

@@ -18,6 +18,7 @@ import { registerDoctor } from './doctor';
 import { registerEvents } from './events';
 import { registerExplain } from './explain';
 import { registerGroups } from './groups';
+import { registerImages } from './images';
 import { registerImportNanoclaw } from './import-nanoclaw';
 import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerTasks(program);
   registerApprovals(program);
   registerDoctor(program);
+  registerImages(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

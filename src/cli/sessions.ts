@@ -52,7 +52,9 @@ export function registerSessions(program: Command): void {
     .argument('<id>', 'session id')
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) => [formatTable(HEADERS, [row(session)]), ...lastStop(session)].join('\n')),
+      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) =>
+        [formatTable(HEADERS, [row(session)]), '', `Image: ${session.container?.image ?? 'none yet (never started)'}`, ...lastStop(session)].join('\n'),
+      ),
     );
   registerSessionLogs(sessions);
   sessions

@@ -44,7 +44,8 @@ export const WakeSession = defineCommand(
         agentGroupId: session.agent_group_id,
         incarnationId: newId('inc', context),
         runtime: command.runtime,
-        image: agentGroup.containerConfig.imageTag ?? command.defaultImage,
+        // The operator's choice first, then the image built from the group's approved packages.
+        image: agentGroup.containerConfig.imageTag ?? views.images.current(agentGroup.id)?.tag ?? command.defaultImage,
         wokenBy: command.wokenBy,
       }),
     ];

@@ -4,6 +4,7 @@ import { containerCommands } from './containers';
 import type { CommandDefinition } from './define';
 import { deliveryCommands } from './delivery';
 import { destinationCommands } from './destinations';
+import { imageCommands } from './images';
 import { importCommands } from './import';
 import { inboundCommands } from './inbound';
 import { messagingGroupCommands } from './messaging-groups';
@@ -28,4 +29,5 @@ export const commandDefinitions: readonly CommandDefinition[] = [
   ...approvalCommands,
   ...quarantineCommands,
   ...questionCommands,
+  ...imageCommands,
 ];

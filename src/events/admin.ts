@@ -41,11 +41,16 @@ export const AgentInstructionsSet = defineEvent({
   stream: (data) => agentGroupStream(data.agentGroupId),
 });
 
-/** Packages or a rebuild were approved: the agent group's image must be rebuilt before its next start. */
+/**
+ * Packages or a rebuild were approved (approvalId), or the operator asked for a rebuild
+ * (approvalId null, the operator is the event's actor): the group's image is to be built.
+ */
 export const AgentImageRebuildRequested = defineEvent({
   type: 'AgentImageRebuildRequested',
-  version: 1,
-  schema: z.object({ agentGroupId: Id, approvalId: Id }),
+  version: 2,
+  schema: z.object({ agentGroupId: Id, approvalId: Id.nullable() }),
+  // v1 always came from an approval: its data is valid v2 data as it stands.
+  upcasters: { 1: (data) => data },
   stream: (data) => agentGroupStream(data.agentGroupId),
 });
 

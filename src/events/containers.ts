@@ -13,6 +13,8 @@ export const StopReason = z.enum([
   'runtime-ceiling',
   'heartbeat-lost',
   'approval-applied',
+  /** The agent group's image was rebuilt (ImageBuilt): the next start runs the new one. */
+  'image-rebuilt',
   'operator',
   'host-shutdown',
   /** The host found the session folder tampered with or unusable (SessionQuarantined says how). */

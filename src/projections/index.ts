@@ -3,6 +3,7 @@ import { agentGroupsProjection, AgentGroupsView } from './agent-groups';
 import { agentMessagesProjection, AgentMessagesView } from './agent-messages';
 import { approvalsProjection, ApprovalsView } from './approvals';
 import { auditProjection, AuditView } from './audit';
+import { imagesProjection, ImagesView } from './images';
 import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
@@ -27,6 +28,7 @@ export const projections: readonly Projection[] = [
   tasksProjection,
   retriesProjection,
   questionsProjection,
+  imagesProjection,
 ];
 
 /**
@@ -47,6 +49,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     tasks: new TasksView(db),
     retries: new RetriesView(db),
     questions: new QuestionsView(db),
+    images: new ImagesView(db),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
+import { RecordImageBuildFailed, RecordImageBuilt, RecordImagesPruned, StartImageBuild } from '../../src/commands/images';
 import { openCore } from '../../src/core';
 import { migrate } from '../../src/db/migrate';
 import { openDatabase } from '../../src/db/sqlite';
@@ -20,6 +21,12 @@ describe('projections', () => {
         core.bus.dispatch(AddDestination.envelope(`add-${i}`, { agentGroupId, localName: `dest ${i % 7}`, targetType: i % 2 ? 'agent' : 'channel', targetId: i % 2 ? 'ag-andy' : 'mg-ops' }));
         if (i % 4 === 0) core.bus.dispatch(RemoveDestination.envelope(`rm-${i}`, { agentGroupId, localName: `dest ${i % 7}` }));
       }
+      // Image builds: one built, one failed, one left open, one image pruned.
+      const buildOf = (commandId: string) => (core.store.readAt((core.bus.dispatch(StartImageBuild.envelope(commandId, { agentGroupId: 'ag-andy', trigger: 'operator:test' })) as { events: { position: number }[] }).events[0]!.position)!.data as { buildId: string }).buildId;
+      core.bus.dispatch(RecordImageBuilt.envelope('built', { buildId: buildOf('b1'), tag: 'switchyard-agent:1', hash: '1', sizeBytes: 10, resolved: [], durationMs: 5, reused: false }));
+      core.bus.dispatch(RecordImageBuildFailed.envelope('failed', { buildId: buildOf('b2'), reason: 'no such package', durationMs: 3 }));
+      buildOf('b3');
+      core.bus.dispatch(RecordImagesPruned.envelope('pruned', { tags: ['switchyard-agent:1'] }));
       const rebuiltPath = join(tempDir(), 'rebuilt.db');
       const rebuilt = openDatabase(rebuiltPath);
       migrate(rebuilt);
@@ -27,7 +34,7 @@ describe('projections', () => {
       rebuilt.close();
       expect(replayed).toBe(core.store.lastPosition());
       const comparison = compareTables(core.store.db, rebuiltPath, core.projections.tables());
-      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'audit_trace', 'agent_messages', 'agent_message_chains', 'containers', 'approvals', 'tasks', 'message_retries', 'questions']);
+      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'audit_trace', 'agent_messages', 'agent_message_chains', 'containers', 'approvals', 'tasks', 'message_retries', 'questions', 'image_builds']);
       expect(comparison.every((t) => t.equal)).toBe(true);
 
       // Rebuilding in place gives the same rows as before.

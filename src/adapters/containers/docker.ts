@@ -57,7 +57,8 @@ export class DockerRuntime implements ContainerRuntime {
   private closed = false;
 
   constructor(
-    private readonly docker: Dockerode,
+    /** Public so the host's image builder talks to the same engine. */
+    readonly docker: Dockerode,
     private readonly options: DockerRuntimeOptions = {},
   ) {}
 

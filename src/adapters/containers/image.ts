@@ -11,7 +11,7 @@ const RUNTIME_PACKAGES = ['better-sqlite3', '@anthropic-ai/sdk'];
 const INSTALL_ONLY = new Set(['prebuild-install']);
 /** Build leftovers of better-sqlite3 that the image does not need (sources, objects, static lib). */
 const SKIPPED = /\/(deps|src)(\/|$)|\/obj(\.target)?(\/|$)|\.a$|test_extension\.node$/;
-const HASH_LABEL = 'switchyard.content-hash';
+export const HASH_LABEL = 'switchyard.content-hash';
 
 export interface AgentImageOptions {
   tag: string;
@@ -101,18 +101,23 @@ export async function buildAgentImage(docker: Dockerode, options: AgentImageOpti
   if (existing?.Config?.Labels?.[HASH_LABEL] === hash) return false;
   const context = stageContext(options.repoRoot, packages);
   try {
-    const tar = spawn('tar', ['-C', context, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const stream = await docker.buildImage(tar.stdout, { t: options.tag, labels: { [HASH_LABEL]: hash }, rm: true, forcerm: true });
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (error: Error | null, output: Array<{ error?: string }>) => {
-        const failed = error?.message ?? output.find((line) => line.error)?.error;
-        if (failed) reject(new Error(`building ${options.tag} failed: ${failed}`));
-        else resolve();
-      }),
-    );
+    await buildFromContext(docker, context, options.tag, { [HASH_LABEL]: hash });
     options.logger?.info({ event: 'AgentImageBuilt', tag: options.tag, hash }, 'agent image built');
     return true;
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
+}
+
+/** Builds the Dockerfile of a staged context directory (sent as a tar, so only local files go in); throws with the engine's message. */
+export async function buildFromContext(docker: Dockerode, context: string, tag: string, labels: Record<string, string>): Promise<void> {
+  const tar = spawn('tar', ['-C', context, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stream = await docker.buildImage(tar.stdout, { t: tag, labels, rm: true, forcerm: true });
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (error: Error | null, output: Array<{ error?: string }>) => {
+      const failed = error?.message ?? output.find((line) => line.error)?.error;
+      if (failed) reject(new Error(`building ${tag} failed: ${failed}`));
+      else resolve();
+    }),
+  );
 }

@@ -18,6 +18,10 @@ import type { Reactor } from '../reactor';
 import { groupDir, initSessionFolder, sessionDir } from '../session-db';
 import { agentLogPath } from './agent-log';
 import type { ContainerExit, ContainerRuntime, ContainerSpec } from './runtime';
+import { SerialQueues } from './serial-queues';
+
+/** Stops that exist to restart the agent with something new. */
+const RESTART_REASONS: ReadonlySet<string> = new Set(['approval-applied', 'image-rebuilt']);
 
 export interface ContainerLifecycleOptions {
   dataDir: string;
@@ -48,7 +52,7 @@ export class ContainerLifecycle implements Reactor {
     [InboundRouted, AgentMessageDelivered, TaskScheduled, AgentNotified, QuestionAnswered, ContainerStarting, ContainerStopRequested, ContainerStopped].map((d) => d.type),
   );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly queues = new SerialQueues((error, sessionId) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'));
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -67,8 +71,8 @@ export class ContainerLifecycle implements Reactor {
       // A notice (an approval applied, rejected or expired…) is a message like any other: the agent reads it now.
       else if (AgentNotified.is(event)) this.wake(event.data.sessionId, 'notice', event);
       else if (QuestionAnswered.is(event)) this.wake(event.data.sessionId, 'question-answered', event);
-      // Stopped so that an approved change takes effect: the next start has it, and the notice waits for it.
-      else if (ContainerStopped.is(event) && event.data.reason === 'approval-applied') this.wake(event.data.sessionId, 'approval-applied', event);
+      // Stopped so that an approved change or a rebuilt image takes effect: the next start has it, and the notice waits for it.
+      else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) this.wake(event.data.sessionId, event.data.reason, event);
       else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }
@@ -124,17 +128,11 @@ export class ContainerLifecycle implements Reactor {
 
   /** Resolves once every runtime action queued so far has finished. */
   async settled(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all(this.queues.values());
+    await this.queues.settled();
   }
 
   private enqueue(sessionId: string, action: () => Promise<void>): void {
-    const next = (this.queues.get(sessionId) ?? Promise.resolve())
-      .then(action)
-      .catch((error: unknown) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'))
-      .finally(() => {
-        if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
-      });
-    this.queues.set(sessionId, next);
+    this.queues.enqueue(sessionId, action);
   }
 
   private async start(starting: z.output<typeof ContainerStarting.schema>): Promise<void> {

@@ -4,6 +4,7 @@ import { ContainerLifecycle } from '../../../src/adapters/containers/lifecycle';
 import { CreateAgentGroup, UpdateAgentGroup } from '../../../src/commands/agent-groups';
 import { ApproveRequest, RejectRequest } from '../../../src/commands/approvals';
 import { StopContainer } from '../../../src/commands/containers';
+import { RecordImageBuilt, StartImageBuild } from '../../../src/commands/images';
 import { receiveInbound } from '../../../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../../../src/commands/messaging-groups';
 import { payloadHash } from '../../../src/commands/system-actions';
@@ -85,6 +86,17 @@ describe('container lifecycle', () => {
     expect(runtime.stops).toEqual(['recorded-1']);
     expect(starts()).toEqual(['inbound', 'approval-applied']);
     expect(core.views.containers.get(sessionId)!.status).toBe('running');
+  });
+
+  it('restarts the agents of a group whose image was rebuilt, in the new image', async () => {
+    const start = core.bus.dispatch(StartImageBuild.envelope('build', { agentGroupId: 'ag-andy', trigger: 'operator:alice' }));
+    const { buildId } = core.store.readAt((start as { events: { position: number }[] }).events[0]!.position)!.data as { buildId: string };
+    const built = { buildId, tag: 'switchyard-agent:new', hash: 'new', sizeBytes: 1, resolved: [], durationMs: 1, reused: false };
+    expect(core.bus.dispatch(RecordImageBuilt.envelope('built', built)).status).toBe('accepted');
+    await react();
+    expect(runtime.stops).toEqual(['recorded-1']);
+    expect(starts()).toEqual(['inbound', 'image-rebuilt']);
+    expect(runtime.starts.map((spec) => spec.image)).toEqual(['img', 'switchyard-agent:new']);
   });
 
   it('wakes a requester with no container when it is told an approval was decided', async () => {
