@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { DockerRuntime } from './adapters/containers/docker';
 import { ExternalRuntime } from './adapters/containers/external';
-import { ImageBuilds } from './adapters/containers/image-builds';
+import { buildGroupImage } from './adapters/containers/group-image';
+import { ImageBuilds, type GroupBuilder } from './adapters/containers/image-builds';
+import { buildPackagePrefix } from './adapters/containers/package-prefix';
 import { buildAgentImage } from './adapters/containers/image';
 import { ContainerLifecycle } from './adapters/containers/lifecycle';
 import { ProcessRuntime } from './adapters/containers/process';
@@ -142,9 +144,15 @@ export class Host {
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
     ];
-    // Agent group images are docker images: other runtimes have nothing to build them for.
-    if (runtime instanceof DockerRuntime) {
-      const images = new ImageBuilds(core, runtime.docker, { baseImage: config.agentImage, cacheDir: join(config.dataDir, 'cache', 'apt'), logger: component('image-builds') });
+    // What a group's approved packages become: a docker image, or a package folder for child processes; external agents are someone else's.
+    const builder: GroupBuilder | undefined =
+      runtime instanceof DockerRuntime
+        ? (packages, log) => buildGroupImage(runtime.docker, { baseImage: config.agentImage, packages, cacheDir: join(config.dataDir, 'cache', 'apt'), ...(log && { logger: log }) })
+        : runtime.kind === 'process'
+          ? (packages) => buildPackagePrefix(join(config.dataDir, 'packages'), packages)
+          : undefined;
+    if (builder) {
+      const images = new ImageBuilds(core, builder, { logger: component('image-builds') });
       images.recover();
       reactors.push(new ReactorRunner(core.store, images, { logger }));
       teardown.add('image builds', () => images.stop());

@@ -1,4 +1,3 @@
-import type Dockerode from 'dockerode';
 import type { Outcome } from '../../commands/bus';
 import type { CommandEnvelope } from '../../commands/define';
 import { RecordImageBuildFailed, RecordImageBuilt, StartImageBuild } from '../../commands/images';
@@ -8,14 +7,13 @@ import type { RecordedEvent } from '../../events/define';
 import { ImageBuildStarted } from '../../events/images';
 import type { Logger } from '../../logger';
 import type { Reactor } from '../reactor';
-import { buildGroupImage, type GroupImageResult, type GroupPackages } from './group-image';
+import type { GroupImageResult, GroupPackages } from './group-image';
 import { SerialQueues } from './serial-queues';
 
+/** Builds what a group's agents run in from its packages: a docker image, or the process runtime's package folder. */
+export type GroupBuilder = (packages: GroupPackages, logger: Logger | undefined) => Promise<GroupImageResult>;
+
 export interface ImageBuildsOptions {
-  /** The host's agent image: every group's image is built FROM it. */
-  baseImage: string;
-  /** apt's private lists and downloads, kept between builds. */
-  cacheDir: string;
   logger?: Logger;
 }
 
@@ -23,7 +21,8 @@ export interface ImageBuildsOptions {
  * Builds an agent group's image when the log asks for one (an approval, `groups rebuild`):
  * records the start, runs the builder, records the outcome. Builds of one group run in
  * turn; each reads the group's configuration when it starts, so the last one has the
- * latest packages. Docker runtime only: the host wires it when its agents are containers.
+ * latest packages. The builder is the runtime's: a docker image, or the process runtime's
+ * npm package folder.
  */
 export class ImageBuilds implements Reactor {
   readonly name = 'image-builds';
@@ -33,8 +32,8 @@ export class ImageBuilds implements Reactor {
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views' | 'store'>,
-    private readonly docker: Dockerode,
-    private readonly options: ImageBuildsOptions,
+    private readonly builder: GroupBuilder,
+    private readonly options: ImageBuildsOptions = {},
   ) {}
 
   handleBatch(events: readonly RecordedEvent[]): void {
@@ -87,7 +86,7 @@ export class ImageBuilds implements Reactor {
     const startedAt = Date.now();
     const log = this.options.logger?.child({ buildId, agentGroupId });
     log?.info({ event: 'ImageBuildStarted', packages }, 'building the agent group image');
-    const result: GroupImageResult = await buildGroupImage(this.docker, { baseImage: this.options.baseImage, packages, cacheDir: this.options.cacheDir, ...(log && { logger: log }) }).catch(
+    const result: GroupImageResult = await this.builder(packages, log).catch(
       (error: unknown) => ({ ok: false as const, reason: error instanceof Error ? error.message : String(error), logTail: '' }),
     );
     if (this.stopped) return;

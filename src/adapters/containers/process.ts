@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Logger } from '../../logger';
 import { AgentLog, lineSplitter } from './agent-log';
 import { sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
@@ -68,7 +68,7 @@ export class ProcessRuntime implements ContainerRuntime {
     const child = spawn(process.execPath, [this.options.runnerPath], {
       cwd: spec.sessionDir,
       // The agent gets its contract and nothing of the host's environment (no host secrets).
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...sessionEnv(spec.sessionDir), SWITCHYARD_AGENT_DIR: spec.groupDir, ...spec.env },
+      env: { ...packagesEnv(spec.image), ...sessionEnv(spec.sessionDir), SWITCHYARD_AGENT_DIR: spec.groupDir, ...spec.env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     return new Promise((resolve, reject) => {
@@ -142,6 +142,17 @@ export class ProcessRuntime implements ContainerRuntime {
   private pidFile(spec: ContainerSpec): string {
     return join(this.options.stateDir, `${spec.incarnationId}.json`);
   }
+}
+
+/**
+ * A docker image means nothing here; a folder is the group's approved npm packages (built by
+ * package-prefix.ts): their programs on PATH, their modules where require() looks.
+ */
+function packagesEnv(image: string): Record<string, string> {
+  const path = process.env.PATH ?? '/usr/bin:/bin';
+  if (!isAbsolute(image)) return { PATH: path };
+  const modules = join(image, 'node_modules');
+  return { PATH: `${join(modules, '.bin')}:${path}`, NODE_PATH: modules };
 }
 
 /** Whether the pid still runs this runner: pids are reused, and a stranger must never be killed. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { buildGroupImage } from '../../../src/adapters/containers/group-image';
 import { ImageBuilds } from '../../../src/adapters/containers/image-builds';
 import { CreateAgentGroup } from '../../../src/commands/agent-groups';
 import { StartImageBuild } from '../../../src/commands/images';
@@ -17,7 +18,7 @@ describe('image builds at start-up', () => {
       const [open] = core.views.images.building();
       // An engine that does not answer: the rebuild runs and fails with the client's own message.
       const docker = new Dockerode({ socketPath: join(tempDir(), 'no-engine.sock') });
-      const builds = new ImageBuilds(core, docker, { baseImage: 'switchyard-agent:latest', cacheDir: join(tempDir(), 'cache') });
+      const builds = new ImageBuilds(core, (packages) => buildGroupImage(docker, { baseImage: 'switchyard-agent:latest', packages, cacheDir: join(tempDir(), 'cache') }));
       builds.recover();
       await builds.settled();
 
