@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentImageRebuildRequested, AgentNotified } from '../events/admin';
+import { AgentGroupUpdated } from '../events/agent-groups';
 import { ContainerStopRequested } from '../events/containers';
 import type { PendingEvent } from '../events/define';
 import { ImageBuildFailed, ImageBuilt, ImageBuildStarted, ImagesPruned, ResolvedPackage } from '../events/images';
@@ -7,6 +8,7 @@ import { Id } from '../events/primitives';
 import type { Views } from '../projections';
 import type { ImageBuildRow } from '../projections/images';
 import { defineCommand, newId, reject, type CommandContext, type Rejection } from './define';
+import { InstallPackagesRequest } from './system-actions';
 
 /** The operator asks for the group's image to be built again from its configuration (`groups rebuild`). */
 export const RequestImageRebuild = defineCommand('RequestImageRebuild', z.object({ agentGroupId: Id }), (views, command) => {
@@ -94,17 +96,42 @@ export const RecordImageBuilt = defineCommand(
 /** The build failed: the group keeps the image it had, and the requester is told why. */
 export const RecordImageBuildFailed = defineCommand(
   'RecordImageBuildFailed',
-  z.object({ buildId: Id, reason: z.string().min(1).max(4000), logTail: z.string().max(8000).default(''), durationMs: z.number().int().min(0).nullable() }),
+  z.object({
+    buildId: Id,
+    reason: z.string().min(1).max(4000),
+    logTail: z.string().max(8000).default(''),
+    durationMs: z.number().int().min(0).nullable(),
+    /** The package manager (or the runtime) refused the packages themselves, not the build machinery. */
+    packagesRefused: z.boolean().default(false),
+  }),
   (views, command, context) => {
     const build = openBuild(views, command.buildId);
     if ('rejected' in build) return build;
+    const { packagesRefused, ...failure } = command;
     const kept = views.images.current(build.agent_group_id)?.tag;
-    return [
-      ImageBuildFailed.create({ agentGroupId: build.agent_group_id, ...command }),
-      ...tell(views, build, context, `Building your image with ${list(build.packages)} failed: ${command.reason}. You keep ${kept ? `the image ${kept}` : 'the default image'}.`, { reason: command.reason }),
-    ];
+    const withdrawn = packagesRefused ? withdrawApproved(views, build) : [];
+    const told = `Building your image with ${list(build.packages)} failed: ${command.reason}. You keep ${kept ? `the image ${kept}` : 'the default image'}.${withdrawn.length ? ' The packages of that request were taken out of your configuration, so they do not block later builds.' : ''}`;
+    return [ImageBuildFailed.create({ agentGroupId: build.agent_group_id, ...failure }), ...withdrawn, ...tell(views, build, context, told, { reason: command.reason })];
   },
 );
+
+/**
+ * A request whose packages the package manager refused (a name the registry lacks, apt
+ * under the process runtime) would make every later build of the group fail: its packages
+ * leave the configuration again. Only the approved request's own packages, only when the
+ * build it started failed because of packages; an interrupted build keeps them.
+ */
+function withdrawApproved(views: Views, build: ImageBuildRow): PendingEvent[] {
+  const approval = views.approvals.get(build.trigger);
+  const group = views.agentGroups.get(build.agent_group_id);
+  if (approval?.action !== 'install_packages' || !group) return [];
+  const requested = InstallPackagesRequest.safeParse(JSON.parse(approval.payload));
+  if (!requested.success) return [];
+  const { apt, npm } = group.containerConfig.packages;
+  const packages = { apt: apt.filter((name) => !requested.data.apt.includes(name)), npm: npm.filter((name) => !requested.data.npm.includes(name)) };
+  if (packages.apt.length === apt.length && packages.npm.length === npm.length) return [];
+  return [AgentGroupUpdated.create({ agentGroupId: group.id, containerConfig: { ...group.containerConfig, packages } })];
+}
 
 /** Records which unused images the operator removed from the engine. */
 export const RecordImagesPruned = defineCommand('RecordImagesPruned', z.object({ tags: z.array(z.string().min(1)).min(1) }), (_views, command) => [ImagesPruned.create(command)]);

@@ -92,6 +92,28 @@ describe('RecordImageBuildFailed', () => {
   });
 });
 
+describe('RecordImageBuildFailed when the packages themselves were refused', () => {
+  const failure = { buildId: 'build-1', reason: 'npm failed: npm error 404 Not Found', logTail: '', durationMs: 900 };
+
+  it('takes the approved request’s packages out of the configuration, so later builds are not blocked by them, and says so', () => {
+    const before = ContainerConfig.parse({ packages: { apt: ['curl', 'jq'], npm: ['is-number'] } });
+    given(...scene, AgentGroupUpdated.create({ agentGroupId: 'ag-andy', containerConfig: before }), started)
+      .when(RecordImageBuildFailed, { ...failure, packagesRefused: true })
+      .then(
+        ImageBuildFailed.create({ agentGroupId: 'ag-andy', ...failure }),
+        AgentGroupUpdated.create({ agentGroupId: 'ag-andy', containerConfig: { ...before, packages: { apt: ['curl'], npm: [] } } }),
+        notice(/taken out of your configuration/),
+      );
+  });
+
+  it('keeps them when the build machinery failed, or when no approval asked for them', () => {
+    given(...scene, started).when(RecordImageBuildFailed, failure).then(ImageBuildFailed.create({ agentGroupId: 'ag-andy', ...failure }), notice(/You keep the default image\.$/));
+    given(...scene, ImageBuildStarted.create({ agentGroupId: 'ag-andy', buildId: 'build-1', packages, trigger: 'operator:alice' }))
+      .when(RecordImageBuildFailed, { ...failure, packagesRefused: true })
+      .then(ImageBuildFailed.create({ agentGroupId: 'ag-andy', ...failure }));
+  });
+});
+
 describe('WakeSession with a built image', () => {
   it('starts in the operator’s image first, then the group’s built image, then the host default', () => {
     const wake = { sessionId: 'sess-andy', wokenBy: 'inbound', runtime: 'docker' as const, defaultImage: 'switchyard-agent:latest' };

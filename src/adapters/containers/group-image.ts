@@ -30,7 +30,8 @@ export interface ResolvedPackage {
 
 export type GroupImageResult =
   | { ok: true; built: boolean; tag: string; hash: string; sizeBytes: number; resolved: ResolvedPackage[] }
-  | { ok: false; reason: string; logTail: string };
+  /** packagesRefused: a package manager (or the runtime) refused the packages themselves, not the build machinery. */
+  | { ok: false; reason: string; logTail: string; packagesRefused?: boolean };
 
 /** A package manager refused: the reason is its own message, the tail its whole output. */
 export class PackageInstallError extends Error {
@@ -171,7 +172,7 @@ export async function buildGroupImage(docker: Dockerode, options: GroupImageOpti
     options.logger?.info({ event: 'GroupImageBuilt', tag, hash, packages: resolved.length }, 'group image built');
     return { ok: true, built: true, tag, hash, sizeBytes: built.Size, resolved };
   } catch (error) {
-    if (error instanceof PackageInstallError) return { ok: false, reason: error.message, logTail: error.logTail };
+    if (error instanceof PackageInstallError) return { ok: false, reason: error.message, logTail: error.logTail, packagesRefused: true };
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: message, logTail: message.slice(-LOG_TAIL) };
   } finally {

@@ -96,7 +96,9 @@ export class ImageBuilds implements Reactor {
       this.dispatch(RecordImageBuilt.envelope(`image-built:${buildId}`, { buildId, tag, hash, sizeBytes, resolved, durationMs, reused: !built }));
       log?.info({ event: 'ImageBuilt', tag, reused: !built, durationMs }, 'agent group image ready');
     } else {
-      this.dispatch(RecordImageBuildFailed.envelope(`image-build-failed:${buildId}`, { buildId, reason: result.reason.slice(0, 4000), logTail: result.logTail.slice(-8000), durationMs }));
+      this.dispatch(
+        RecordImageBuildFailed.envelope(`image-build-failed:${buildId}`, { buildId, reason: result.reason.slice(0, 4000), logTail: result.logTail.slice(-8000), durationMs, packagesRefused: result.packagesRefused ?? false }),
+      );
       log?.warn({ event: 'ImageBuildFailed', reason: result.reason, durationMs }, 'agent group image build failed');
     }
   }

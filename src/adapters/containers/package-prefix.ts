@@ -20,7 +20,7 @@ const bytesUnder = (dir: string) =>
  */
 export async function buildPackagePrefix(root: string, packages: GroupPackages): Promise<GroupImageResult> {
   if (packages.apt.length > 0) {
-    return { ok: false, reason: `apt packages (${packages.apt.join(', ')}) need the docker runtime: agents here run as child processes of the host, whose own system is not changed for one agent`, logTail: '' };
+    return { ok: false, reason: `apt packages (${packages.apt.join(', ')}) need the docker runtime: agents here run as child processes of the host, whose own system is not changed for one agent`, logTail: '', packagesRefused: true };
   }
   const { hash } = groupImageTag('process-runtime', packages);
   const dir = join(root, hash);
@@ -38,7 +38,7 @@ export async function buildPackagePrefix(root: string, packages: GroupPackages):
     renameSync(staging, dir);
     return { ok: true, built: true, tag: dir, hash, sizeBytes: bytesUnder(dir), resolved };
   } catch (error) {
-    if (error instanceof PackageInstallError) return { ok: false, reason: error.message, logTail: error.logTail };
+    if (error instanceof PackageInstallError) return { ok: false, reason: error.message, logTail: error.logTail, packagesRefused: true };
     throw error;
   } finally {
     rmSync(staging, { recursive: true, force: true });
