@@ -10,7 +10,7 @@ import { MessageExpired, MessageFailed } from '../events/retries';
 import { CliError, openExisting, wholeNumber } from './context';
 import { found } from './dispatch';
 import { followLog } from './follow';
-import { bad, clip, dim, formatTable, ok, printTable } from './format';
+import { bad, clip, dim, formatTable, ok, printJsonArray, printJsonLines, printTable } from './format';
 import { contentOf, textOf } from './message-text';
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -33,6 +33,7 @@ interface AuditOptions {
   until?: string;
   limit?: number;
   json?: boolean;
+  jsonl?: boolean;
   follow?: boolean;
 }
 
@@ -113,7 +114,8 @@ export function registerAudit(program: Command): void {
     .option('--until <time>', 'decided at or before this ISO-8601 time', isoTime)
     .option('--limit <n>', 'at most n rows', wholeNumber(1))
     .addOption(new Option('--format <format>', 'table for people, csv or jsonl for export').choices(['table', 'csv', 'jsonl']).default('table'))
-    .option('--json', 'the same as --format jsonl')
+    .option('--json', 'one JSON document: an array of rows')
+    .option('--jsonl', 'one JSON object a line (the same as --format jsonl)')
     .option('--follow', 'then keep printing each decision and final outcome as it commits, with its reason and text (Ctrl-C to stop)')
     .action(async (options: AuditOptions, command: Command) => {
       const core = openExisting(command);
@@ -127,16 +129,14 @@ export function registerAudit(program: Command): void {
           ...(options.until !== undefined && { until: options.until }),
           ...(options.limit !== undefined && { limit: options.limit }),
         });
-        const format = options.json ? 'jsonl' : options.format;
+        const format = options.jsonl ? 'jsonl' : options.format;
         if (options.follow) {
-          if (format === 'csv') throw new CliError('--follow prints lines or JSON Lines, not CSV', 2);
+          if (format === 'csv' || options.json) throw new CliError('--follow is a stream: it prints lines, or JSON Lines with --jsonl', 2);
           await followAudit(core, options, rows, format === 'jsonl');
           return;
         }
-        if (format === 'jsonl') {
-          for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
-          return;
-        }
+        if (options.json) return printJsonArray(rows);
+        if (format === 'jsonl') return printJsonLines(rows);
         if (format === 'csv') {
           process.stdout.write(AUDIT_COLUMNS.join(',') + '\r\n');
           for (const row of rows) process.stdout.write(AUDIT_COLUMNS.map((column) => csvField(row[column])).join(',') + '\r\n');

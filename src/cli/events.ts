@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { RecordedEvent } from '../events/define';
-import { openExisting, wholeNumber } from './context';
+import { CliError, openExisting, wholeNumber } from './context';
 import { followLog } from './follow';
-import { clip, dim, printTable } from './format';
+import { clip, dim, printJsonArray, printJsonLines, printTable } from './format';
 
 interface EventsOptions {
   stream?: string;
@@ -11,6 +11,7 @@ interface EventsOptions {
   limit?: number;
   follow?: boolean;
   json?: boolean;
+  jsonl?: boolean;
 }
 
 const row = (event: RecordedEvent) => [
@@ -32,7 +33,8 @@ export function registerEvents(program: Command): void {
     .option('--from <position>', 'start at this position', wholeNumber(1), 1)
     .option('--limit <n>', 'print at most n events', wholeNumber(1))
     .option('--follow', 'after the log, wait for new events and print them as they commit')
-    .option('--json', 'one JSON object per event per line (JSON Lines)')
+    .option('--json', 'one JSON document: an array of events')
+    .option('--jsonl', 'one JSON object a line (JSON Lines); what --follow prints for scripts')
     .action(async (options: EventsOptions, command: Command) => {
       const core = openExisting(command);
       const filter = {
@@ -52,13 +54,15 @@ export function registerEvents(program: Command): void {
               yield event;
             }
           })();
-          if (options.json) for (const event of events) process.stdout.write(JSON.stringify(event) + '\n');
+          if (options.json) printJsonArray(events);
+          else if (options.jsonl) printJsonLines(events);
           else printTable(HEADERS, events, row, dim('no events'));
           return;
         }
+        if (options.json) throw new CliError('--follow is a stream: it prints lines, or JSON Lines with --jsonl', 2);
         await followLog(core, filter.after, (event) => {
           if (!matches(event)) return;
-          process.stdout.write((options.json ? JSON.stringify(event) : row(event).join('  ')) + '\n');
+          process.stdout.write((options.jsonl ? JSON.stringify(event) : row(event).join('  ')) + '\n');
           if (++printed >= limit) return 'stop';
         });
       } finally {

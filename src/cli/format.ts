@@ -58,6 +58,25 @@ export function printTable<T>(headers: readonly string[], items: Iterable<T>, to
   if (empty) console.log(whenEmpty);
 }
 
+/**
+ * `--json` for a list that may be long: one JSON document (an array), written element by
+ * element so memory stays flat; one element a line, so a person can still read it.
+ */
+export function printJsonArray(items: Iterable<unknown>): void {
+  let first = true;
+  process.stdout.write('[');
+  for (const item of items) {
+    process.stdout.write(`${first ? '\n' : ',\n'}${JSON.stringify(item)}`);
+    first = false;
+  }
+  process.stdout.write(first ? ']\n' : '\n]\n');
+}
+
+/** `--jsonl`: one JSON object a line, for streams and for tools that read line by line. */
+export function printJsonLines(items: Iterable<unknown>): void {
+  for (const item of items) process.stdout.write(JSON.stringify(item) + '\n');
+}
+
 /** Shortens a value to fit one table cell. */
 export function clip(value: string, max = 80): string {
   return value.length <= max ? value : value.slice(0, max - 1) + '…';

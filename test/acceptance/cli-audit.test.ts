@@ -40,7 +40,12 @@ describe('switchyard audit and explain (built CLI)', () => {
   const jsonLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
 
   it('audit lists every message with its outcome, and filters by outcome, direction and agent group', () => {
-    const all = jsonLines(cli('audit', '--json').stdout);
+    const all = jsonLines(cli('audit', '--jsonl').stdout);
+    // --json is one document everywhere (an array here), --jsonl the stream of the same rows.
+    expect(JSON.parse(cli('audit', '--json').stdout)).toEqual(all);
+    expect(JSON.parse(cli('events', '--json').stdout)).toEqual(jsonLines(cli('events', '--jsonl').stdout));
+    expect(JSON.parse(cli('audit', '--agent-group', 'ag-research', '--direction', 'inbound', '--outcome', 'dropped', '--json').stdout)).toEqual([]);
+    expect(cli('events', '--follow', '--json')).toMatchObject({ status: 2, stderr: expect.stringContaining('--follow is a stream') });
     expect(all.map((row) => [row.direction, row.outcome, row.reason])).toEqual([
       ['inbound', 'routed', null],
       ['inbound', 'dropped', 'no-trigger-matched'],
@@ -54,7 +59,7 @@ describe('switchyard audit and explain (built CLI)', () => {
     expect(dropped.status).toBe(0);
     expect(dropped.stdout).toMatch(/outbound\s+r-revoked\s+dropped\s+not-permitted\s+ag-andy/);
     expect(dropped.stdout).not.toContain('inbound');
-    expect(jsonLines(cli('audit', '--agent-group', 'ag-admin', '--json').stdout).map((row) => row.outcome)).toEqual(['routed', 'routed']);
+    expect(jsonLines(cli('audit', '--agent-group', 'ag-admin', '--jsonl').stdout).map((row) => row.outcome)).toEqual(['routed', 'routed']);
     expect(cli('audit', '--since', '2999-01-01T00:00:00Z').stdout).toContain('no messages match');
   });
 

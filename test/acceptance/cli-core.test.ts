@@ -59,7 +59,7 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     expect(table.stdout).toMatch(/4\s+\S+Z\s+agent-group-ag-1\s+DestinationAdded\s+operator:alice/);
 
     const lines = (args: string[]) =>
-      runCli(['--data-dir', dataDir(), 'events', '--json', ...args]).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+      runCli(['--data-dir', dataDir(), 'events', '--jsonl', ...args]).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
     expect(lines([]).map((e) => e.position)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(lines(['--stream', 'agent-group-ag-2']).map((e) => e.position)).toEqual([2, 7]);
     expect(lines(['--type', 'DestinationRemoved'])).toMatchObject([{ position: 6, data: { localName: 'research' }, metadata: { commandId: 'c-3' } }]);
@@ -68,7 +68,7 @@ describe('switchyard CLI (built): events and replay --verify', () => {
 
   it('events --follow prints the log, then events as they commit', async () => {
     seed();
-    const follow = startCli(['--data-dir', dataDir(), 'events', '--follow', '--json', '--from', '7', '--limit', '3']);
+    const follow = startCli(['--data-dir', dataDir(), 'events', '--follow', '--jsonl', '--from', '7', '--limit', '3']);
     await follow.lines(1);
     const core = openDataDir(dataDir());
     core.bus.dispatch(AddDestination.envelope('c-5', { agentGroupId: 'ag-2', localName: 'a', targetType: 'agent', targetId: 'ag-1' }));

@@ -32,7 +32,7 @@ describe('switchyard CLI (built): the agent image and network per group', () => 
     expect(cleared.stderr).toBe('');
     expect(cleared.status).toBe(0);
 
-    const events = cli('events', '--json', '--type', 'AgentGroupUpdated').stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const events = cli('events', '--jsonl', '--type', 'AgentGroupUpdated').stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
     expect(events.map((e) => e.data.containerConfig?.imageTag ?? null)).toEqual(['ghcr.io/acme/nanoclaw-agent:v2', null, null, null]);
     expect(events[3].data).toEqual({ agentGroupId: 'ag-andy', maxHops: null, outboundPerMinute: null });
   });
@@ -59,7 +59,7 @@ describe('switchyard CLI (built): the agent image and network per group', () => 
     expect(shown().group.containerConfig.imageTag).toBe('agent:1');
     expect(cli('groups', 'show', 'ag-andy').stdout).toContain('Network: none (the default)');
 
-    const events = cli('events', '--json', '--type', 'AgentGroupUpdated').stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const events = cli('events', '--jsonl', '--type', 'AgentGroupUpdated').stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
     expect(events.map((e) => e.data.containerConfig?.network ?? null)).toEqual([null, 'bridge', null]);
     expect(events.map((e) => e.metadata.actor)).toEqual(Array(3).fill(expect.stringMatching(/^operator:/)));
   });

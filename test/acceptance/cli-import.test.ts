@@ -205,7 +205,7 @@ describe('switchyard import-nanoclaw (built CLI)', () => {
     expect(wirings()[0]).toEqual(['mg-family', 'ag-andy', 'shared', 5, '^@andrew']);
     // The name moved to another target in NanoClaw, so it moves here too.
     expect(acl('ag-worker')).toEqual([['parent', 'agent', 'ag-andy']]);
-    const appended = cli('events', '--from', String(before + 1), '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string });
+    const appended = cli('events', '--from', String(before + 1), '--jsonl').stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string });
     expect(appended.map((e) => e.type)).toEqual(['MessagingGroupUpdated', 'DestinationRemoved', 'DestinationAdded', 'ChannelUnwired', 'ChannelWired']);
   });
 

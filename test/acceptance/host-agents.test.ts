@@ -44,7 +44,7 @@ describe('switchyard start with the process runtime and the echo agent (built CL
 
       await postInbound(host.url, { platformId: 'fam', messageId: 'm-2', content: { text: '@to:nowhere psst' } });
       await waitForEvents(core.store, (e) => e.type === 'OutboundDropped');
-      const drops = cli('audit', '--outcome', 'dropped', '--json').stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const drops = cli('audit', '--outcome', 'dropped', '--jsonl').stdout.trim().split('\n').map((line) => JSON.parse(line));
       expect(drops).toEqual([expect.objectContaining({ direction: 'outbound', reason: 'unknown-destination', agent_group_id: 'ag-andy', session_id: sessionId })]);
 
       const scheduled = cli('tasks', 'schedule', '--session', sessionId, '--prompt', 'tick', '--every', '* * * * * *');
@@ -170,7 +170,7 @@ describe('switchyard start with the process runtime and the echo agent (built CL
       // The agent is told, as a notice into its own session.
       await waitForEvents(core.store, (e) => e.type === 'AgentNotified' && (e.data as { sessionId: string }).sessionId === sessionId);
 
-      const drops = cli('audit', '--outcome', 'dropped', '--json').stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const drops = cli('audit', '--outcome', 'dropped', '--jsonl').stdout.trim().split('\n').map((line) => JSON.parse(line));
       expect(drops).toEqual([expect.objectContaining({ direction: 'outbound', reason: 'loop-limit', agent_group_id: 'ag-andy', session_id: sessionId })]);
       const status = JSON.parse(cli('status', '--json').stdout) as { limited: unknown[] };
       expect(status.limited).toEqual([expect.objectContaining({ sessionId, agentGroupId: 'ag-andy', reason: 'loop-limit', count: 1 })]);

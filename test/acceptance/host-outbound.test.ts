@@ -73,7 +73,7 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       ]);
       await waitForEvents(core.store, finalOutcome(new Set(['r-fail', 'r-denied'])), 2);
 
-      const audit = runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const audit = runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--jsonl']).stdout.trim().split('\n').map((line) => JSON.parse(line));
       expect(audit.map((row) => [row.message_id, row.outcome, row.attempts, row.reason])).toEqual([
         ['r-ok', 'delivered', 1, null],
         ['r-fail', 'failed', 3, expect.stringContaining('HttpError')],
@@ -158,7 +158,7 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       await waitUntil(() => deliveries() === 3, 'the third delivery attempt to reach the platform');
       host.child.kill('SIGKILL');
       await host.done;
-      const audit = () => runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const audit = () => runCli(['--data-dir', dataDir(), 'audit', '--direction', 'outbound', '--jsonl']).stdout.trim().split('\n').map((line) => JSON.parse(line));
       expect(audit().map((row) => [row.message_id, row.outcome, row.attempts])).toEqual([['r-last', 'routed', 3]]);
 
       host = await startHost(dataDir(), platform.url);
