@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { payloadHash } from '../../src/commands/system-actions';
@@ -40,7 +40,10 @@ describe('import-nanoclaw adopts session folders, and the host carries on where 
   });
   afterEach(() => platform.close());
 
-  it('answers each pending message once, delivers each undelivered reply once, re-sends and re-runs nothing, and replays equal', async () => {
+  it.each(['seed', 'v2.0.64'] as const)('from a %s install: answers each pending message once, delivers each undelivered reply once, re-sends and re-runs nothing, and replays equal', async (version) => {
+    rmSync(nanoclaw(), { recursive: true, force: true });
+    buildNanoclaw(nanoclaw(), { version });
+    addWebhookSession(nanoclaw(), version);
     const before = snapshot(nanoclaw());
     const imported = cli('import-nanoclaw', nanoclaw(), '--json');
     expect(imported.stderr).toBe('');

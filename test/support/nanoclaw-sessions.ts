@@ -1,6 +1,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { NanoclawVersion } from './nanoclaw-install';
 
 /**
  * The session databases exactly as the reference creates them (spec §2), without the
@@ -120,17 +121,35 @@ export function buildSessionFolder(nanoclawDir: string, spec: SessionFolderSpec)
  * and the cards NanoClaw was waiting on: Andy's install_packages request (pending
  * approval `appr-old`) and its question `q-1` in the webhook chat.
  */
-export function addWebhookSession(nanoclawDir: string): void {
-  const db = new Database(join(nanoclawDir, 'v2.db'));
-  db.exec(`
+/** The web chat, its wiring and open cards, in the central database of each version (spec §11). */
+const WEB_ROWS: Record<NanoclawVersion, string> = {
+  seed: `
     INSERT INTO messaging_groups VALUES ('mg-web', 'webhook', 'web-1', 'Web', 1, 'u-web', '2026-01-01');
     INSERT INTO messaging_group_agents VALUES ('w3', 'mg-web', 'ag-andy', '{}', 'all', 'shared', 0, '2026-01-01');
+    ${NANOCLAW_PENDING_SCHEMA}
+    INSERT INTO pending_approvals VALUES ('appr-old', 'sess-web', 'out-sys', 'install_packages', '{"apt":["curl"],"npm":[],"reason":"needed"}', '2026-01-02');`,
+  'v2.0.64': `
+    INSERT INTO messaging_groups VALUES ('mg-web', 'webhook', 'web-1', 'Web', 1, 'strict', NULL, '2026-01-01');
+    INSERT INTO messaging_group_agents VALUES ('w3', 'mg-web', 'ag-andy', 'shared', 0, '2026-01-01', 'pattern', '.', 'all', 'drop');
+    INSERT INTO users VALUES ('webhook:u-web', 'webhook', 'Web admin', '2026-01-01');
+    INSERT INTO user_roles VALUES ('webhook:u-web', 'admin', 'ag-andy', NULL, '2026-01-01');
+    CREATE TABLE pending_approvals (approval_id TEXT PRIMARY KEY, session_id TEXT, request_id TEXT, action TEXT NOT NULL, payload TEXT NOT NULL,
+      created_at TEXT NOT NULL, agent_group_id TEXT, channel_type TEXT, platform_id TEXT, platform_message_id TEXT, expires_at TEXT,
+      status TEXT DEFAULT 'pending', title TEXT, options_json TEXT);
+    CREATE TABLE pending_questions (question_id TEXT PRIMARY KEY, session_id TEXT, message_out_id TEXT, platform_id TEXT,
+      channel_type TEXT, thread_id TEXT, created_at TEXT NOT NULL);
+    INSERT INTO pending_approvals VALUES ('appr-old', 'sess-web', 'out-sys', 'install_packages', '{"apt":["curl"],"npm":[],"reason":"needed"}', '2026-01-02',
+      'ag-andy', 'slack', 'C42', 'tg-9', '2099-01-01T00:00:00.000Z', 'pending', 'Install packages', '["Approve","Reject"]');
+    INSERT INTO pending_approvals VALUES ('appr-done', 'sess-web', 'out-x', 'install_packages', '{"apt":["git"],"npm":[],"reason":"old"}', '2026-01-01',
+      'ag-andy', 'slack', 'C42', 'tg-8', '2099-01-01T00:00:00.000Z', 'approved', 'Install packages', '["Approve","Reject"]');`,
+};
+
+export function addWebhookSession(nanoclawDir: string, version: NanoclawVersion = 'seed'): void {
+  const db = new Database(join(nanoclawDir, 'v2.db'));
+  db.exec(WEB_ROWS[version]);
+  db.exec(`
     INSERT INTO agent_destinations VALUES ('ag-andy', 'worker-1', 'agent', 'ag-worker', '2026-01-01');
     INSERT INTO sessions VALUES ('sess-web', 'ag-andy', 'mg-web', NULL, NULL, 'active', 'running', NULL, '2026-01-01');
-  `);
-  db.exec(NANOCLAW_PENDING_SCHEMA);
-  db.exec(`
-    INSERT INTO pending_approvals VALUES ('appr-old', 'sess-web', 'out-sys', 'install_packages', '{"apt":["curl"],"npm":[],"reason":"needed"}', '2026-01-02');
     INSERT INTO pending_questions VALUES ('q-1', 'sess-web', 'out-ask', 'web-1', 'webhook', NULL, '2026-01-02');
   `);
   db.close();
