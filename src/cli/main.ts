@@ -12,6 +12,7 @@ import { registerAcl } from './acl';
 import { registerApprovals } from './approvals';
 import { registerAudit } from './audit';
 import { registerChannels } from './channels';
+import { registerCompletion } from './completion';
 import { registerDemo } from './demo';
 import { registerDestinations } from './destinations';
 import { registerDoctor } from './doctor';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerTasks(program);
   registerApprovals(program);
   registerDoctor(program);
+  registerCompletion(program);
   registerImages(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
