@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger';
 import { seedApprovalScene } from '../support/approval-scene';
 import { runCli } from '../support/cli';
 import { writeOutbound } from '../support/container';
-import { FakePlatform, postInbound } from '../support/fake-platform';
+import { FakePlatform, postAction, postInbound } from '../support/fake-platform';
 import { RecordingRuntime } from '../support/recording-runtime';
 import { useTempDir } from '../support/temp';
 import { waitForEvents, waitUntil } from '../support/wait';
@@ -38,8 +38,7 @@ describe('approvals end to end: an agent asks to install packages, the operator 
       expect(cli('approvals', 'list', '--status', 'pending', '--json').stdout).toContain(approvalId);
 
       // A click on the card by someone who is not the chat's admin is answered, recorded, and changes nothing.
-      const click = (userId: string, selectedOption: string, questionId = approvalId) =>
-        fetch(`${channel.url()}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ platformId: 'ops', questionId, selectedOption, userId }) }).then((r) => r.json());
+      const click = async (userId: string, selectedOption: string, questionId = approvalId) => (await postAction(channel.url(), { platformId: 'ops', questionId, selectedOption, userId })).json;
       expect(await click('U-intruder', 'Approve')).toEqual({ accepted: false, reason: expect.stringContaining('refused and recorded (not-admin)') });
       expect(host.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'pending', refused_attempts: 1 }));
 

@@ -8,7 +8,7 @@ import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
 import { seedApprovalScene } from '../support/approval-scene';
 import { writeOutbound } from '../support/container';
-import { FakePlatform, postInbound } from '../support/fake-platform';
+import { FakePlatform, postAction, postInbound } from '../support/fake-platform';
 import { RecordingRuntime } from '../support/recording-runtime';
 import { useTempDir } from '../support/temp';
 import { waitForEvents, waitUntil } from '../support/wait';
@@ -35,8 +35,7 @@ describe("an agent's question end to end: its card in the chat, a click, the ans
       const [card] = await platform.waitFor(1);
       expect(card).toEqual(expect.objectContaining({ platformId: 'fam', content: question }));
 
-      const click = (userId: string, selectedOption: string, platformId = 'fam') =>
-        fetch(`${channel.url()}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ platformId, questionId: 'q-deploy', selectedOption, userId }) }).then((r) => r.json());
+      const click = async (userId: string, selectedOption: string, platformId = 'fam') => (await postAction(channel.url(), { platformId, questionId: 'q-deploy', selectedOption, userId })).json;
       // Gone idle before the answer: the answer wakes it, as any message does.
       host.core.bus.dispatch(StopContainer.envelope('idle', { sessionId, reason: 'idle-timeout' }));
       await waitForEvents(host.core.store, (e) => e.type === 'ContainerStopped');

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SECRET_HEADER, type WebhookDelivery } from '../../src/adapters/channels/webhook';
 
@@ -122,14 +122,23 @@ export function postAction(url: string, body: unknown, secret?: string): Promise
   return postTo(`${url}/actions`, body, secret);
 }
 
-async function postTo(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(secret !== undefined ? { [SECRET_HEADER]: secret } : {}) },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+/**
+ * A new connection per request, closed after it: tests block their own event loop (a
+ * spawnSync of the CLI), and a kept-alive socket the host times out meanwhile would be
+ * reused by fetch just as it closes (ECONNRESET), a race of the test's making.
+ */
+function postTo(url: string, body: unknown, secret?: string): Promise<{ status: number; json: any }> {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...(secret !== undefined ? { [SECRET_HEADER]: secret } : {}) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, json: text ? JSON.parse(text) : undefined }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(payload);
   });
-  const text = await response.text();
-  return { status: response.status, json: text ? JSON.parse(text) : undefined };
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
