@@ -50,7 +50,8 @@ function writeRows(dir: string, platformId: string, count: number): void {
 
 async function measureOutbound(sessions: number, rowsPerSession: number): Promise<OutboundFigures> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-outbound-'));
-  const config = loadConfig({ dataDir }, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
+  // The bench plays the agents, writing their rows itself: on the external runtime the host starts none (issue 16).
+  const config = loadConfig({ dataDir }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' });
   const host = await Host.start(config, { channels: [new InstantChannel()], logger: createLogger('silent') });
   try {
     const { bus } = host.core;
@@ -86,7 +87,7 @@ async function measureOutbound(sessions: number, rowsPerSession: number): Promis
 /** The ACL check on its own: the RouteOutbound decision against the live views, in µs. */
 async function measureAclCheck(samples: number): Promise<{ p50: number; p99: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-acl-'));
-  const host = await Host.start(loadConfig({ dataDir }), { channels: [], logger: createLogger('silent') });
+  const host = await Host.start(loadConfig({ dataDir }, { SWITCHYARD_RUNTIME: 'external' }), { channels: [], logger: createLogger('silent') });
   try {
     const { bus, views } = host.core;
     bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-bench', name: 'Bench', folder: 'bench' }));
