@@ -88,9 +88,9 @@ describeWithDockerd('group image builder (real Docker engine, Debian and npm reg
 
   it('fails with apt\'s or npm\'s own message for a package that does not exist, and tags nothing', async () => {
     const apt = await buildGroupImage(engine.docker, { baseImage: BASE, packages: { apt: ['no-such-package-switchyard'], npm: [] }, cacheDir });
-    expect(apt).toEqual({ ok: false, reason: expect.stringContaining('Unable to locate package no-such-package-switchyard'), logTail: expect.any(String) });
+    expect(apt).toEqual({ ok: false, reason: expect.stringContaining('Unable to locate package no-such-package-switchyard'), logTail: expect.any(String), packagesRefused: true });
     const npm = await buildGroupImage(engine.docker, { baseImage: BASE, packages: { apt: [], npm: ['no-such-package-switchyard-xyz'] }, cacheDir });
-    expect(npm).toEqual({ ok: false, reason: expect.stringMatching(/npm error.*404/), logTail: expect.stringContaining('no-such-package-switchyard-xyz') });
+    expect(npm).toEqual({ ok: false, reason: expect.stringMatching(/npm error.*404/), logTail: expect.stringContaining('no-such-package-switchyard-xyz'), packagesRefused: true });
     const tags = (await engine.docker.listImages()).flatMap((image) => image.RepoTags ?? []);
     expect(tags.filter((tag) => tag !== BASE && tag.startsWith('switchyard-agent:'))).toHaveLength(1);
   }, 120_000);

@@ -20,7 +20,7 @@ describe("the process runtime's package folder", () => {
   }, 120_000);
 
   it('refuses apt packages with the reason: they need the docker runtime', async () => {
-    expect(await buildPackagePrefix(root(), { apt: ['jq'], npm: [] })).toEqual({ ok: false, reason: expect.stringContaining('apt packages (jq) need the docker runtime'), logTail: '' });
+    expect(await buildPackagePrefix(root(), { apt: ['jq'], npm: [] })).toEqual({ ok: false, reason: expect.stringContaining('apt packages (jq) need the docker runtime'), logTail: '', packagesRefused: true });
   });
 
   it("fails a package the registry does not have with npm's own message, leaving no folder behind", async () => {
