@@ -1,4 +1,5 @@
 import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardResult } from '../commands/approvals';
+import { agentImage } from '../commands/containers';
 import { AddMcpServerRequest } from '../commands/system-actions';
 import type { Core } from '../core';
 import { ApprovalRequested, approvalStream } from '../events/admin';
@@ -40,7 +41,9 @@ export class ApprovalCards implements SendableSource {
     const { runtime, defaultImage = '' } = this.options;
     if (event.data.action !== 'add_mcp_server' || !runtime?.hasCommand) return '';
     const { command } = AddMcpServerRequest.parse(event.data.payload);
-    const image = this.core.views.agentGroups.get(event.data.agentGroupId)?.containerConfig.imageTag ?? defaultImage;
+    const group = this.core.views.agentGroups.get(event.data.agentGroupId);
+    if (!group) return '';
+    const image = agentImage(this.core.views, group, defaultImage);
     const where = runtime.kind === 'docker' ? `in the agent's image (${image})` : "on the agent's PATH";
     try {
       if (await runtime.hasCommand(command, image)) return '';
