@@ -172,7 +172,7 @@ export class Host {
       backoffMs: config.retryBackoffMs,
       logger: component('delivery'),
       guard,
-      sources: [new ApprovalCards(core, channels)],
+      sources: [new ApprovalCards(core, channels, { runtime, defaultImage: config.agentImage })],
     });
     // Stopped once the channels are: deliveries in flight record their outcome.
     teardown.add('delivery', () => delivery.stop());

@@ -107,6 +107,7 @@ async function main(): Promise<void> {
 
   const session = await openSession(inboundPath, outboundPath, pollMs, stopping.signal);
   if (session) {
+    await provider.start?.();
     log('RunnerStarted', { provider: providerName, releasedClaims: session.releaseStaleClaims() });
     try {
       while (!stopping.signal.aborted) {
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
       }
     } finally {
       session.close();
+      await provider.close?.();
     }
   }
   clearInterval(heartbeat);

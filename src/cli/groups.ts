@@ -16,6 +16,21 @@ const imageInUse = (group: AgentGroup, build: ImageBuildRow | null) =>
       : "the host's default (SWITCHYARD_AGENT_IMAGE)";
 
 const HEADERS = ['ID', 'NAME', 'FOLDER', 'ADMIN', 'PROVIDER'];
+
+/** A group as the CLI prints it: an MCP server's env values may be secrets, so only their names are shown. */
+const masked = (g: AgentGroup): AgentGroup => ({
+  ...g,
+  containerConfig: {
+    ...g.containerConfig,
+    mcpServers: Object.fromEntries(
+      Object.entries(g.containerConfig.mcpServers).map(([name, server]) => [name, { ...server, env: Object.fromEntries(Object.keys(server.env).map((key) => [key, '***'])) }]),
+    ),
+  },
+});
+const mcpServers = (g: AgentGroup) =>
+  Object.entries(g.containerConfig.mcpServers)
+    .map(([name, server]) => `${name} (${[server.command, ...server.args].join(' ')}${Object.keys(server.env).length > 0 ? `; env ${Object.entries(server.env).map(([key, value]) => `${key}=${value}`).join(' ')}` : ''})`)
+    .join(', ') || 'none';
 const FLAGS = { name: '--name', folder: '--folder', isAdmin: '--admin', agentProvider: '--provider', agentGroupId: '--id', maxHops: '--max-hops', outboundPerMinute: '--max-rate', image: '--image', network: '--network' };
 
 export function registerGroups(program: Command): void {
@@ -25,7 +40,7 @@ export function registerGroups(program: Command): void {
     .description('every agent group')
     .option('--json', 'print as JSON')
     .action((options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => core.views.agentGroups.list(), (list) => ({ headers: HEADERS, rows: list.map(row) })),
+      printRead(command, options.json, (core) => core.views.agentGroups.list().map(masked), (list) => ({ headers: HEADERS, rows: list.map(row) })),
     );
   groups
     .command('show')
@@ -37,7 +52,7 @@ export function registerGroups(program: Command): void {
         command,
         options.json,
         (core) => ({
-          group: found(core.views.agentGroups.get(id), `agent group ${id}`),
+          group: masked(found(core.views.agentGroups.get(id), `agent group ${id}`)),
           wirings: core.views.wirings.forAgentGroup(id),
           destinations: core.views.destinations.list(id),
           sessions: core.views.sessions.forAgentGroup(id),
@@ -48,6 +63,7 @@ export function registerGroups(program: Command): void {
             formatTable(HEADERS, [row(group)]),
             `\nImage: ${imageInUse(group, build)}`,
             `Network: ${group.containerConfig.network ?? 'none (the default)'} (docker runtime only: the process runtime ignores it, its agents share the host's network)`,
+            `MCP servers: ${mcpServers(group)}`,
             '\nWirings:',
             formatTable(['CHAT', 'PRIORITY', 'SESSION MODE', 'TRIGGER'], wirings.map((w) => [w.messagingGroupId, w.priority, w.sessionMode, w.triggerRules.pattern ?? ''])),
             '\nDestinations:',

@@ -11,9 +11,14 @@ import {
 } from '../events/containers';
 import { Id } from '../events/primitives';
 import type { Views } from '../projections';
+import type { AgentGroup } from '../projections/agent-groups';
 import { LIVE_STATUSES, type ContainerRow, type ContainerStatus } from '../projections/containers';
 import { defineCommand, newId, reject, type Rejection } from './define';
 import { QUARANTINED } from './quarantine';
+
+/** The image a group's next agent starts in: the operator's choice, then the image built from its approved packages, then the host's default. */
+export const agentImage = (views: Views, agentGroup: AgentGroup, defaultImage: string): string =>
+  agentGroup.containerConfig.imageTag ?? views.images.current(agentGroup.id)?.tag ?? defaultImage;
 
 /**
  * Starts a container for the session unless it has one starting, running, idle or
@@ -44,8 +49,7 @@ export const WakeSession = defineCommand(
         agentGroupId: session.agent_group_id,
         incarnationId: newId('inc', context),
         runtime: command.runtime,
-        // The operator's choice first, then the image built from the group's approved packages.
-        image: agentGroup.containerConfig.imageTag ?? views.images.current(agentGroup.id)?.tag ?? command.defaultImage,
+        image: agentImage(views, agentGroup, command.defaultImage),
         wokenBy: command.wokenBy,
       }),
     ];

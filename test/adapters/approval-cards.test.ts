@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebhookChannel } from '../../src/adapters/channels/webhook';
 import type { CommandEnvelope } from '../../src/commands/define';
@@ -20,22 +21,23 @@ describe('approval cards (a running host, the webhook channel against a platform
   });
   afterEach(() => platform.close());
 
-  const start = (backoffMs: number) => {
+  const start = (backoffMs: number, runtime: 'external' | 'process' = 'external') => {
     const channel = new WebhookChannel({ listen: { host: '127.0.0.1', port: 0 }, deliverUrl: platform.url });
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RETRY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: 'external' });
+    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RETRY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: runtime });
     return Host.start(config, { channels: [channel], logger: createLogger('silent') });
   };
 
   /** A request from Andy's session, shown in the admin chat: returns the approval id. */
-  function requestRebuild(host: Host): string {
+  function request(host: Host, content: Record<string, unknown>): string {
     seedApprovalScene(host.core);
     const run = (envelope: CommandEnvelope) => expect(host.core.bus.dispatch(envelope).status).toBe('accepted');
     run(receiveInbound({ channelType: 'webhook', platformId: 'fam', messageId: 'm-1', content: { text: 'rebuild please' }, timestamp: '2026-11-24T09:00:00.000Z' }));
     const sessionId = host.core.views.sessions.forAgentGroup('ag-andy')[0]!.id;
     const row = { id: 'req-1', seq: 1, in_reply_to: null, timestamp: '2026-11-24T09:00:00.000Z', deliver_after: null, recurrence: null, kind: 'system', platform_id: null, channel_type: null, thread_id: null };
-    run(RouteOutbound.envelope('route-req-1', { sessionId, row: { ...row, content: JSON.stringify({ action: 'request_rebuild', reason: 'stale' }) } }));
+    run(RouteOutbound.envelope('route-req-1', { sessionId, row: { ...row, content: JSON.stringify(content) } }));
     return host.core.views.approvals.list()[0]!.approval_id;
   }
+  const requestRebuild = (host: Host) => request(host, { action: 'request_rebuild', reason: 'stale' });
 
   /** The card's story in the request's stream: [type, attempt, final]. */
   const story = (host: Host, approvalId: string) =>
@@ -98,6 +100,30 @@ describe('approval cards (a running host, the webhook channel against a platform
       expect(platform.received).toHaveLength(1);
     } finally {
       await host.stop();
+    }
+  });
+
+  it('an MCP server whose command is not on the agents\u2019 PATH (process runtime) gets a card that says approving will not make it run; one that is gets none', async () => {
+    const cardFor = async (command: string) => {
+      const host = await start(5, 'process');
+      try {
+        const approvalId = request(host, { action: 'add_mcp_server', name: 'calc', command, args: [], env: {} });
+        await waitForEvents(host.core.store, cardOutcome(true));
+        return (platform.received.find((card) => card.platformId === 'ops')!.content as { questionId: string; question: string });
+      } finally {
+        await host.stop();
+      }
+    };
+    const missing = await cardFor('mcp-server-nowhere');
+    expect(missing.question).toContain("mcp-server-nowhere is not on the agent's PATH: approving will not make this server run; request packages and a rebuild first");
+    expect(missing.question).toMatch(/^Andy asks to add mcp server:/);
+    platform.received.length = 0;
+    rmSync(join(tempDir(), 'data'), { recursive: true, force: true });
+    for (const present of ['node', process.execPath]) {
+      const card = await cardFor(present);
+      expect(card.question).not.toContain('Note:');
+      platform.received.length = 0;
+      rmSync(join(tempDir(), 'data'), { recursive: true, force: true });
     }
   });
 });

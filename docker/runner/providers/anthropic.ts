@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { History } from '../history';
 import { log } from '../log';
+import { McpServers } from '../mcp';
 import { TOOL_HINTS, Toolbox, type ToolContext } from '../tools';
 import { formatTurn, type Provider, type Turn } from './index';
 
@@ -49,8 +50,11 @@ export class AnthropicProvider implements Provider {
   private readonly toolbox: Toolbox;
   private readonly maxToolRounds: number;
   private readonly history: History;
+  private readonly mcpStartTimeoutMs: number;
+  /** The approved MCP servers' tools, from start() on. */
+  private mcp: McpServers | undefined;
 
-  constructor(env: NodeJS.ProcessEnv) {
+  constructor(private readonly env: NodeJS.ProcessEnv) {
     // Checked here so a missing key stops the runner at start, not on every message.
     if (!env.ANTHROPIC_API_KEY) throw new Error('the anthropic provider needs ANTHROPIC_API_KEY');
     this.client = new Anthropic({ apiKey: env.ANTHROPIC_API_KEY });
@@ -63,10 +67,19 @@ export class AnthropicProvider implements Provider {
     this.instructionsPath = join(env.SWITCHYARD_AGENT_DIR || join(sessionDir, 'agent'), 'CLAUDE.md');
     this.toolbox = new Toolbox(env.NANOCLAW_IS_ADMIN === '1');
     this.maxToolRounds = positive(env.SWITCHYARD_AGENT_MAX_TOOL_ROUNDS, 8);
+    this.mcpStartTimeoutMs = positive(env.SWITCHYARD_MCP_START_TIMEOUT_MS, 30_000);
     this.history = new History(join(sessionDir, HISTORY_FILE), {
       turns: positive(env.SWITCHYARD_HISTORY_MAX_TURNS, 50),
       chars: positive(env.SWITCHYARD_HISTORY_MAX_CHARS, 200_000),
     });
+  }
+
+  async start(): Promise<void> {
+    this.mcp = await McpServers.start(this.env, this.mcpStartTimeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.mcp?.close();
   }
 
   /** Built per message: the map may have been reloaded, and the instructions rewritten, since the last one. */
@@ -95,7 +108,7 @@ export class AnthropicProvider implements Provider {
     const questions: Record<string, string> = {};
     const said: string[] = [];
     for (let round = 1; ; round++) {
-      const response = await this.client.messages.create({ model: this.model, max_tokens: 4096, system, tools: this.toolbox.tools, messages: [...this.history.messages(), ...messages] });
+      const response = await this.client.messages.create({ model: this.model, max_tokens: 4096, system, tools: [...this.toolbox.tools, ...(this.mcp?.tools ?? [])], messages: [...this.history.messages(), ...messages] });
       const content = asParams(response.content);
       // The API refuses an empty assistant turn when the conversation is sent again.
       messages.push({ role: 'assistant', content: content.length > 0 ? content : [{ type: 'text', text: '(nothing)' }] });
@@ -110,12 +123,15 @@ export class AnthropicProvider implements Provider {
         messages.push({ role: 'assistant', content: [{ type: 'text', text: `(stopped: ${refusal})` }] });
         break;
       }
-      const results = calls.map((call): Anthropic.ToolResultBlockParam => {
-        const outcome = this.toolbox.run(call.name, call.input, context);
+      const results: Anthropic.ToolResultBlockParam[] = [];
+      for (const call of calls) {
+        const mcp = this.mcp?.owns(call.name) ? this.mcp : undefined;
+        const outcome = mcp ? await mcp.call(call.name, call.input) : this.toolbox.run(call.name, call.input, context);
         if (outcome.asked) questions[outcome.asked.questionId] = outcome.asked.question;
-        log('ToolCalled', { messageId: context.message.id, tool: call.name, isError: outcome.isError, result: outcome.text.slice(0, 500) });
-        return { type: 'tool_result', tool_use_id: call.id, content: outcome.text, ...(outcome.isError && { is_error: true }) };
-      });
+        const logged = outcome.text.slice(0, 500);
+        log('ToolCalled', { messageId: context.message.id, tool: call.name, isError: outcome.isError, result: mcp ? mcp.redact(logged) : logged });
+        results.push({ type: 'tool_result', tool_use_id: call.id, content: outcome.text, ...(outcome.isError && { is_error: true }) });
+      }
       messages.push({ role: 'user', content: results });
     }
     this.history.add({ messages, ...(Object.keys(questions).length > 0 && { questions }) });

@@ -16,6 +16,10 @@ export interface Turn {
  */
 export interface Provider {
   respond(turn: Turn, context: ToolContext): Promise<string>;
+  /** Before the first message: what the provider runs beside the runner (MCP servers). */
+  start?(): Promise<void>;
+  /** When the runner stops: ends what start began. */
+  close?(): Promise<void>;
 }
 
 export function providerFor(name: string, env: NodeJS.ProcessEnv): Provider {

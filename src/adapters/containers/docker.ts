@@ -3,7 +3,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger';
 import { AgentLog, lineSplitter } from './agent-log';
-import { sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
+import { commandCandidates, sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
 
 const LABEL = {
   install: 'switchyard.install',
@@ -15,6 +15,10 @@ const LABEL = {
 /** Exit codes 128 + n mean the process died of signal n; the ones a stop or kill produces. */
 const SIGNALS: Record<number, string> = { 137: 'SIGKILL', 143: 'SIGTERM', 130: 'SIGINT' };
 const STDERR_LINES = 20;
+/** Docker's PATH for an image that sets none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The directory bit of the Go file mode the engine reports in a path's stat. */
+const MODE_DIR = 0x80000000;
 
 /**
  * Docker frames multiplexed logs as [stream, 0, 0, 0, size (4 bytes BE)] + payload; only
@@ -121,6 +125,36 @@ export class DockerRuntime implements ContainerRuntime {
         ended();
         this.options.logger?.warn({ err: error, event: 'AgentLogNotFollowed', runtimeId }, "could not follow the agent's stderr");
       });
+  }
+
+  /**
+   * Looks in the image's files (by the PATH its config sets) through a container created
+   * from it and never started: nothing of the image runs.
+   */
+  async hasCommand(command: string, image: string): Promise<boolean> {
+    const info = await this.docker.getImage(image).inspect();
+    const path = info.Config?.Env?.find((entry) => entry.startsWith('PATH='))?.slice('PATH='.length) ?? DEFAULT_PATH;
+    const container = await this.docker.createContainer({ Image: image, Cmd: ['probe'], Labels: { 'switchyard.probe': 'command' }, HostConfig: { NetworkMode: 'none' } });
+    try {
+      for (const candidate of commandCandidates(command, path)) {
+        const found = await container.infoArchive({ path: candidate }).then(
+          (response: { headers?: Record<string, string>; resume?: () => void }) => {
+            response.resume?.();
+            const stat = response.headers?.['x-docker-container-path-stat'];
+            const mode = stat ? (JSON.parse(Buffer.from(stat, 'base64').toString('utf8')) as { mode: number }).mode : 0;
+            return (mode & MODE_DIR) === 0;
+          },
+          (error: { statusCode?: number }) => {
+            if (error.statusCode === 404) return false;
+            throw error;
+          },
+        );
+        if (found) return true;
+      }
+      return false;
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
   }
 
   async stop(runtimeId: string, graceMs = 10_000): Promise<void> {

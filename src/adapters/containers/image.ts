@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger';
 
 /** The packages the runner requires at run time; install-time helpers are left out. */
-const RUNTIME_PACKAGES = ['better-sqlite3', '@anthropic-ai/sdk'];
+const RUNTIME_PACKAGES = ['better-sqlite3', '@anthropic-ai/sdk', '@modelcontextprotocol/sdk'];
 const INSTALL_ONLY = new Set(['prebuild-install']);
 /** Build leftovers of better-sqlite3 that the image does not need (sources, objects, static lib). */
 const SKIPPED = /\/(deps|src)(\/|$)|\/obj(\.target)?(\/|$)|\.a$|test_extension\.node$/;

@@ -190,6 +190,8 @@ export class ContainerLifecycle implements Reactor {
         NANOCLAW_AGENT_GROUP_NAME: agentGroup.name,
         NANOCLAW_IS_ADMIN: agentGroup.isAdmin ? '1' : '0',
         ...(agentGroup.agentProvider && { SWITCHYARD_AGENT_PROVIDER: agentGroup.agentProvider }),
+        // The reference's contract; its env values may be secrets, so only the agent's environment carries them.
+        ...(Object.keys(agentGroup.containerConfig.mcpServers).length > 0 && { NANOCLAW_MCP_SERVERS: JSON.stringify(agentGroup.containerConfig.mcpServers) }),
       },
     };
   }

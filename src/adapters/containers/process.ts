@@ -1,12 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { constants, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Logger } from '../../logger';
 import { AgentLog, lineSplitter } from './agent-log';
-import { sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
+import { commandCandidates, sessionEnv, type ContainerExit, type ContainerRuntime, type ContainerSpec, type RunningContainer } from './runtime';
 
 /** Lines of stderr kept per agent: the tail a crash is recorded with. */
 const STDERR_LINES = 20;
+
+const isExecutableFile = async (path: string): Promise<boolean> => {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+};
 
 export interface ProcessRuntimeOptions {
   /** The compiled agent runner (dist/docker/runner/main.js). */
@@ -90,6 +100,12 @@ export class ProcessRuntime implements ContainerRuntime {
         resolve({ runtimeId });
       });
     });
+  }
+
+  /** On the PATH an agent of this "image" gets: the host's, after its group's approved npm programs. */
+  async hasCommand(command: string, image: string): Promise<boolean> {
+    for (const candidate of commandCandidates(command, packagesEnv(image).PATH!)) if (await isExecutableFile(candidate)) return true;
+    return false;
   }
 
   async stop(runtimeId: string, graceMs = 10_000): Promise<void> {

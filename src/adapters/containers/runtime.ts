@@ -77,6 +77,21 @@ export interface ContainerRuntime {
   onExit(listener: (exit: ContainerExit) => void): void;
   /** Releases the runtime's own resources; containers are left to be reconciled. */
   close(): Promise<void>;
+  /**
+   * Whether a program the agent would start (an MCP server's command) exists where this
+   * runtime runs agents of this image: at its path, or in a folder of the agent's PATH.
+   * Absent: the runtime cannot tell (someone else runs the agents).
+   */
+  hasCommand?(command: string, image: string): Promise<boolean>;
+}
+
+/** Where a command is looked for, as execvp does: itself when it names a path, else in each folder of PATH. */
+export function commandCandidates(command: string, path: string): string[] {
+  if (command.includes('/')) return [command];
+  return path
+    .split(':')
+    .filter((dir) => dir !== '')
+    .map((dir) => `${dir.replace(/\/+$/, '')}/${command}`);
 }
 
 /** The environment contract of §2 of the spec, as the agent sees its folder. */

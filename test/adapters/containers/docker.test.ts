@@ -51,6 +51,19 @@ describeWithDockerd('docker runtime (real Docker engine)', () => {
     expect(await buildAgentImage(engine.docker, { tag: IMAGE, repoRoot: packageRoot(__dirname) })).toBe(false);
   });
 
+  it('finds a command in the image by its PATH or its path, without running anything, and says when it is not there', async () => {
+    const runtime = new DockerRuntime(engine.docker);
+    const before = (await engine.docker.listContainers({ all: true })).length;
+    expect(await runtime.hasCommand('node', IMAGE)).toBe(true);
+    expect(await runtime.hasCommand('/usr/bin/node', IMAGE)).toBe(true);
+    // FROM scratch: only node. An approved `npx` server would never start there.
+    expect(await runtime.hasCommand('npx', IMAGE)).toBe(false);
+    expect(await runtime.hasCommand('/usr/bin', IMAGE)).toBe(false);
+    // The runner starts MCP servers with the SDK the image carries.
+    expect(await runtime.hasCommand('/opt/switchyard/node_modules/@modelcontextprotocol/sdk/package.json', IMAGE)).toBe(true);
+    expect(await engine.docker.listContainers({ all: true })).toHaveLength(before);
+  });
+
   it('answers a message with the echo runner inside a labelled container on no network; a kill from outside is recorded and the next message wakes a new incarnation, on the network the group names since', async () => {
     const answers: string[] = [];
     const terminal = new TerminalChannel({ platformId: 'terminal', show: (_chat, text) => answers.push(text) });

@@ -33,10 +33,10 @@ describe('container lifecycle', () => {
   };
   const starts = () => [...core.store.readAll({ type: 'ContainerStarting' })].map((e) => (e.data as { wokenBy: string }).wokenBy);
   const payload = { reason: 'stale' };
-  const requestApproval = () =>
+  const requestApproval = (action: 'request_rebuild' | 'add_mcp_server' = 'request_rebuild', requested: Record<string, unknown> = payload) =>
     core.store.transaction(() => {
       const request = ApprovalRequested.create({
-        approvalId: 'appr-1', sessionId, agentGroupId: 'ag-andy', outboundId: 'out-1', action: 'request_rebuild', payload, payloadHash: payloadHash(payload),
+        approvalId: 'appr-1', sessionId, agentGroupId: 'ag-andy', outboundId: 'out-1', action, payload: requested, payloadHash: payloadHash(requested),
         shownText: 'Andy asks for a rebuild', expiresAt: '2099-01-01T00:00:00.000Z', adminChat: { messagingGroupId: 'mg-family', channelType: 'webhook', platformId: 'fam' },
       });
       const metadata = { commandId: 'appr', correlationId: 'appr', causationId: 'appr', actor: 'ag-andy', recordedAt: new Date().toISOString() };
@@ -106,5 +106,20 @@ describe('container lifecycle', () => {
     expect(core.bus.dispatch(RejectRequest.envelope('reject', decision, { actor: 'operator:alice' })).status).toBe('accepted');
     await react();
     expect(starts()).toEqual(['inbound', 'notice']);
+  });
+
+  it('passes an approved MCP server to the restarted agent in NANOCLAW_MCP_SERVERS, and records none of its env in the container events', async () => {
+    const server = { name: 'calc', command: '/usr/bin/node', args: ['calc.js'], env: { CALC_TOKEN: 'secret-in-env-77' } };
+    requestApproval('add_mcp_server', server);
+    const approved = { approvalId: 'appr-1', payloadHash: payloadHash(server) };
+    expect(core.bus.dispatch(ApproveRequest.envelope('approve', approved, { actor: 'operator:alice' })).status).toBe('accepted');
+    await react();
+    expect(starts()).toEqual(['inbound', 'approval-applied']);
+    // The reference's contract: unset while the group has none.
+    expect(runtime.starts[0]!.env).not.toHaveProperty('NANOCLAW_MCP_SERVERS');
+    expect(JSON.parse(runtime.starts[1]!.env.NANOCLAW_MCP_SERVERS!)).toEqual({ calc: { command: '/usr/bin/node', args: ['calc.js'], env: { CALC_TOKEN: 'secret-in-env-77' } } });
+    const containerEvents = [...core.store.readAll()].filter((event) => event.type.startsWith('Container'));
+    expect(containerEvents.length).toBeGreaterThan(0);
+    expect(JSON.stringify(containerEvents)).not.toContain('secret-in-env-77');
   });
 });

@@ -1,0 +1,28 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcessRuntime } from '../../../src/adapters/containers/process';
+import { useTempDir } from '../../support/temp';
+
+/** Where the process runtime looks for an MCP server's command: the PATH its agent gets. */
+describe('process runtime: is a command where the agent runs?', () => {
+  const tempDir = useTempDir();
+
+  it('finds it on the host’s PATH, at an absolute path, or among the group’s approved npm programs; not a folder, not a file it cannot run', async () => {
+    const runtime = new ProcessRuntime({ runnerPath: '/nonexistent/runner.js', stateDir: join(tempDir(), 'run') });
+    // A package folder as package-prefix.ts builds it: the group's "image" in this runtime.
+    const prefix = join(tempDir(), 'packages', 'abc123');
+    const bin = join(prefix, 'node_modules', '.bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'weather-mcp'), '#!/bin/sh\n');
+    chmodSync(join(bin, 'weather-mcp'), 0o755);
+    writeFileSync(join(bin, 'not-executable'), '');
+
+    expect(await runtime.hasCommand('node', 'switchyard-agent:latest')).toBe(true);
+    expect(await runtime.hasCommand(process.execPath, 'switchyard-agent:latest')).toBe(true);
+    expect(await runtime.hasCommand('weather-mcp', prefix)).toBe(true);
+    expect(await runtime.hasCommand('weather-mcp', 'switchyard-agent:latest')).toBe(false);
+    expect(await runtime.hasCommand('not-executable', prefix)).toBe(false);
+    expect(await runtime.hasCommand(bin, prefix)).toBe(false);
+    expect(await runtime.hasCommand('mcp-server-nowhere', prefix)).toBe(false);
+  });
+});
