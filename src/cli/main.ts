@@ -12,6 +12,7 @@ import { registerAcl } from './acl';
 import { registerApprovals } from './approvals';
 import { registerAudit } from './audit';
 import { registerChannels } from './channels';
+import { registerConsole } from './console';
 import { registerDemo } from './demo';
 import { registerDestinations } from './destinations';
 import { registerDoctor } from './doctor';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerWhatIf(program);
   registerDemo(program);
   registerStart(program);
+  registerConsole(program);
   registerGroups(program);
   registerChannels(program);
   registerWirings(program);
