@@ -7,7 +7,7 @@ import { AddDestination, RemoveDestination } from '../src/commands/destinations'
 import { receiveInbound } from '../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../src/commands/messaging-groups';
 import { routeOutbound } from '../src/commands/outbound';
-import { explainMessage } from '../src/cli/explain';
+import { explainMessage } from '../src/explain';
 import { openCore, type Core } from '../src/core';
 import { whatIfParallel, type WhatIfReport } from '../src/what-if';
 import { count, median, timed } from './measure';

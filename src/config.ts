@@ -11,6 +11,10 @@ export const Config = z.object({
   /** Where the webhook channel POSTs outbound messages (the platform bridge). */
   webhookDeliverUrl: z.url().optional(),
   webhookSecret: z.string().min(8).optional(),
+  /** The web console's port on 127.0.0.1; unset = no console. 0 = any free port. */
+  consolePort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Asked of every console request (Bearer header, or `?token=` once, kept in a cookie). */
+  consoleToken: z.string().min(16).optional(),
   /** How often session outboxes are read, and the first delivery retry delay. */
   pollIntervalMs: z.coerce.number().int().min(10).max(60_000).default(250),
   retryBackoffMs: z.coerce.number().int().min(1).max(600_000).default(1000),
@@ -35,6 +39,7 @@ const FLAGS: Partial<Record<keyof Config, string>> = {
   logLevel: '--log-level',
   webhookPort: '--webhook-port',
   webhookDeliverUrl: '--webhook-deliver-url',
+  consolePort: '--console-port',
   runtime: '--runtime',
 };
 const ENVIRONMENT: Record<keyof Config, string> = {
@@ -44,6 +49,8 @@ const ENVIRONMENT: Record<keyof Config, string> = {
   webhookPort: 'SWITCHYARD_WEBHOOK_PORT',
   webhookDeliverUrl: 'SWITCHYARD_WEBHOOK_DELIVER_URL',
   webhookSecret: 'SWITCHYARD_WEBHOOK_SECRET',
+  consolePort: 'SWITCHYARD_CONSOLE_PORT',
+  consoleToken: 'SWITCHYARD_CONSOLE_TOKEN',
   pollIntervalMs: 'SWITCHYARD_POLL_INTERVAL_MS',
   retryBackoffMs: 'SWITCHYARD_RETRY_BACKOFF_MS',
   runtime: 'SWITCHYARD_RUNTIME',

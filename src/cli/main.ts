@@ -13,6 +13,7 @@ import { registerApprovals } from './approvals';
 import { registerAudit } from './audit';
 import { registerChannels } from './channels';
 import { registerCompletion } from './completion';
+import { registerConsole } from './console';
 import { registerDemo } from './demo';
 import { registerDestinations } from './destinations';
 import { registerDoctor } from './doctor';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerWhatIf(program);
   registerDemo(program);
   registerStart(program);
+  registerConsole(program);
   registerGroups(program);
   registerChannels(program);
   registerWirings(program);

@@ -7,12 +7,14 @@ import { MigrationError } from '../db/migrate';
 import { NotADatabaseError } from '../db/sqlite';
 import { Host } from '../host';
 import { createLogger, type Logger } from '../logger';
+import { startConsole, untilSignalled } from './console';
 import { CliError, configFor, wholeNumber } from './context';
 
 interface StartOptions {
   webhookPort?: number;
   webhookDeliverUrl?: string;
   runtime?: string;
+  consolePort?: number;
 }
 
 function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
@@ -57,11 +59,15 @@ export function registerStart(program: Command): void {
     .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
     .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
+    .option('--console-port <port>', 'serve the web console on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
     .action(async (options: StartOptions, command: Command) => {
-      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime });
+      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime, consolePort: options.consolePort });
       const logger = createLogger(config.logLevel);
       const channels = configuredChannels(config, logger);
+      // Listened for before the start, not after: a supervisor's SIGTERM during a slow start
+      // (an image build) stops the host once it is up, instead of killing it half-started.
+      const signalled = untilSignalled();
       let host: Host;
       try {
         host = await Host.start(config, { channels, logger });
@@ -72,12 +78,14 @@ export function registerStart(program: Command): void {
       for (const channel of channels) {
         if (channel instanceof WebhookChannel) console.log(`webhook channel listening on ${channel.url()}`);
       }
-      console.log(`switchyard host running on ${config.dataDir}, agents on the ${host.runtime.kind} runtime (Ctrl-C to stop)`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+      const webConsole = config.consolePort === undefined ? undefined : await startConsole(host.core, config, config.consolePort, true).catch(async (error: unknown) => {
+        await host.stop();
+        throw error;
       });
+      if (webConsole) console.log(webConsole.describe());
+      console.log(`switchyard host running on ${config.dataDir}, agents on the ${host.runtime.kind} runtime (Ctrl-C to stop)`);
+      await signalled;
+      await webConsole?.stop();
       await host.stop();
     });
 }

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { routeOutbound } from '../../src/commands/outbound';
 import { AddDestination } from '../../src/commands/destinations';
-import { explainMessage } from '../../src/cli/explain';
+import { explainMessage } from '../../src/explain';
 import { loadConfig } from '../../src/config';
 import type { RecordedEvent } from '../../src/events/define';
 import { Host } from '../../src/host';

@@ -13,7 +13,7 @@ import { receiveInbound } from '../../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { routeOutbound } from '../../src/commands/outbound';
 import { ScheduleTask } from '../../src/commands/tasks';
-import { explainMessage } from '../../src/cli/explain';
+import { explainMessage } from '../../src/explain';
 import { openDataDir, type Core } from '../../src/core';
 import { ApprovalRequested } from '../../src/events/admin';
 import type { Logger } from '../../src/logger';
