@@ -5,7 +5,7 @@ import type { AuditRow } from './projections/audit';
 import type { DestinationRow } from './projections/destinations';
 import { createViews } from './projections';
 import { recordedJudgement, rejudge, type Verdict } from './commands/rejudge';
-import { contentOf, textOf } from './cli/message-text';
+import { contentOf, textOf } from './message-text';
 
 /** A decision in a message's story, with the ACL as it stood when it was made. */
 export interface TraceStep {

@@ -11,7 +11,7 @@ import { CliError, openExisting, wholeNumber } from './context';
 import { found } from './dispatch';
 import { followLog } from './follow';
 import { bad, clip, dim, formatTable, ok, printJsonArray, printJsonLines, printTable } from './format';
-import { contentOf, textOf } from './message-text';
+import { contentOf, textOf } from '../message-text';
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
 const csvField = (value: unknown): string => {
@@ -75,7 +75,7 @@ const DECISIONS = new Set<string>([InboundRouted.type, InboundDropped.type, Outb
 /** The audit row an event decided or settled, if it is one an operator follows live. */
 function settledRow(core: Core, event: RecordedEvent): AuditRow | undefined {
   const { audit } = core.views;
-  if (DECISIONS.has(event.type)) return audit.find(event.metadata.commandId).find((row) => row.audit_id === event.metadata.commandId);
+  if (DECISIONS.has(event.type)) return audit.decidedBy(event.metadata.commandId);
   if (DeliverySucceeded.is(event) || (DeliveryFailed.is(event) && event.data.final)) return audit.outboundRow(event.data.sessionId, event.data.outboundId);
   if (MessageFailed.is(event) || MessageExpired.is(event)) return audit.inboundRow(event.data.sessionId, event.data.messageId);
   return undefined;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApproveRequest, RejectRequest } from '../commands/approvals';
 import { payloadHash } from '../commands/system-actions';
 import type { Core } from '../core';
-import { contentOf, textOf } from '../cli/message-text';
+import { contentOf, textOf } from '../message-text';
 import { ApprovalDecisionRefused } from '../events/admin';
 import type { RecordedEvent } from '../events/define';
 import { explainMessage, summary } from '../explain';
@@ -44,7 +44,7 @@ export function liveDecision(core: Core, event: RecordedEvent): LiveDecision | u
   const kind = DECISIONS[event.type];
   if (!kind) return undefined;
   // The audit row (keyed by the deciding command) holds the ids whatever the event's shape.
-  const audit = core.views.audit.find(event.metadata.commandId).find((row) => row.audit_id === event.metadata.commandId);
+  const audit = core.views.audit.decidedBy(event.metadata.commandId);
   const data = event.data as { reason?: unknown };
   return {
     position: event.position,

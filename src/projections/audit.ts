@@ -132,6 +132,7 @@ export interface AuditQuery {
 }
 
 export class AuditView {
+  private readonly byAuditId: Database.Statement;
   private readonly byMessage: Database.Statement;
   private readonly outbound: Database.Statement;
   private readonly inbound: Database.Statement;
@@ -156,6 +157,7 @@ export class AuditView {
       `SELECT reason, direction, count(*) AS count FROM audit WHERE outcome = 'dropped' AND decided_at >= ?
        GROUP BY reason, direction ORDER BY count DESC, reason`,
     );
+    this.byAuditId = db.prepare('SELECT * FROM audit WHERE audit_id = ?');
     this.byMessage = db.prepare(
       `SELECT * FROM audit WHERE message_id = @id UNION SELECT * FROM audit WHERE audit_id = @id
        UNION SELECT * FROM audit WHERE platform_message_id = @id ORDER BY decided_position`,
@@ -192,6 +194,11 @@ export class AuditView {
   /** Sessions whose rows were dropped by the hop or rate limit since a time. */
   limitedSince(since: string): { sessionId: string; agentGroupId: string; reason: string; count: number; lastAt: string }[] {
     return this.limited.all(since) as { sessionId: string; agentGroupId: string; reason: string; count: number; lastAt: string }[];
+  }
+
+  /** The row a decision opened: audit rows are keyed by the deciding command's id. */
+  decidedBy(commandId: string): AuditRow | undefined {
+    return this.byAuditId.get(commandId) as AuditRow | undefined;
   }
 
   /** Every audit row a message id could mean: host id, command id or platform id. */

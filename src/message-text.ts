@@ -1,6 +1,6 @@
-import type { RecordedEvent } from '../events/define';
-import { InboundDropped } from '../events/inbound';
-import { OutboundDropped } from '../events/outbound';
+import type { RecordedEvent } from './events/define';
+import { InboundDropped } from './events/inbound';
+import { OutboundDropped } from './events/outbound';
 
 /** The readable part of a message's content: its text, a task's prompt or a card's question. */
 export function textOf(content: unknown): string | null {
