@@ -65,7 +65,7 @@ export function registerDemo(program: Command): void {
           await terminal.say(text);
         }
         await answered;
-        console.log(`\n${ok('Audit trail')} of this run (switchyard --data-dir ${config.dataDir} audit):`);
+        console.log(`\n${ok('Audit trail')} of this run (npx switchyard --data-dir ${config.dataDir} audit):`);
         console.log(auditTable([...host.core.views.audit.query({})].filter((row) => row.decided_position > before)));
         console.log(dim(`\nNext: npx switchyard --data-dir ${config.dataDir} explain <message>   ·   status   ·   acl ${AGENT}   ·   what-if --remove ${AGENT}:terminal`));
         if (options.interactive && process.stdin.isTTY) await chat(terminal);

@@ -111,6 +111,7 @@ describe('switchyard CLI (built): events and replay --verify', () => {
     expect(result.stdout).toContain('andy> echo: hello Andy, are you there?');
     expect(result.stdout).toMatch(/@to:<name> makes the echo agent write to <name>/);
     expect(result.stdout).toMatch(/dropped\s+unknown-destination/);
+    expect(result.stdout).toContain(`of this run (npx switchyard --data-dir ${dataDir()} audit)`);
     expect(result.stdout).toContain(`Next: npx switchyard --data-dir ${dataDir()} explain`);
   });
 
