@@ -23,7 +23,7 @@ describe('approval cards (a running host, the webhook channel against a platform
 
   const start = (backoffMs: number, runtime: 'external' | 'process' = 'external') => {
     const channel = new WebhookChannel({ listen: { host: '127.0.0.1', port: 0 }, deliverUrl: platform.url });
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RETRY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: runtime });
+    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_DELIVERY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: runtime });
     return Host.start(config, { channels: [channel], logger: createLogger('silent') });
   };
 

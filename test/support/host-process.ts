@@ -3,7 +3,7 @@ import { startCli } from './cli';
 /** `switchyard start` with the webhook channel, as a real child process; resolves once it listens. */
 export async function startHost(dataDir: string, deliverUrl: string, extraEnv: NodeJS.ProcessEnv = {}) {
   // By default the test plays the agent, writing outbound rows itself: the host starts none.
-  const env = { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RETRY_BACKOFF_MS: '10', SWITCHYARD_LOG_LEVEL: 'warn', SWITCHYARD_RUNTIME: 'external', ...extraEnv };
+  const env = { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_DELIVERY_BACKOFF_MS: '10', SWITCHYARD_LOG_LEVEL: 'warn', SWITCHYARD_RUNTIME: 'external', ...extraEnv };
   const host = startCli(['--data-dir', dataDir, 'start', '--webhook-port', '0', '--webhook-deliver-url', deliverUrl], env);
   await host.lines(2);
   const url = /webhook channel listening on (\S+)/.exec(host.output())?.[1];
