@@ -6,7 +6,7 @@ import { RetryDelivery } from '../../src/commands/delivery';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { loadConfig } from '../../src/config';
 import type { RecordedEvent } from '../../src/events/define';
-import { openDataDir } from '../../src/core';
+import { openDataDir, type Core } from '../../src/core';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
 import { writeOutbound } from '../support/container';
@@ -61,8 +61,8 @@ describe('deliveries through the webhook channel: rate limits, parts, and an ope
   const settled = (outboundId: string) => (event: RecordedEvent) =>
     about(outboundId)(event) && (event.type === 'DeliverySucceeded' || (event.type === 'DeliveryFailed' && (event.data as { final: boolean }).final));
   /** The delivery events of one row, in log order, as [type, attempt]. */
-  const story = (host: Host, outboundId: string) =>
-    [...host.core.store.readAll()]
+  const story = (core: Core, outboundId: string) =>
+    [...core.store.readAll()]
       .filter((event) => about(outboundId)(event) && event.type.startsWith('Delivery'))
       .map((event) => [event.type, (event.data as { attempt?: number }).attempt]);
 
@@ -74,7 +74,7 @@ describe('deliveries through the webhook channel: rate limits, parts, and an ope
     writeOutbound(folder, [{ id: 'out-limited', channelType: 'webhook', platformId: 'chat-1', content: { text: 'after the wait' } }]);
     await waitForEvents(host.core.store, settled('out-limited'));
 
-    expect(story(host, 'out-limited')).toEqual([
+    expect(story(host.core, 'out-limited')).toEqual([
       ['DeliveryAttempted', 1],
       ['DeliveryRateLimited', 1],
       ['DeliverySucceeded', 1],
@@ -83,6 +83,28 @@ describe('deliveries through the webhook channel: rate limits, parts, and an ope
     expect(limited.data).toMatchObject({ retryAfterMs: 1000, errorClass: 'RateLimited' });
     expect(host.core.views.audit.outboundRow(host.core.views.sessions.forAgentGroup('ag-andy')[0]!.id, 'out-limited')).toMatchObject({ outcome: 'delivered', attempts: 1 });
     expect(platform.received).toHaveLength(1);
+  });
+
+  it('a stop during a long rate-limit wait does not wait it out: the attempt ends failed and retryable, for the next start', async () => {
+    const host = await startHost(platform.url);
+    const folder = await openSession(host);
+    platform.rateLimitNext(1, 3600);
+
+    writeOutbound(folder, [{ id: 'out-waiting', channelType: 'webhook', platformId: 'chat-1', content: { text: 'later' } }]);
+    await waitForEvents(host.core.store, (event) => about('out-waiting')(event) && event.type === 'DeliveryRateLimited');
+    await hosts.pop()!.stop();
+
+    const core = openDataDir(dataDir());
+    try {
+      expect(story(core, 'out-waiting')).toEqual([
+        ['DeliveryAttempted', 1],
+        ['DeliveryRateLimited', 1],
+        ['DeliveryFailed', 1],
+      ]);
+      expect([...core.store.readAll()].filter(about('out-waiting')).at(-1)!.data).toMatchObject({ errorClass: 'RateLimited', final: false });
+    } finally {
+      core.close();
+    }
   });
 
   it('a message the bridge split is recorded with each part’s id, the first as its platform id', async () => {
