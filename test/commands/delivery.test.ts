@@ -1,7 +1,7 @@
 import { RecordDeliveryAttempt, RecordDeliveryRateLimited, RecordDeliveryResult, RetryDelivery } from '../../src/commands/delivery';
 import { DeliveryAttempted, DeliveryFailed, DeliveryRateLimited, DeliveryRetryRequested, DeliverySucceeded } from '../../src/events/delivery';
 import { SessionOpened } from '../../src/events/inbound';
-import { OutboundRouted } from '../../src/events/outbound';
+import { OutboundDropped, OutboundRouted } from '../../src/events/outbound';
 import { given } from '../support/decider';
 import { agentGroupCreated, chatRegistered } from '../support/fixtures';
 
@@ -107,9 +107,25 @@ describe('an operator’s retry of a delivery', () => {
     given(...scene, attempted(1), DeliverySucceeded.create({ ...ref, attempt: 1, platformMessageId: 'pm-1' })).when(RetryDelivery, ref).thenRejects('already-delivered');
   });
 
-  it('of one still being attempted, an unknown one, or one dropped by the ACL is refused', () => {
+  it('of one still being attempted, or of an unknown one, is refused', () => {
     given(...scene, attempted(1)).when(RetryDelivery, ref).thenRejects('in-progress');
     given(...scene).when(RetryDelivery, { ...ref, outboundId: 'out-404' }).thenRejects('unknown-message');
+  });
+
+  it('of a message the ACL dropped is refused: a retry must not get it past the ACL', () => {
+    given(
+      ...scene,
+      OutboundDropped.create({
+        sessionId: 'sess-1', agentGroupId: 'ag-andy', outboundId: 'out-3', reason: 'not-permitted', explanation: 'family was revoked',
+        target: { type: 'channel', messagingGroupId: 'mg-family', channelType: 'telegram', platformId: '-1001', threadId: null },
+        row: {
+          id: 'out-3', seq: 5, in_reply_to: null, timestamp: '2026-11-24T10:00:00.000Z', deliver_after: null, recurrence: null, kind: 'chat',
+          platform_id: '-1001', channel_type: 'telegram', thread_id: null, content: '{}',
+        },
+      }),
+    )
+      .when(RetryDelivery, { ...ref, outboundId: 'out-3' })
+      .thenRejects('dropped');
   });
 
   it('of a message to another agent is refused: it is not a delivery to a chat', () => {
