@@ -1,4 +1,4 @@
-import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardResult } from '../commands/approvals';
+import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardRateLimited, RecordApprovalCardResult } from '../commands/approvals';
 import { agentImage } from '../commands/containers';
 import { AddMcpServerRequest } from '../commands/system-actions';
 import type { Core } from '../core';
@@ -87,6 +87,12 @@ export class ApprovalCards implements SendableSource {
       },
       record: (attempt, result, maxAttempts) =>
         RecordApprovalCardResult.envelope(`approval-card:${approvalId}:result-${attempt}`, { approvalId, maxAttempts, attempt, result }, meta),
+      rateLimited: (attempt, wait, error) =>
+        RecordApprovalCardRateLimited.envelope(
+          `approval-card:${approvalId}:attempt-${attempt}:rate-limited-${wait}`,
+          { approvalId, attempt, retryAfterMs: error.retryAfterMs, errorClass: error.errorClass, error: error.message },
+          meta,
+        ),
       progress: () => {
         const approval = approvals.get(approvalId)!;
         return { attempts: approval.card_attempts, outcome: approval.card_status === 'sent' ? 'delivered' : approval.card_status };

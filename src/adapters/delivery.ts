@@ -35,8 +35,8 @@ export interface Sendable {
   /** Calls the channel; resolves with the platform's message id(s). A throw is a failed attempt, unless it asks to wait. */
   send(): Promise<DeliveredIds>;
   record(attempt: number, result: AttemptResult, maxAttempts: number): CommandEnvelope;
-  /** Records that the platform asked the open attempt to wait (the `wait`-th time); without it, the wait is only logged. */
-  rateLimited?(attempt: number, wait: number, error: DeliveryError & { retryAfterMs: number }): CommandEnvelope;
+  /** Records that the platform asked the open attempt to wait (the `wait`-th time in it). */
+  rateLimited(attempt: number, wait: number, error: DeliveryError & { retryAfterMs: number }): CommandEnvelope;
   /** Per the views, after the result is recorded: attempts so far in the current series, and whether another is due. */
   progress(): { attempts: number; outcome: 'pending' | 'delivered' | 'failed' };
   /** Stable log fields: what it is, and the `event` names of a success and a failure. */
@@ -217,7 +217,7 @@ export class DeliveryService {
       } catch (error) {
         if (!asksToWait(error) || this.stopping.signal.aborted) return failure(error);
         const waitMs = Math.min(error.retryAfterMs, this.options.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS);
-        if (sendable.rateLimited) await this.committer.dispatch([sendable.rateLimited(attempt, wait, error)]);
+        await this.committer.dispatch([sendable.rateLimited(attempt, wait, error)]);
         this.options.logger?.info({ event: 'DeliveryRateLimited', ...sendable.log.fields, attempt, retryAfterMs: error.retryAfterMs, waitMs }, 'platform asked to wait');
         await this.pause(waitMs);
         // Stopped while waiting: the attempt ends as the rate limit left it; the next start opens another.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AgentMessageDelivered } from '../events/agent-messages';
 import type { PendingEvent } from '../events/define';
-import { DeliveryAttempted, DeliveryFailed, DeliveryRateLimited, DeliveryRetryRequested, DeliverySucceeded } from '../events/delivery';
+import { DeliveryAttempted, DeliveryFailed, DeliveryRateLimited, DeliveryRetryRequested, DeliverySucceeded, RateLimit } from '../events/delivery';
 import { SessionOpened } from '../events/inbound';
 import { Id } from '../events/primitives';
 import type { Views } from '../projections';
@@ -104,13 +104,7 @@ export const RecordDeliveryResult = defineCommand(
  */
 export const RecordDeliveryRateLimited = defineCommand(
   'RecordDeliveryRateLimited',
-  z.object({
-    ...RowRef,
-    attempt: z.number().int().min(1),
-    retryAfterMs: z.number().int().min(0),
-    errorClass: z.string().min(1),
-    error: z.string(),
-  }),
+  z.object({ ...RowRef, ...RateLimit }),
   (views, command) => {
     const { row, rejection } = openAttempt(views, command);
     if (!row) return rejection;

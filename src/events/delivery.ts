@@ -44,6 +44,15 @@ export const DeliveryFailed = defineEvent({
   stream: (data) => sessionStream(data.sessionId),
 });
 
+/** What a platform's request to wait was, within which attempt: the same for a delivery and an approval card. */
+export const RateLimit = {
+  attempt: z.number().int().min(1),
+  /** What the platform asked for; the host may wait less long if that is over its cap. */
+  retryAfterMs: z.number().int().min(0),
+  errorClass: z.string().min(1),
+  error: z.string(),
+};
+
 /**
  * The platform asked to be called again later (a 429 with retry-after) during an attempt.
  * Not a failure: the attempt stays open, the host waits and calls again within it, so a
@@ -53,15 +62,7 @@ export const DeliveryFailed = defineEvent({
 export const DeliveryRateLimited = defineEvent({
   type: 'DeliveryRateLimited',
   version: 1,
-  schema: z.object({
-    sessionId: Id,
-    outboundId: z.string(),
-    attempt: z.number().int().min(1),
-    /** What the platform asked for; the host may wait less long if that is over its cap. */
-    retryAfterMs: z.number().int().min(0),
-    errorClass: z.string(),
-    error: z.string(),
-  }),
+  schema: z.object({ sessionId: Id, outboundId: z.string(), ...RateLimit }),
   stream: (data) => sessionStream(data.sessionId),
 });
 

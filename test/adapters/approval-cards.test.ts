@@ -66,6 +66,19 @@ describe('approval cards (a running host, the webhook channel against a platform
     }
   });
 
+  it('a card the admin chat rate-limits is waited out within its attempt: the wait recorded, one attempt used', async () => {
+    platform.rateLimitNext(1, 0);
+    const host = await start(5);
+    try {
+      const approvalId = requestRebuild(host);
+      await waitForEvents(host.core.store, cardOutcome(true));
+      expect(story(host, approvalId)).toEqual([['ApprovalCardAttempted', 1, undefined], ['ApprovalCardRateLimited', 1, undefined], ['ApprovalCardSent', 1, undefined]]);
+      expect(host.core.views.approvals.get(approvalId)).toMatchObject({ card_status: 'sent', card_attempts: 1 });
+    } finally {
+      await host.stop();
+    }
+  });
+
   it('a card still refused after 3 attempts is failed for good, with the reason; the request stays pending for the CLI', async () => {
     platform.failNext(3, 503);
     const host = await start(5);
