@@ -122,11 +122,14 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
     try {
       // Attempt 1 is answered 503 by a bridge that then stops listening: attempt 2 is refused, and was the last.
       platform.failThenGoDown(503);
-      writeOutbound(dir, [{ id: 'r-down', channelType: 'webhook', platformId: 'fam', content: { text: 'anyone there?' } }]);
-      await waitForEvents(core.store, finalOutcome(new Set(['r-down'])));
-      expect(JSON.parse(cli('list', '--failed', '--json').stdout)).toEqual([
-        expect.objectContaining({ messageId: 'r-down', sessionId, channelType: 'webhook', platformId: 'fam', status: 'failed', attempts: 2, lastError: expect.stringMatching(/^NetworkError: .*ECONNREFUSED/) }),
+      writeOutbound(dir, [
+        { id: 'r-down', channelType: 'webhook', platformId: 'fam', content: { text: 'anyone there?' } },
+        { id: 'r-down-2', channelType: 'webhook', platformId: 'fam', content: { text: 'hello?' } },
       ]);
+      await waitForEvents(core.store, finalOutcome(new Set(['r-down', 'r-down-2'])), 2);
+      const failedRow = (messageId: string) =>
+        expect.objectContaining({ messageId, sessionId, channelType: 'webhook', platformId: 'fam', status: 'failed', attempts: 2, lastError: expect.stringMatching(/^NetworkError: .*ECONNREFUSED/) });
+      expect(JSON.parse(cli('list', '--failed', '--json').stdout)).toEqual([failedRow('r-down'), failedRow('r-down-2')]);
       expect(cli('retry', 'r-nowhere')).toMatchObject({ status: 1, stderr: expect.stringContaining('no message r-nowhere in the log') });
       expect(cli('retry', 'm-1')).toMatchObject({ status: 1, stderr: expect.stringContaining('is an inbound message') });
 
@@ -136,8 +139,11 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
       // The running host picks the retry up from the log.
       const [delivered] = await waitForEvents(core.store, (event) => event.type === 'DeliverySucceeded' && (event.data as { outboundId: string }).outboundId === 'r-down');
       expect(delivered!.data).toMatchObject({ attempt: 3 });
+      // What is still failed, all at once.
+      expect(cli('retry', '--failed')).toMatchObject({ status: 0, stdout: expect.stringContaining('retry of r-down-2') });
+      await waitForEvents(core.store, (event) => event.type === 'DeliverySucceeded' && (event.data as { outboundId: string }).outboundId === 'r-down-2');
       const keys = platform.requests.filter((request) => request.path === '/deliver').map((request) => (request.body as { idempotencyKey: string }).idempotencyKey);
-      expect(keys).toEqual([`${sessionId}:r-down`, `${sessionId}:r-down`]);
+      expect(keys.filter((key) => key.endsWith(':r-down'))).toEqual([`${sessionId}:r-down`, `${sessionId}:r-down`]);
 
       expect(cli('retry', 'r-down')).toMatchObject({ status: 1, stderr: expect.stringContaining('already-delivered') });
       expect(cli('list').stdout).toMatch(/r-down\s+\S+\s+webhook\s+fam\s+delivered\s+3\s+NetworkError/);
@@ -149,7 +155,7 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
     }
     // Each failed attempt is a warning with its error, under a stable event name.
     const logged = (await host.done).stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(logged.filter((line) => line.event === 'DeliveryFailed').map((line) => [line.level, line.errorClass, line.attempt])).toEqual([
+    expect(logged.filter((line) => line.event === 'DeliveryFailed' && line.outboundId === 'r-down').map((line) => [line.level, line.errorClass, line.attempt])).toEqual([
       [40, 'HttpError', 1],
       [40, 'NetworkError', 2],
     ]);
