@@ -15,6 +15,8 @@ interface StartOptions {
   webhookDeliverUrl?: string;
   runtime?: string;
   consolePort?: number;
+  deliveryAttempts?: number;
+  deliveryBackoffMs?: number;
 }
 
 function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
@@ -61,8 +63,13 @@ export function registerStart(program: Command): void {
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
     .option('--console-port <port>', 'serve the web console on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
+    .option('--delivery-attempts <n>', 'attempts per delivery series before a message fails for good (default 3)', wholeNumber(1))
+    .option('--delivery-backoff-ms <ms>', 'the first delay between delivery attempts, doubling after each (default 1000)', wholeNumber(1))
     .action(async (options: StartOptions, command: Command) => {
-      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime, consolePort: options.consolePort });
+      const config = configFor(command, {
+        webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime, consolePort: options.consolePort,
+        deliveryAttempts: options.deliveryAttempts, deliveryBackoffMs: options.deliveryBackoffMs,
+      });
       const logger = createLogger(config.logLevel);
       const channels = configuredChannels(config, logger);
       // Listened for before the start, not after: a supervisor's SIGTERM during a slow start
