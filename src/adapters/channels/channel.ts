@@ -31,6 +31,12 @@ export interface InboundReport {
   };
   /** What the platform says about the chat, for a chat seen for the first time. */
   chat?: { name?: string; isGroup?: boolean };
+  /** Whether the message names the bot (an @-mention, or a direct message). */
+  isMention?: boolean;
+  /** Whether the chat is a group rather than a direct conversation. */
+  isGroup?: boolean;
+  /** The platform's id of the message this one answers. */
+  replyTo?: string;
 }
 
 export interface OutboundFile {
