@@ -40,7 +40,7 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
   async function startHost(runtime: 'process' | RecordingRuntime) {
     const config = loadConfig(
       { dataDir: dataDir(), ...(runtime === 'process' && { runtime: 'process' }) },
-      { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RETRY_BACKOFF_MS: '10', SWITCHYARD_RUNNER_POLL_MS: '50' },
+      { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_DELIVERY_BACKOFF_MS: '10', SWITCHYARD_RUNNER_POLL_MS: '50' },
     );
     mkdirSync(config.dataDir, { recursive: true });
     const channel = platform.channel(config.dataDir);
@@ -108,6 +108,16 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     writeOutbound(dir, [{ id: 'out-1', channelType: platform.channelType, platformId: platform.chats.family, content: { text: 'the report', files: ['report.txt'] } }]);
     const [sent] = await platform.sent(1);
     expect(sent).toEqual(expect.objectContaining({ platformId: platform.chats.family, text: 'the report', files: [{ name: 'report.txt', text: 'outbound bytes' }] }));
+  });
+
+  it('messages of one chat reach the log in the order they were written, a slow attachment first', async () => {
+    await startHost(new RecordingRuntime());
+    const big = Buffer.alloc(4 * 1024 * 1024, 'x');
+    await platform.say({ chat: platform.chats.family, text: 'first, with a file', file: { name: 'big.bin', data: big } });
+    await platform.say({ chat: platform.chats.family, text: 'second, plain' });
+    await platform.say({ chat: platform.chats.family, text: 'third, plain' });
+    const routed = await waitForEvents(host!.core.store, (e) => e.type === 'InboundRouted', 3);
+    expect(routed.map((e) => (JSON.stringify(e.data).match(/(first|second|third), /) ?? [])[1])).toEqual(['first', 'second', 'third']);
   });
 
   it('edits a message the agent sent and reacts to the one it answers, by the ids the agent knows', async () => {

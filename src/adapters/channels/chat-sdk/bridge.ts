@@ -89,6 +89,8 @@ export class ChatSdkChannel implements ChannelAdapter {
   private connected = false;
   /** Chats whose name was looked up once this run: a name is worth one call, not one per message. */
   private readonly chatNames = new Map<string, string | undefined>();
+  /** The tail of each chat's messages being handed to the host (see inChatOrder). */
+  private readonly chatQueues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: ChatSdkChannelOptions) {
     this.channelType = options.platform.channelType;
@@ -112,7 +114,7 @@ export class ChatSdkChannel implements ChannelAdapter {
       // Every message goes to the host at once: the host orders, dedupes and decides who answers.
       concurrency: 'concurrent',
     });
-    const receive = async (thread: Thread, message: Message) => this.receive(setup, adapter, thread, message);
+    const receive = (thread: Thread, message: Message) => this.inChatOrder(adapter.channelIdFromThreadId(thread.id), () => this.receive(setup, adapter, thread, message));
     // Never subscribing, every message arrives through one of these: a DM, a mention, or any other text.
     chat.onDirectMessage(receive);
     chat.onNewMention(receive);
@@ -241,6 +243,21 @@ export class ChatSdkChannel implements ChannelAdapter {
     }
     const outcome = await setup.onAction({ channelType: this.channelType, platformId, questionId: card.questionId, selectedOption, userId: event.user.userId });
     this.logger?.info({ event: 'CardClicked', platformId, questionId: card.questionId, accepted: outcome.accepted, ...(outcome.reason && { reason: outcome.reason }) }, 'card clicked');
+  }
+
+  /**
+   * Runs the handling of one chat's messages one after the other, in the order the SDK
+   * handed them over: a message with an attachment to download must not be overtaken by
+   * the plain one written after it. Chats still run side by side.
+   */
+  private inChatOrder(platformId: string, handle: () => Promise<void>): Promise<void> {
+    const handled = (this.chatQueues.get(platformId) ?? Promise.resolve()).then(handle, handle);
+    const settled = handled.catch(() => undefined);
+    this.chatQueues.set(platformId, settled);
+    void settled.then(() => {
+      if (this.chatQueues.get(platformId) === settled) this.chatQueues.delete(platformId);
+    });
+    return handled;
   }
 
   private async receive(setup: ChannelSetup, adapter: Adapter, thread: Thread, message: Message): Promise<void> {
