@@ -6,7 +6,7 @@ import { ApprovalRequested, approvalStream } from '../events/admin';
 import type { RecordedEvent } from '../events/define';
 import type { ChannelAdapter } from './channels/channel';
 import type { ContainerRuntime } from './containers/runtime';
-import { channelFor, type Sendable, type SendableSource } from './delivery';
+import { channelFor, firstPart, type Sendable, type SendableSource } from './delivery';
 
 type Requested = RecordedEvent<'ApprovalRequested', ReturnType<typeof ApprovalRequested.schema.parse>>;
 
@@ -77,12 +77,13 @@ export class ApprovalCards implements SendableSource {
       },
       send: async () => {
         const question = shownText + (await this.missingCommandNote(event));
-        return channelFor(this.channels, adminChat.channelType).deliver(adminChat.platformId, null, {
+        const sent = await channelFor(this.channels, adminChat.channelType).deliver(adminChat.platformId, null, {
           idempotencyKey: `approval:${approvalId}`,
           kind: 'chat',
           content: JSON.stringify({ type: 'ask_question', questionId: approvalId, question, options: CARD_OPTIONS, payloadHash }),
           files: [],
         });
+        return firstPart(sent);
       },
       record: (attempt, result) => RecordApprovalCardResult.envelope(`approval-card:${approvalId}:result-${attempt}`, { approvalId, attempt, result }, meta),
       progress: () => {

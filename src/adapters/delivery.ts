@@ -46,6 +46,14 @@ export interface SendableSource {
   fromEvent(event: RecordedEvent): Sendable | undefined;
 }
 
+/**
+ * The id the log keeps for a sent row: a message the platform took as several parts (too
+ * long for one) is named by its first, where a reply or an edit aimed at it lands.
+ */
+export function firstPart(sent: string | string[] | null): string | null {
+  return Array.isArray(sent) ? (sent[0] ?? null) : sent;
+}
+
 /** The channel adapter for a channel type; without one, no attempt can succeed. */
 export function channelFor(channels: ReadonlyMap<string, ChannelAdapter>, channelType: string): ChannelAdapter {
   const channel = channels.get(channelType);
@@ -246,13 +254,14 @@ export class DeliveryService {
     }
     // The platform's ids, not the ones the agent saw, for what the row reacts to, edits or answers.
     const { content, inReplyTo } = this.refs.translate(data);
-    return channel.deliver(data.target.platformId, data.target.threadId, {
+    const sent = await channel.deliver(data.target.platformId, data.target.threadId, {
       idempotencyKey: `${data.sessionId}:${data.outboundId}`,
       kind: data.kind,
       content,
       files,
       ...(inReplyTo !== undefined && { inReplyTo }),
     });
+    return firstPart(sent);
   }
 
   /**

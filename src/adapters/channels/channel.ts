@@ -31,6 +31,12 @@ export interface InboundReport {
   };
   /** What the platform says about the chat, for a chat seen for the first time. */
   chat?: { name?: string; isGroup?: boolean };
+  /** Whether the message names the bot (an @-mention, or a direct message). */
+  isMention?: boolean;
+  /** Whether the chat is a group rather than a direct conversation. */
+  isGroup?: boolean;
+  /** The platform's id of the message this one answers. */
+  replyTo?: string;
 }
 
 export interface OutboundFile {
@@ -82,6 +88,8 @@ export class DeliveryError extends Error {
     message: string,
     readonly errorClass: string,
     readonly retryable = true,
+    /** How long the platform asked to be left alone (a 429's retry-after), when it said. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DeliveryError';
@@ -95,8 +103,11 @@ export interface ChannelAdapter {
   isConnected(): boolean;
   /** Where the platform reaches this channel (a webhook's URL), for a channel that listens. */
   url?(): string;
-  /** Sends one message; returns the platform's id for it (null if the platform gives none). */
-  deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | null>;
+  /**
+   * Sends one message; returns the platform's id for it (null if the platform gives none),
+   * or the ids of its parts, in order, when the platform took it as several messages.
+   */
+  deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | string[] | null>;
   /** Best effort: show the agent is working. */
   setTyping?(platformId: string, threadId: string | null): Promise<void>;
 }
