@@ -145,3 +145,19 @@ function decodeBody(contentType: string | undefined, raw: Buffer): unknown {
   }
   return raw;
 }
+
+/** A multipart body's text fields and files, decoded as a platform's server would. */
+export async function decodeMultipart(call: ApiCall): Promise<{ fields: Map<string, string>; files: { field: string; filename: string; data: Buffer }[] }> {
+  const form = await new Response(call.raw, { headers: { 'content-type': String(call.headers['content-type']) } }).formData();
+  const fields = new Map<string, string>();
+  const files: { field: string; filename: string; data: Buffer }[] = [];
+  for (const [field, value] of form.entries()) {
+    if (typeof value === 'string') fields.set(field, value);
+    else files.push({ field, filename: value.name, data: Buffer.from(await value.arrayBuffer()) });
+  }
+  return { fields, files };
+}
+
+export function isMultipart(call: ApiCall): boolean {
+  return String(call.headers['content-type'] ?? '').startsWith('multipart/form-data');
+}

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { FakeApiServer, type ApiAnswer, type ApiCall, type ApiRoute } from './fake-api-server';
+import { decodeMultipart, FakeApiServer, isMultipart, type ApiAnswer, type ApiCall, type ApiRoute } from './fake-api-server';
 
 /**
  * A fake Slack on loopback, for the real @chat-adapter/slack (and the @slack/web-api client
@@ -154,10 +154,11 @@ export class FakeSlack {
     return { headers: { 'content-type': file.mimetype }, body: file.data };
   }
 
-  private receiveUpload(call: ApiCall): ApiAnswer {
+  /** The client POSTs the bytes as they are or as the one file of a multipart body. */
+  private async receiveUpload(call: ApiCall): Promise<ApiAnswer> {
     const upload = this.pendingUploads.get(call.path.split('/')[2] ?? '');
     if (!upload) return { status: 404, body: { ok: false, error: 'invalid_upload' } };
-    upload.data = call.raw;
+    upload.data = isMultipart(call) ? ((await decodeMultipart(call)).files[0]?.data ?? Buffer.alloc(0)) : call.raw;
     return { body: { ok: true } };
   }
 
@@ -189,10 +190,10 @@ export function slackSignature(signingSecret: string, body: string, timestamp = 
 let nextEventId = 1;
 
 /**
- * POSTs one Events API callback (e.g. a `message` or `app_mention` event) to the host's Slack
- * webhook URL, signed with the signing secret; a wrong secret makes an unsigned-looking request.
+ * One Events API callback (e.g. a `message` or `app_mention` event) for the host's Slack
+ * webhook URL, signed with the signing secret: `fetch` it, or hand it to the channel.
  */
-export async function sendSlackEvent(webhookUrl: string, signingSecret: string, event: Record<string, unknown>): Promise<Response> {
+export function slackEventRequest(webhookUrl: string, signingSecret: string, event: Record<string, unknown>): Request {
   const body = JSON.stringify({
     token: 'verification-token-unused',
     team_id: SLACK_TEAM_ID,
@@ -202,7 +203,7 @@ export async function sendSlackEvent(webhookUrl: string, signingSecret: string, 
     event_time: Math.floor(Date.now() / 1000),
     event,
   });
-  return fetch(webhookUrl, {
+  return new Request(webhookUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...slackSignature(signingSecret, body) },
     body,
@@ -220,8 +221,8 @@ export interface SlackButtonClick {
   value?: string;
 }
 
-/** POSTs a signed interactive payload (form-encoded `payload=<json>`) for one button click. */
-export async function sendSlackButtonClick(webhookUrl: string, signingSecret: string, click: SlackButtonClick): Promise<Response> {
+/** A signed interactive payload (form-encoded `payload=<json>`) for one button click. */
+export function slackButtonClickRequest(webhookUrl: string, signingSecret: string, click: SlackButtonClick): Request {
   const payload = {
     type: 'block_actions',
     team: { id: SLACK_TEAM_ID },
@@ -234,7 +235,7 @@ export async function sendSlackButtonClick(webhookUrl: string, signingSecret: st
     actions: [{ type: 'button', action_id: click.actionId, value: click.value, block_id: 'actions', action_ts: String(Date.now() / 1000) }],
   };
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-  return fetch(webhookUrl, {
+  return new Request(webhookUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...slackSignature(signingSecret, body) },
     body,
