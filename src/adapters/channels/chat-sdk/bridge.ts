@@ -23,8 +23,8 @@ import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundRepo
 export interface ChatSdkPlatform {
   /** The channel type, and the name of its SDK adapter (`chat.webhooks[name]`). */
   readonly channelType: string;
-  /** The variables it cannot start without, in the order they are asked for. */
-  readonly requiredEnv: readonly string[];
+  /** The variables it cannot start without (in the mode the environment asks for), in the order they are asked for. */
+  requiredEnv(env: NodeJS.ProcessEnv): readonly string[];
   /** Variables whose values must never reach a log line (tokens, signing secrets). */
   readonly secretEnv: readonly string[];
   /** The longest text one platform message may carry; longer markdown is split. */
@@ -52,7 +52,7 @@ export class MissingCredentialError extends Error {
 
 /** Throws MissingCredentialError naming the first required variable that is unset or empty. */
 export function checkCredentials(platform: ChatSdkPlatform, env: NodeJS.ProcessEnv): void {
-  const missing = platform.requiredEnv.find((name) => !env[name]?.trim());
+  const missing = platform.requiredEnv(env).find((name) => !env[name]?.trim());
   if (missing !== undefined) throw new MissingCredentialError(platform.channelType, missing);
 }
 

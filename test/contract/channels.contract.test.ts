@@ -1,0 +1,176 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DeliveryError, type ChannelAdapter } from '../../src/adapters/channels/channel';
+import { sessionDir } from '../../src/adapters/session-db';
+import { CreateAgentGroup } from '../../src/commands/agent-groups';
+import type { CommandEnvelope } from '../../src/commands/define';
+import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
+import { loadConfig } from '../../src/config';
+import { Host } from '../../src/host';
+import { createLogger } from '../../src/logger';
+import type { ChannelFixture } from '../support/channel-fixture';
+import { writeOutbound } from '../support/container';
+import { RecordingRuntime } from '../support/recording-runtime';
+import { TelegramFixture } from '../support/telegram-fixture';
+import { useTempDir } from '../support/temp';
+import { waitForEvents, waitUntil } from '../support/wait';
+
+/**
+ * One contract for every chat platform behind the Chat SDK bridge, run against each
+ * platform's fake on loopback with the real SDK adapter pointed at it. A platform joins by
+ * adding its fixture (test/support/channel-fixture.ts) to the list. Acceptance tests
+ * drive the built runner: `npm run build` first.
+ */
+const fixtures: ChannelFixture[] = [new TelegramFixture()];
+
+describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const))('channel contract: %s', (_name, platform) => {
+  const tempDir = useTempDir();
+  const dataDir = () => join(tempDir(), 'data');
+  let host: Host | undefined;
+
+  beforeEach(() => platform.start());
+  afterEach(async () => {
+    await host?.stop();
+    host = undefined;
+    await platform.close();
+  });
+
+  /** A host on this platform's channel: Andy wired to the family chat, the admin group to the ops chat. */
+  async function startHost(runtime: 'process' | RecordingRuntime) {
+    const config = loadConfig(
+      { dataDir: dataDir(), ...(runtime === 'process' && { runtime: 'process' }) },
+      { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RETRY_BACKOFF_MS: '10', SWITCHYARD_RUNNER_POLL_MS: '50' },
+    );
+    mkdirSync(config.dataDir, { recursive: true });
+    const channel = platform.channel(config.dataDir);
+    host = await Host.start(config, { channels: [channel], logger: createLogger('silent'), ...(runtime !== 'process' && { runtime }) });
+    const run = (envelope: CommandEnvelope) => {
+      const outcome = host!.core.bus.dispatch(envelope);
+      if (outcome.status !== 'accepted') throw new Error(`${envelope.type} ${envelope.commandId} was ${outcome.status}`);
+    };
+    const { channelType } = platform;
+    run(CreateAgentGroup.envelope('andy', { agentGroupId: 'ag-andy', name: 'Andy', folder: 'andy' }));
+    run(CreateAgentGroup.envelope('admin', { agentGroupId: 'ag-admin', name: 'Admin', folder: 'admin', isAdmin: true }));
+    run(RegisterMessagingGroup.envelope('fam', { messagingGroupId: 'mg-fam', channelType, platformId: platform.chats.family, name: 'Family' }));
+    run(RegisterMessagingGroup.envelope('ops', { messagingGroupId: 'mg-ops', channelType, platformId: platform.chats.ops, adminUserId: platform.users.admin }));
+    run(WireChannel.envelope('wire-fam', { messagingGroupId: 'mg-fam', agentGroupId: 'ag-andy' }));
+    run(WireChannel.envelope('wire-ops', { messagingGroupId: 'mg-ops', agentGroupId: 'ag-admin' }));
+    return { host, channel };
+  }
+
+  /** Andy's session once a message reached it: its folder and the id the agent sees the message by. */
+  async function sessionOf(text: string) {
+    const routed = await waitForEvents(host!.core.store, (e) => e.type === 'InboundRouted' && JSON.stringify(e.data).includes(text));
+    const { sessionId } = routed[0]!.data as { sessionId: string };
+    const dir = sessionDir(dataDir(), 'ag-andy', sessionId);
+    const inbound = join(dir, 'inbound.db');
+    await waitUntil(() => existsSync(inbound) && rowsIn(inbound).some((row) => row.content.includes(text)), 'the message in inbound.db');
+    const row = rowsIn(inbound).find((r) => r.content.includes(text))!;
+    return { sessionId, dir, row };
+  }
+
+  it('message in → agent → reply out, in the thread it came from', async () => {
+    await startHost('process');
+    await platform.say({ chat: platform.chats.family, text: 'hello Andy', thread: '7' });
+    const [reply] = await platform.sent(1);
+    expect(reply).toEqual(expect.objectContaining({ platformId: platform.chats.family, threadId: platform.threadOf(platform.chats.family, '7'), text: 'echo: hello Andy' }));
+    const [routed] = await waitForEvents(host!.core.store, (e) => e.type === 'InboundRouted');
+    expect(routed!.data).toEqual(expect.objectContaining({ threadId: platform.threadOf(platform.chats.family, '7') }));
+    const [delivered] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
+    expect(delivered!.data).toEqual(expect.objectContaining({ platformMessageId: reply!.id }));
+  });
+
+  it('a file both ways: an attachment lands in the session inbox, an outbox file reaches the chat', async () => {
+    const runtime = new RecordingRuntime();
+    await startHost(runtime);
+    await platform.say({ chat: platform.chats.family, text: 'see attached', file: { name: 'notes.txt', data: Buffer.from('inbound bytes') } });
+    const { dir, row } = await sessionOf('see attached');
+    const [attachment] = JSON.parse(row.content).attachments as { name: string; localPath: string }[];
+    expect(attachment).toEqual(expect.objectContaining({ name: 'notes.txt', localPath: `inbox/${row.id}/notes.txt` }));
+    expect(readFileSync(join(dir, attachment!.localPath), 'utf8')).toBe('inbound bytes');
+
+    mkdirSync(join(dir, 'outbox', 'out-1'), { recursive: true });
+    writeFileSync(join(dir, 'outbox', 'out-1', 'report.txt'), 'outbound bytes');
+    writeOutbound(dir, [{ id: 'out-1', channelType: platform.channelType, platformId: platform.chats.family, content: { text: 'the report', files: ['report.txt'] } }]);
+    const [sent] = await platform.sent(1);
+    expect(sent).toEqual(expect.objectContaining({ platformId: platform.chats.family, text: 'the report', files: [{ name: 'report.txt', text: 'outbound bytes' }] }));
+  });
+
+  it('edits a message the agent sent and reacts to the one it answers, by the ids the agent knows', async () => {
+    await startHost(new RecordingRuntime());
+    const said = await platform.say({ chat: platform.chats.family, text: 'react to me' });
+    const { dir, row } = await sessionOf('react to me');
+    const target = { channelType: platform.channelType, platformId: platform.chats.family };
+    writeOutbound(dir, [{ id: 'out-1', ...target, content: { text: 'first draft' } }]);
+    const [draft] = await platform.sent(1);
+    await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
+    writeOutbound(dir, [
+      { id: 'out-2', ...target, content: { operation: 'edit', messageId: 'out-1', text: 'final text' } },
+      { id: 'out-3', ...target, content: { operation: 'reaction', messageId: row.id, emoji: '👍' } },
+    ]);
+    expect(await platform.edits(1)).toEqual([{ id: draft!.id, text: expect.stringContaining('final text') }]);
+    expect(await platform.reactions(1)).toEqual([{ id: said, emoji: '👍' }]);
+  });
+
+  it("an approval card: another user's click is refused and recorded, the chat's admin's decides", async () => {
+    await startHost(new RecordingRuntime());
+    await platform.say({ chat: platform.chats.family, text: 'please get jq' });
+    const { dir } = await sessionOf('please get jq');
+    writeOutbound(dir, [{ id: 'req-1', kind: 'system', content: { action: 'install_packages', apt: ['jq'], reason: 'json' } }]);
+    const [card] = await platform.sent(1);
+    expect(card).toEqual(expect.objectContaining({ platformId: platform.chats.ops, buttons: ['Approve', 'Reject'], text: expect.stringContaining('jq') }));
+    const [requested] = await waitForEvents(host!.core.store, (e) => e.type === 'ApprovalRequested');
+    const { approvalId } = requested!.data as { approvalId: string };
+
+    await platform.click(card!, 0, platform.users.intruder);
+    const [refused] = await waitForEvents(host!.core.store, (e) => e.type === 'ApprovalDecisionRefused');
+    expect(refused!.data).toEqual(expect.objectContaining({ approvalId, reason: 'not-admin' }));
+    expect(host!.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'pending' }));
+
+    await platform.click(card!, 0, platform.users.admin);
+    const [decided] = await waitForEvents(host!.core.store, (e) => e.type === 'ApprovalDecided');
+    expect(decided!.metadata.actor).toBe(`channel:${platform.channelType}:${platform.chats.ops}:${platform.users.admin}`);
+    expect(host!.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'approved' }));
+  });
+
+  describe('the channel alone', () => {
+    let channel: ChannelAdapter;
+    beforeEach(async () => {
+      mkdirSync(dataDir(), { recursive: true });
+      channel = platform.channel(dataDir());
+      await channel.setup({ conversations: [], onInbound: async () => undefined });
+    });
+    afterEach(() => channel.teardown());
+
+    it("splits a message longer than the platform's limit and returns each part's id", async () => {
+      const paragraph = 'word '.repeat(500).trim();
+      const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text: Array(4).fill(paragraph).join('\n\n') }), files: [] });
+      const sent = await platform.sent(2);
+      expect(ids).toEqual(sent.map((message) => message.id));
+      expect(sent.map((message) => message.text).join('\n\n')).toBe(Array(4).fill(paragraph).join('\n\n'));
+    });
+
+    it('a rate limit is a retryable RateLimited failure carrying the wait the platform asked for', async () => {
+      platform.rateLimitNextSend(3);
+      const failure = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text: 'hi' }), files: [] }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(DeliveryError);
+      expect(failure).toEqual(expect.objectContaining({ errorClass: 'RateLimited', retryable: true, retryAfterMs: 3000 }));
+      // The next attempt goes through, and a retry with the same idempotency key is not sent twice.
+      const message = { kind: 'chat', content: JSON.stringify({ text: 'hi' }), files: [], idempotencyKey: 'sess-1:out-1' };
+      const first = await channel.deliver(platform.chats.family, null, message);
+      expect(await channel.deliver(platform.chats.family, null, message)).toEqual(first);
+      expect(await platform.sent(1)).toHaveLength(1);
+    });
+  });
+});
+
+interface InRow { id: string; content: string }
+function rowsIn(path: string): InRow[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT id, content FROM messages_in ORDER BY seq').all() as InRow[];
+  } finally {
+    db.close();
+  }
+}
