@@ -11,6 +11,13 @@ export const Config = z.object({
   /** Where the webhook channel POSTs outbound messages (the platform bridge). */
   webhookDeliverUrl: z.url().optional(),
   webhookSecret: z.string().min(8).optional(),
+  /**
+   * The channels to run, comma-separated (webhook, telegram …). Unset = the webhook channel
+   * when its port is set, as before there was a choice.
+   */
+  channels: z.string().regex(/^\s*[a-z][a-z0-9-]*\s*(,\s*[a-z][a-z0-9-]*\s*)*$/, 'expected channel names separated by commas, e.g. telegram,webhook').optional(),
+  /** Where Chat SDK platforms in webhook mode are reached (loopback); needed only by those. 0 = any free port. */
+  platformWebhookPort: z.coerce.number().int().min(0).max(65535).optional(),
   /** The web console's port on 127.0.0.1; unset = no console. 0 = any free port. */
   consolePort: z.coerce.number().int().min(0).max(65535).optional(),
   /** Asked of every console request (Bearer header, or `?token=` once, kept in a cookie). */
@@ -41,6 +48,8 @@ const FLAGS: Partial<Record<keyof Config, string>> = {
   webhookDeliverUrl: '--webhook-deliver-url',
   consolePort: '--console-port',
   runtime: '--runtime',
+  channels: '--channels',
+  platformWebhookPort: '--platform-webhook-port',
 };
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
@@ -49,6 +58,8 @@ const ENVIRONMENT: Record<keyof Config, string> = {
   webhookPort: 'SWITCHYARD_WEBHOOK_PORT',
   webhookDeliverUrl: 'SWITCHYARD_WEBHOOK_DELIVER_URL',
   webhookSecret: 'SWITCHYARD_WEBHOOK_SECRET',
+  channels: 'SWITCHYARD_CHANNELS',
+  platformWebhookPort: 'SWITCHYARD_PLATFORM_WEBHOOK_PORT',
   consolePort: 'SWITCHYARD_CONSOLE_PORT',
   consoleToken: 'SWITCHYARD_CONSOLE_TOKEN',
   pollIntervalMs: 'SWITCHYARD_POLL_INTERVAL_MS',

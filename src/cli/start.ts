@@ -1,5 +1,10 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ChannelAdapter } from '../adapters/channels/channel';
+import { ChatSdkChannel, checkCredentials, MissingCredentialError } from '../adapters/channels/chat-sdk/bridge';
+import { CHAT_SDK_PLATFORMS } from '../adapters/channels/chat-sdk/platforms';
+import { CHAT_STATE_FILE, SqliteStateAdapter } from '../adapters/channels/chat-sdk/sqlite-state';
+import { PlatformWebhookListener } from '../adapters/channels/chat-sdk/webhook-listener';
 import { WebhookChannel } from '../adapters/channels/webhook';
 import { LeaseHeldError } from '../adapters/lease';
 import type { Config } from '../config';
@@ -15,22 +20,61 @@ interface StartOptions {
   webhookDeliverUrl?: string;
   runtime?: string;
   consolePort?: number;
+  channels?: string;
+  platformWebhookPort?: number;
 }
 
-function configuredChannels(config: Config, logger: Logger): ChannelAdapter[] {
-  if (config.webhookPort === undefined) return [];
+interface Channels {
+  channels: ChannelAdapter[];
+  /** The listener for the chat platforms that take webhooks, when one of them does. */
+  listener?: PlatformWebhookListener;
+}
+
+function webhookChannel(config: Config, logger: Logger): WebhookChannel {
+  if (config.webhookPort === undefined) throw new CliError('the webhook channel needs --webhook-port (or SWITCHYARD_WEBHOOK_PORT)', 2);
   if (!config.webhookDeliverUrl) {
     throw new CliError('the webhook channel needs --webhook-deliver-url (or SWITCHYARD_WEBHOOK_DELIVER_URL) when --webhook-port is set', 2);
   }
-  return [
-    new WebhookChannel({
-      listen: { host: '127.0.0.1', port: config.webhookPort },
-      deliverUrl: config.webhookDeliverUrl,
-      ...(config.webhookSecret !== undefined && { secret: config.webhookSecret }),
-      // The channel names itself in its logs (component and channel type).
-      logger,
-    }),
-  ];
+  return new WebhookChannel({
+    listen: { host: '127.0.0.1', port: config.webhookPort },
+    deliverUrl: config.webhookDeliverUrl,
+    ...(config.webhookSecret !== undefined && { secret: config.webhookSecret }),
+    // The channel names itself in its logs (component and channel type).
+    logger,
+  });
+}
+
+/**
+ * The channels `--channels` names (default: the webhook channel when its port is set). A
+ * chat platform whose variables are missing is refused here, before anything starts,
+ * with the variable it needs.
+ */
+function configuredChannels(config: Config, logger: Logger, env: NodeJS.ProcessEnv): Channels {
+  const names = config.channels === undefined ? (config.webhookPort === undefined ? [] : ['webhook']) : [...new Set(config.channels.split(',').map((name) => name.trim()))];
+  const result: Channels = { channels: [] };
+  for (const name of names) {
+    if (name === 'webhook') {
+      result.channels.push(webhookChannel(config, logger));
+      continue;
+    }
+    const platform = CHAT_SDK_PLATFORMS[name];
+    if (!platform) throw new CliError(`unknown channel ${name}: expected one of webhook, ${Object.keys(CHAT_SDK_PLATFORMS).join(', ')}`, 2);
+    try {
+      checkCredentials(platform, env);
+    } catch (error) {
+      if (error instanceof MissingCredentialError) throw new CliError(`cannot start the ${name} channel: ${error.variable} is not set`, 2);
+      throw error;
+    }
+    const channel = new ChatSdkChannel({ platform, env, state: new SqliteStateAdapter(join(config.dataDir, CHAT_STATE_FILE)), logger });
+    const path = platform.webhookPath(env);
+    if (path !== undefined) {
+      if (config.platformWebhookPort === undefined) throw new CliError(`the ${name} channel takes webhooks: it needs --platform-webhook-port (or SWITCHYARD_PLATFORM_WEBHOOK_PORT)`, 2);
+      result.listener ??= new PlatformWebhookListener({ port: config.platformWebhookPort }, logger);
+      result.listener.route(path, (request) => channel.handleWebhook(request));
+    }
+    result.channels.push(channel);
+  }
+  return result;
 }
 
 /**
@@ -59,12 +103,21 @@ export function registerStart(program: Command): void {
     .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
     .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
+    .option('--channels <names>', 'the channels to run, comma-separated: webhook, telegram (default: webhook when --webhook-port is set)')
+    .option('--platform-webhook-port <port>', 'serve chat platforms in webhook mode (Telegram with TELEGRAM_MODE=webhook) on this loopback port', wholeNumber(0))
     .option('--console-port <port>', 'serve the web console on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
     .action(async (options: StartOptions, command: Command) => {
-      const config = configFor(command, { webhookPort: options.webhookPort, webhookDeliverUrl: options.webhookDeliverUrl, runtime: options.runtime, consolePort: options.consolePort });
+      const config = configFor(command, {
+        webhookPort: options.webhookPort,
+        webhookDeliverUrl: options.webhookDeliverUrl,
+        runtime: options.runtime,
+        consolePort: options.consolePort,
+        channels: options.channels,
+        platformWebhookPort: options.platformWebhookPort,
+      });
       const logger = createLogger(config.logLevel);
-      const channels = configuredChannels(config, logger);
+      const { channels, listener } = configuredChannels(config, logger, process.env);
       // Listened for before the start, not after: a supervisor's SIGTERM during a slow start
       // (an image build) stops the host once it is up, instead of killing it half-started.
       const signalled = untilSignalled();
@@ -77,6 +130,14 @@ export function registerStart(program: Command): void {
       }
       for (const channel of channels) {
         if (channel instanceof WebhookChannel) console.log(`webhook channel listening on ${channel.url()}`);
+        else console.log(`${channel.channelType} channel connected`);
+      }
+      if (listener) {
+        await listener.start().catch(async (error: unknown) => {
+          await host.stop();
+          throw error;
+        });
+        console.log(`platform webhooks listening on ${listener.url()}`);
       }
       const webConsole = config.consolePort === undefined ? undefined : await startConsole(host.core, config, config.consolePort, true).catch(async (error: unknown) => {
         await host.stop();
@@ -85,6 +146,7 @@ export function registerStart(program: Command): void {
       if (webConsole) console.log(webConsole.describe());
       console.log(`switchyard host running on ${config.dataDir}, agents on the ${host.runtime.kind} runtime (Ctrl-C to stop)`);
       await signalled;
+      await listener?.stop();
       await webConsole?.stop();
       await host.stop();
     });

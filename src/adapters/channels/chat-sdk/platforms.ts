@@ -1,0 +1,5 @@
+import type { ChatSdkPlatform } from './bridge';
+import { telegram } from './telegram';
+
+/** The chat platforms `--channels` can name, by channel type. */
+export const CHAT_SDK_PLATFORMS: Readonly<Record<string, ChatSdkPlatform>> = { telegram };
