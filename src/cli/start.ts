@@ -103,8 +103,8 @@ export function registerStart(program: Command): void {
     .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
     .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
-    .option('--channels <names>', 'the channels to run, comma-separated: webhook, telegram (default: webhook when --webhook-port is set)')
-    .option('--platform-webhook-port <port>', 'serve chat platforms in webhook mode (Telegram with TELEGRAM_MODE=webhook) on this loopback port', wholeNumber(0))
+    .option('--channels <names>', 'the channels to run, comma-separated: webhook, telegram, slack, discord (default: webhook when --webhook-port is set)')
+    .option('--platform-webhook-port <port>', 'serve chat platforms that take webhooks (Slack, Discord, Telegram with TELEGRAM_MODE=webhook) on this loopback port', wholeNumber(0))
     .option('--console-port <port>', 'serve the web console on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
     .action(async (options: StartOptions, command: Command) => {

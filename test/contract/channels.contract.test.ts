@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeliveryError, type ChannelAdapter } from '../../src/adapters/channels/channel';
+import { CHAT_SDK_PLATFORMS } from '../../src/adapters/channels/chat-sdk/platforms';
 import { sessionDir } from '../../src/adapters/session-db';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import type { CommandEnvelope } from '../../src/commands/define';
@@ -12,6 +13,7 @@ import { createLogger } from '../../src/logger';
 import type { ChannelFixture } from '../support/channel-fixture';
 import { writeOutbound } from '../support/container';
 import { RecordingRuntime } from '../support/recording-runtime';
+import { SlackFixture } from '../support/slack-fixture';
 import { TelegramFixture } from '../support/telegram-fixture';
 import { useTempDir } from '../support/temp';
 import { waitForEvents, waitUntil } from '../support/wait';
@@ -22,7 +24,7 @@ import { waitForEvents, waitUntil } from '../support/wait';
  * adding its fixture (test/support/channel-fixture.ts) to the list. Acceptance tests
  * drive the built runner: `npm run build` first.
  */
-const fixtures: ChannelFixture[] = [new TelegramFixture()];
+const fixtures: ChannelFixture[] = [new TelegramFixture(), new SlackFixture()];
 
 describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const))('channel contract: %s', (_name, platform) => {
   const tempDir = useTempDir();
@@ -144,11 +146,13 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     afterEach(() => channel.teardown());
 
     it("splits a message longer than the platform's limit and returns each part's id", async () => {
-      const paragraph = 'word '.repeat(500).trim();
-      const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text: Array(4).fill(paragraph).join('\n\n') }), files: [] });
+      // Six paragraphs of a quarter of the platform's limit: two parts, cut between paragraphs.
+      const { maxMessageLength } = CHAT_SDK_PLATFORMS[platform.channelType]!;
+      const text = Array(6).fill('word '.repeat(Math.floor(maxMessageLength / 20)).trim()).join('\n\n');
+      const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text }), files: [] });
       const sent = await platform.sent(2);
       expect(ids).toEqual(sent.map((message) => message.id));
-      expect(sent.map((message) => message.text).join('\n\n')).toBe(Array(4).fill(paragraph).join('\n\n'));
+      expect(sent.map((message) => message.text).join('\n\n')).toBe(text);
     });
 
     it('a rate limit is a retryable RateLimited failure carrying the wait the platform asked for', async () => {

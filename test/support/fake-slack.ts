@@ -27,6 +27,13 @@ export interface SlackUpload {
   threadTs?: string;
 }
 
+/** A chat.postMessage, with the files uploaded to its channel since the previous one (the adapter uploads, then posts). */
+export interface SlackPosted {
+  ts: string;
+  args: Record<string, string>;
+  files: SlackUpload[];
+}
+
 export interface SlackChannel {
   id: string;
   name: string;
@@ -36,6 +43,9 @@ export interface SlackChannel {
 export class FakeSlack {
   /** Files uploaded by the bot, once their upload step completed. */
   readonly uploads: SlackUpload[] = [];
+  /** Messages the bot posted, in order. */
+  readonly posted: SlackPosted[] = [];
+  private unpostedUploads: SlackUpload[] = [];
   /** Files people "posted", served at their url_private for the host to download. */
   private readonly hostedFiles = new Map<string, { data: Buffer; mimetype: string }>();
   private readonly channels = new Map<string, SlackChannel>();
@@ -113,6 +123,8 @@ export class FakeSlack {
     'auth.test': () => ({ user: 'switchyard', user_id: SLACK_BOT_USER_ID, bot_id: 'BBOT', team_id: SLACK_TEAM_ID, team: 'Test' }),
     'chat.postMessage': (args) => {
       const ts = this.newTs();
+      this.posted.push({ ts, args, files: this.unpostedUploads.filter((upload) => upload.channel === args.channel) });
+      this.unpostedUploads = this.unpostedUploads.filter((upload) => upload.channel !== args.channel);
       return { channel: args.channel, ts, message: { type: 'message', ts, text: args.text, user: SLACK_BOT_USER_ID, thread_ts: args.thread_ts } };
     },
     'chat.update': (args) => ({ channel: args.channel, ts: args.ts, text: args.text }),
@@ -136,7 +148,9 @@ export class FakeSlack {
         const upload = this.pendingUploads.get(id);
         if (!upload) continue;
         this.pendingUploads.delete(id);
-        this.uploads.push({ ...upload, channel: args.channel_id, threadTs: args.thread_ts });
+        const shared = { ...upload, channel: args.channel_id, threadTs: args.thread_ts };
+        this.uploads.push(shared);
+        this.unpostedUploads.push(shared);
       }
       return { files: files.map(({ id, title }) => ({ id, title })) };
     },
