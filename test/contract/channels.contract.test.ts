@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
 import type { ChannelFixture } from '../support/channel-fixture';
+import { DiscordFixture } from '../support/discord-fixture';
 import { writeOutbound } from '../support/container';
 import { RecordingRuntime } from '../support/recording-runtime';
 import { SlackFixture } from '../support/slack-fixture';
@@ -24,7 +25,7 @@ import { waitForEvents, waitUntil } from '../support/wait';
  * adding its fixture (test/support/channel-fixture.ts) to the list. Acceptance tests
  * drive the built runner: `npm run build` first.
  */
-const fixtures: ChannelFixture[] = [new TelegramFixture(), new SlackFixture()];
+const fixtures: ChannelFixture[] = [new TelegramFixture(), new SlackFixture(), new DiscordFixture()];
 
 describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const))('channel contract: %s', (_name, platform) => {
   const tempDir = useTempDir();

@@ -64,6 +64,11 @@ export class FakeDiscord {
     this.channels.set(channel.id, channel);
   }
 
+  /** The channel a thread is under; undefined for a channel that is not a thread. */
+  parentOf(channelId: string): string | undefined {
+    return this.channels.get(channelId)?.parentId;
+  }
+
   /** Serves bytes as an attachment someone posted; returns the `attachments[]` entry of a MESSAGE_CREATE. */
   hostFile(filename: string, data: Buffer, contentType = 'application/octet-stream'): Record<string, unknown> {
     const id = this.newId();
