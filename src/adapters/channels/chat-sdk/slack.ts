@@ -1,5 +1,5 @@
-import type { Adapter } from 'chat';
-import type { SlackBotToken } from '@chat-adapter/slack';
+import type { Adapter, Logger as SdkLogger } from 'chat';
+import type { SlackAdapterConfig, SlackBotToken } from '@chat-adapter/slack';
 import type { ChatSdkPlatform } from './bridge';
 import { downloadFromApiHost, onConfiguredApiHost, PlatformRateLimited } from './platform-api';
 
@@ -55,8 +55,29 @@ export const slack: ChatSdkPlatform = {
       mode,
       ...(mode === 'webhook' ? { signingSecret: env.SLACK_SIGNING_SECRET! } : { appToken: env.SLACK_APP_TOKEN! }),
       ...(env.SLACK_API_URL && { apiUrl: env.SLACK_API_URL }),
-      webClientOptions: { retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: REQUEST_TIMEOUT_MS },
+      webClientOptions: { retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: REQUEST_TIMEOUT_MS, logger: webClientLogger(logger.child('web-api')) },
       logger,
     });
   },
 };
+
+type WebClientLogger = NonNullable<NonNullable<SlackAdapterConfig['webClientOptions']>['logger']>;
+type WebClientLogLevel = ReturnType<WebClientLogger['getLevel']>;
+
+/**
+ * The Web API client's own lines (a failed request, a rate limit) into the host's log: by
+ * default the client prints them on stdout, which belongs to the CLI's output.
+ */
+function webClientLogger(logger: SdkLogger): WebClientLogger {
+  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (...parts: unknown[]) => logger[level](parts.map(String).join(' '));
+  return {
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    // The level is the host's logger's to decide: the client is told to pass everything on.
+    setLevel: () => undefined,
+    getLevel: () => 'debug' as WebClientLogLevel,
+    setName: () => undefined,
+  };
+}
