@@ -82,6 +82,19 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     expect(routed!.data).toEqual(expect.objectContaining({ threadId: platform.threadOf(platform.chats.family, '7') }));
     const [delivered] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
     expect(delivered!.data).toEqual(expect.objectContaining({ platformMessageId: reply!.id }));
+    // The host showed the chat the agent was on it.
+    expect(await platform.typing(1)).toEqual([platform.chats.family]);
+  });
+
+  it('registers a chat seen for the first time with its name, as a group or a direct chat', async () => {
+    await startHost(new RecordingRuntime());
+    const { group, direct } = platform.unregistered;
+    await platform.say({ chat: group.platformId, text: 'hi all' });
+    await platform.say({ chat: direct.platformId, text: 'hi bot' });
+    await waitForEvents(host!.core.store, (e) => e.type === 'MessagingGroupRegistered' && (e.data as { registeredBy: string }).registeredBy === 'first-inbound', 2);
+    const chat = (platformId: string) => host!.core.views.messagingGroups.byPlatform(platform.channelType, platformId);
+    expect(chat(group.platformId)).toEqual(expect.objectContaining({ name: group.name, is_group: 1, registered_by: 'first-inbound' }));
+    expect(chat(direct.platformId)).toEqual(expect.objectContaining({ name: direct.name, is_group: 0, registered_by: 'first-inbound' }));
   });
 
   it('a file both ways: an attachment lands in the session inbox, an outbox file reaches the chat', async () => {

@@ -24,6 +24,8 @@ export interface ChannelFixture {
   readonly channelType: string;
   /** A group chat wired in the tests, and a second one for the admin. */
   readonly chats: { family: string; ops: string };
+  /** Chats no test registers, and the names the platform gives them. */
+  readonly unregistered: { group: { platformId: string; name: string }; direct: { platformId: string; name: string } };
   /** User ids: the ops chat's admin, and someone else. */
   readonly users: { admin: string; intruder: string };
   /** The environment the channel's variables come from (the fake's base URL, a token). */
@@ -43,6 +45,8 @@ export interface ChannelFixture {
   edits(count: number): Promise<{ id: string; text: string }[]>;
   /** Resolves once the bot reacted `count` times: to which message, with what. */
   reactions(count: number): Promise<{ id: string; emoji: string }[]>;
+  /** Resolves once the bot showed it is typing `count` times: in which chats. */
+  typing(count: number): Promise<string[]>;
   /** The platform's next answer to a send is a rate limit asking to wait `seconds`. */
   rateLimitNextSend(seconds: number): void;
 }

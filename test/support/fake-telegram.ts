@@ -175,10 +175,6 @@ export class FakeTelegram {
     getMe: () => BOT_USER,
     getWebhookInfo: () => ({ url: '', has_custom_certificate: false, pending_update_count: 0 }),
     deleteWebhook: () => true,
-    getChat: (params) => {
-      const id = Number(params.chat_id);
-      return id < 0 ? { id, type: 'supergroup', title: `Group ${id}` } : { id, type: 'private', first_name: 'Ann' };
-    },
     getUpdates: (params) => this.poll(params),
     sendMessage: (params) => this.sent(params, { text: params.text }),
     editMessageText: (params) => this.sent(params, { message_id: Number(params.message_id), text: params.text, edit_date: Math.floor(Date.now() / 1000) }),

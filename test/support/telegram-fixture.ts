@@ -8,7 +8,13 @@ import { FakeTelegram, type BotCall } from './fake-telegram';
 
 const FAMILY = { id: -1001, type: 'supergroup' as const, title: 'Family' };
 const OPS = { id: -2002, type: 'supergroup' as const, title: 'Ops' };
-const CHATS: Record<string, typeof FAMILY> = { 'telegram:-1001': FAMILY, 'telegram:-2002': OPS };
+type Chat = { id: number; type: 'supergroup' | 'private'; title?: string; first_name?: string };
+const CHATS: Record<string, Chat> = {
+  'telegram:-1001': FAMILY,
+  'telegram:-2002': OPS,
+  'telegram:-3003': { id: -3003, type: 'supergroup', title: 'Neighbours' },
+  'telegram:55': { id: 55, type: 'private', first_name: 'Bea' },
+};
 const SEND_METHODS = ['sendMessage', 'sendDocument', 'sendMediaGroup'];
 
 /** The real Telegram channel (polling) against FakeTelegram. */
@@ -16,6 +22,7 @@ export class TelegramFixture implements ChannelFixture {
   readonly channelType = 'telegram';
   readonly chats = { family: 'telegram:-1001', ops: 'telegram:-2002' };
   readonly users = { admin: '7', intruder: '8' };
+  readonly unregistered = { group: { platformId: 'telegram:-3003', name: 'Neighbours' }, direct: { platformId: 'telegram:55', name: 'Bea' } };
   private fake: FakeTelegram | undefined;
 
   get telegram(): FakeTelegram {
@@ -77,6 +84,11 @@ export class TelegramFixture implements ChannelFixture {
   async reactions(count: number): Promise<{ id: string; emoji: string }[]> {
     const calls = await this.telegram.waitForCalls('setMessageReaction', count);
     return calls.map((call) => ({ id: `${String(call.params.chat_id)}:${String(call.params.message_id)}`, emoji: (call.params.reaction as { emoji: string }[])[0]!.emoji }));
+  }
+
+  async typing(count: number): Promise<string[]> {
+    const calls = await this.telegram.waitForCalls('sendChatAction', count);
+    return calls.map((call) => `telegram:${String(call.params.chat_id)}`);
   }
 
   rateLimitNextSend(seconds: number): void {

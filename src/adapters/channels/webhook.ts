@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ChatName, PlatformRef, type InboundRepeat } from '../../commands/inbound';
 import { Id, MessageContent, Timestamp } from '../../events/primitives';
 import type { Logger } from '../../logger';
+import { readLimitedBody } from './http-body';
 import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundMessage } from './channel';
 
 /**
@@ -270,26 +271,11 @@ export class WebhookChannel implements ChannelAdapter {
   }
 }
 
-/**
- * Reads the body up to `limit` bytes. Past it the rest is drained and discarded rather
- * than cut off: a sender still writing would otherwise see a reset instead of the 413.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > limit) reject(new Refusal(413, { error: `body over ${limit} bytes` }));
-      else resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
-    // A sender that hangs up mid-body emits no 'end'; without this the request would stay in flight.
-    req.on('close', () => reject(new Error('request closed before its body was complete')));
-  });
+/** The body, or a 413 when it is longer than `limit`. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const body = await readLimitedBody(req, limit);
+  if (body === undefined) throw new Refusal(413, { error: `body over ${limit} bytes` });
+  return body;
 }
 
 /**

@@ -35,6 +35,11 @@ export interface ChatSdkPlatform {
   readonly buttons: boolean;
   /** The path its webhooks arrive on at the platform-webhook listener, or undefined when it polls or holds a gateway. */
   webhookPath(env: NodeJS.ProcessEnv): string | undefined;
+  /**
+   * The chat's name as the message itself carries it, where the platform sends it along;
+   * without this the bridge asks the adapter (fetchChannelInfo) once per chat.
+   */
+  chatNameOf?(message: Message): string | undefined;
   /** Builds the SDK adapter from the environment (checked for requiredEnv first). */
   createAdapter(env: NodeJS.ProcessEnv, logger: SdkLogger): Promise<Adapter>;
 }
@@ -248,7 +253,7 @@ export class ChatSdkChannel implements ChannelAdapter {
       // The host saves it into the session's inbox/<id>/ through its confinement (attachments.ts).
       data: Buffer.from(await attachmentData(attachment)).toString('base64'),
     })));
-    const name = await this.chatName(adapter, platformId);
+    const name = this.options.platform.chatNameOf ? this.options.platform.chatNameOf(message) : await this.chatName(adapter, platformId);
     const report: InboundReport = {
       channelType: this.channelType,
       platformId,

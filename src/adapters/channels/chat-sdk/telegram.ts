@@ -1,3 +1,4 @@
+import type { TelegramRawMessage } from '@chat-adapter/telegram';
 import type { ChatSdkPlatform } from './bridge';
 
 /**
@@ -24,6 +25,11 @@ export const telegram: ChatSdkPlatform = {
   maxCaptionLength: MAX_CAPTION_LENGTH,
   buttons: true,
   webhookPath: (env) => (webhookMode(env) ? '/telegram' : undefined),
+  // Every update carries its chat: no getChat call (whose chat_id the SDK 4.41 passes still prefixed).
+  chatNameOf: (message) => {
+    const { chat } = message.raw as TelegramRawMessage;
+    return chat.title ?? ([chat.first_name, chat.last_name].filter(Boolean).join(' ') || chat.username);
+  },
   async createAdapter(env, logger) {
     const mode = env.TELEGRAM_MODE?.trim() || 'polling';
     if (mode !== 'polling' && mode !== 'webhook') throw new Error(`TELEGRAM_MODE must be polling or webhook, not ${JSON.stringify(mode)}`);

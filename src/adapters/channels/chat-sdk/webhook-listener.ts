@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../../logger';
+import { readLimitedBody } from '../http-body';
 
 /**
  * The one HTTP listener for every Chat SDK platform that takes webhooks (Telegram in
@@ -65,7 +66,7 @@ export class PlatformWebhookListener {
       const handler = this.routes.get(url.pathname);
       if (!handler) return answer(res, 404, { error: `no platform webhook at ${url.pathname}` });
       if (req.method !== 'POST') return answer(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
-      const body = await readBody(req);
+      const body = await readLimitedBody(req, MAX_BODY_BYTES);
       if (body === undefined) return answer(res, 413, { error: `body over ${MAX_BODY_BYTES} bytes` });
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) {
@@ -85,18 +86,4 @@ export class PlatformWebhookListener {
 function answer(res: ServerResponse, status: number, body: Record<string, unknown>): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   res.end(JSON.stringify(body));
-}
-
-/** The whole body, or undefined past the limit (the rest is drained so the sender sees the 413). */
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
