@@ -7,6 +7,7 @@ import { PlatformWebhooks } from './platform-webhooks';
 const BOT_TOKEN = 'discord-contract-bot-token';
 /** A thread channel's type on Discord (a public thread). */
 const PUBLIC_THREAD = 11;
+const DIRECT_MESSAGE = 1;
 
 /**
  * The real Discord channel against FakeDiscord, reached through the platform-webhook
@@ -16,6 +17,8 @@ export class DiscordFixture implements ChannelFixture {
   readonly channelType = 'discord';
   readonly chats = { family: `discord:${DISCORD_GUILD_ID}:100`, ops: `discord:${DISCORD_GUILD_ID}:200` };
   readonly users = { admin: '501', intruder: '502' };
+  /** A DM is named after the person in it (Discord gives a DM channel no name). */
+  readonly unregistered = { group: { platformId: `discord:${DISCORD_GUILD_ID}:300`, name: 'neighbours' }, direct: { platformId: 'discord:@me:55', name: 'User 500' } };
   private fake: FakeDiscord | undefined;
   private readonly webhooks = new PlatformWebhooks(discord, () => this.env());
   private nextMessage = 7_000_000;
@@ -40,6 +43,8 @@ export class DiscordFixture implements ChannelFixture {
     this.fake = await FakeDiscord.start();
     this.fake.addChannel({ id: '100', name: 'family', type: 0 });
     this.fake.addChannel({ id: '200', name: 'ops', type: 0 });
+    this.fake.addChannel({ id: '300', name: 'neighbours', type: 0 });
+    this.fake.addChannel({ id: '55', type: DIRECT_MESSAGE });
     await this.webhooks.start();
   }
 
@@ -61,7 +66,7 @@ export class DiscordFixture implements ChannelFixture {
       discordMessageRequest(this.webhooks.url(), BOT_TOKEN, {
         id,
         channelId: options.thread ?? parent,
-        guildId: DISCORD_GUILD_ID,
+        ...(!options.chat.startsWith('discord:@me:') && { guildId: DISCORD_GUILD_ID }),
         authorId: options.userId ?? '500',
         content: options.text,
         ...(options.thread !== undefined && { channelType: PUBLIC_THREAD }),
@@ -111,6 +116,14 @@ export class DiscordFixture implements ChannelFixture {
     return calls.map((call) => {
       const segments = call.path.split('/');
       return { id: segments.at(-4)!, emoji: decodeURIComponent(segments.at(-2)!) };
+    });
+  }
+
+  async typing(count: number): Promise<string[]> {
+    const calls = await this.discord.api.waitForCalls(/\/channels\/[^/]+\/typing$/, count);
+    return calls.map((call) => {
+      const { parent } = this.placeOf(call.path.split('/').at(-2)!);
+      return `discord:${DISCORD_GUILD_ID}:${parent}`;
     });
   }
 

@@ -159,7 +159,9 @@ export class FakeSlack {
   private describeChannel(id: string): Record<string, unknown> {
     const channel = this.channels.get(id) ?? { id, name: id.toLowerCase() };
     const isIm = channel.isIm ?? id.startsWith('D');
-    return { id, name: channel.name, is_channel: !isIm, is_im: isIm, is_private: false, is_member: true, num_members: isIm ? 2 : 5 };
+    // A direct chat has no name on Slack, only the person it is with.
+    if (isIm) return { id, is_im: true, user: 'U1', is_member: true };
+    return { id, name: channel.name, is_channel: true, is_im: false, is_private: false, is_member: true, num_members: 5 };
   }
 
   private serveFile(call: ApiCall): ApiAnswer {

@@ -11,6 +11,8 @@ export class SlackFixture implements ChannelFixture {
   readonly channelType = 'slack';
   readonly chats = { family: 'slack:C100', ops: 'slack:C200' };
   readonly users = { admin: 'UADMIN', intruder: 'UINTRUDER' };
+  /** A DM is named after the person in it (users.info's real name); a channel with a `#`, as the SDK names it. */
+  readonly unregistered = { group: { platformId: 'slack:C300', name: '#neighbours' }, direct: { platformId: 'slack:D55', name: 'User U1' } };
   private fake: FakeSlack | undefined;
   private readonly webhooks = new PlatformWebhooks(slack, () => this.env());
   private nextTs = 1_710_000_000;
@@ -28,6 +30,7 @@ export class SlackFixture implements ChannelFixture {
     this.fake = await FakeSlack.start();
     this.fake.addChannel({ id: 'C100', name: 'family' });
     this.fake.addChannel({ id: 'C200', name: 'ops' });
+    this.fake.addChannel({ id: 'C300', name: 'neighbours' });
     await this.webhooks.start();
   }
 
@@ -47,7 +50,7 @@ export class SlackFixture implements ChannelFixture {
       slackEventRequest(this.webhooks.url(), SIGNING_SECRET, {
         type: 'message',
         channel: channelOf(options.chat),
-        channel_type: 'channel',
+        channel_type: options.chat.startsWith('slack:D') ? 'im' : 'channel',
         user: options.userId ?? 'U1',
         text: options.text,
         ts,
@@ -93,6 +96,12 @@ export class SlackFixture implements ChannelFixture {
     const calls = await this.slack.waitFor('reactions.add', count);
     const { defaultEmojiResolver } = await import('chat');
     return calls.map((call) => ({ id: call.timestamp!, emoji: defaultEmojiResolver.toGChat(defaultEmojiResolver.fromSlack(call.name!)) }));
+  }
+
+  /** Slack shows a bot working only as an assistant thread's status (assistant.threads.setStatus). */
+  async typing(count: number): Promise<string[]> {
+    const calls = await this.slack.waitFor('assistant.threads.setStatus', count);
+    return calls.map((call) => `slack:${call.channel_id}`);
   }
 
   rateLimitNextSend(seconds: number): void {
