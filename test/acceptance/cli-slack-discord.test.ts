@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
@@ -6,6 +5,7 @@ import { openDataDir } from '../../src/core';
 import { runCli, startCli } from '../support/cli';
 import { DISCORD_APPLICATION_ID, discordMessageRequest, FakeDiscord } from '../support/fake-discord';
 import { FakeSlack, slackEventRequest } from '../support/fake-slack';
+import { filesHolding } from '../support/files-holding';
 import { useTempDir } from '../support/temp';
 
 /** `switchyard start --channels slack,discord` (the built CLI) against both fakes, with the echo agent as a child process. */
@@ -53,12 +53,6 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
     SWITCHYARD_LOG_LEVEL: 'debug',
   });
 
-  /** Every file of the data dir (the event log, the SDK's state, host.json …) that holds the text. */
-  const filesHolding = (text: string): string[] =>
-    readdirSync(dataDir(), { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.isFile())
-      .map((entry) => join(entry.parentPath, entry.name))
-      .filter((path) => readFileSync(path).includes(text));
 
   it('answers a signed Slack event with chat.postMessage and a forwarded Discord message with a channel message; no secret is in any log or file', async () => {
     const host = startCli(['--data-dir', dataDir(), 'start', '--channels', 'slack,discord', '--platform-webhook-port', '0'], env());
@@ -89,7 +83,7 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
     expect(status).toBe(0);
     for (const secret of [SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, DISCORD_BOT_TOKEN]) {
       expect(stdout + stderr).not.toContain(secret);
-      expect(filesHolding(secret)).toEqual([]);
+      expect(filesHolding(dataDir(), secret)).toEqual([]);
     }
   });
 

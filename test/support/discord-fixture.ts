@@ -1,8 +1,7 @@
-import type { ChatSdkChannel } from '../../src/adapters/channels/chat-sdk/bridge';
 import { discord } from '../../src/adapters/channels/chat-sdk/discord';
 import type { ChannelFixture, SentMessage } from './channel-fixture';
 import { DISCORD_APPLICATION_ID, DISCORD_GUILD_ID, discordMessageRequest, FakeDiscord, type DiscordPosted } from './fake-discord';
-import { PlatformWebhooks } from './platform-webhooks';
+import { WebhookPlatformFixture } from './platform-webhooks';
 
 const BOT_TOKEN = 'discord-contract-bot-token';
 /** A thread channel's type on Discord (a public thread). */
@@ -13,19 +12,20 @@ const DIRECT_MESSAGE = 1;
  * The real Discord channel against FakeDiscord, reached through the platform-webhook
  * listener: messages as forwarded gateway events, clicks as signed interactions.
  */
-export class DiscordFixture implements ChannelFixture {
+export class DiscordFixture extends WebhookPlatformFixture<FakeDiscord> implements ChannelFixture {
   readonly channelType = 'discord';
   readonly chats = { family: `discord:${DISCORD_GUILD_ID}:100`, ops: `discord:${DISCORD_GUILD_ID}:200` };
   readonly users = { admin: '501', intruder: '502' };
   /** A DM is named after the person in it (Discord gives a DM channel no name). */
   readonly unregistered = { group: { platformId: `discord:${DISCORD_GUILD_ID}:300`, name: 'neighbours' }, direct: { platformId: 'discord:@me:55', name: 'User 500' } };
-  private fake: FakeDiscord | undefined;
-  private readonly webhooks = new PlatformWebhooks(discord, () => this.env());
   private nextMessage = 7_000_000;
 
+  constructor() {
+    super(discord);
+  }
+
   get discord(): FakeDiscord {
-    if (!this.fake) throw new Error('the fake Discord is not started');
-    return this.fake;
+    return this.started;
   }
 
   env(): Record<string, string> {
@@ -39,22 +39,13 @@ export class DiscordFixture implements ChannelFixture {
     };
   }
 
-  async start(): Promise<void> {
-    this.fake = await FakeDiscord.start();
-    this.fake.addChannel({ id: '100', name: 'family', type: 0 });
-    this.fake.addChannel({ id: '200', name: 'ops', type: 0 });
-    this.fake.addChannel({ id: '300', name: 'neighbours', type: 0 });
-    this.fake.addChannel({ id: '55', type: DIRECT_MESSAGE });
-    await this.webhooks.start();
-  }
-
-  async close(): Promise<void> {
-    await this.webhooks.stop();
-    await this.fake?.close();
-  }
-
-  channel(dataDir: string): ChatSdkChannel {
-    return this.webhooks.channel(dataDir);
+  protected async startFake(): Promise<FakeDiscord> {
+    const fake = await FakeDiscord.start();
+    fake.addChannel({ id: '100', name: 'family', type: 0 });
+    fake.addChannel({ id: '200', name: 'ops', type: 0 });
+    fake.addChannel({ id: '300', name: 'neighbours', type: 0 });
+    fake.addChannel({ id: '55', type: DIRECT_MESSAGE });
+    return fake;
   }
 
   /** A MESSAGE_CREATE; `thread` is a thread channel's id under the chat's channel. */

@@ -54,3 +54,41 @@ export class PlatformWebhooks {
     if (!response.ok) throw new Error(`${this.platform.channelType} webhook answered ${response.status}: ${await response.text()}`);
   }
 }
+
+/**
+ * The part every webhook platform's contract fixture shares: its fake and the listener start
+ * and stop together, and the channel is the one webhooks reach.
+ */
+export abstract class WebhookPlatformFixture<Fake extends { close(): Promise<void> }> {
+  protected readonly webhooks: PlatformWebhooks;
+  private fake: Fake | undefined;
+
+  constructor(platform: ChatSdkPlatform) {
+    this.webhooks = new PlatformWebhooks(platform, () => this.env());
+  }
+
+  abstract env(): Record<string, string>;
+
+  /** Starts the platform's fake, with the chats the contract uses. */
+  protected abstract startFake(): Promise<Fake>;
+
+  /** The running fake. */
+  protected get started(): Fake {
+    if (!this.fake) throw new Error('the fake platform is not started');
+    return this.fake;
+  }
+
+  async start(): Promise<void> {
+    this.fake = await this.startFake();
+    await this.webhooks.start();
+  }
+
+  async close(): Promise<void> {
+    await this.webhooks.stop();
+    await this.fake?.close();
+  }
+
+  channel(dataDir: string): ChatSdkChannel {
+    return this.webhooks.channel(dataDir);
+  }
+}

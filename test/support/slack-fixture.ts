@@ -1,46 +1,37 @@
-import type { ChatSdkChannel } from '../../src/adapters/channels/chat-sdk/bridge';
 import { slack } from '../../src/adapters/channels/chat-sdk/slack';
 import type { ChannelFixture, SentMessage } from './channel-fixture';
 import { FakeSlack, slackButtonClickRequest, slackEventRequest, type SlackPosted } from './fake-slack';
-import { PlatformWebhooks } from './platform-webhooks';
+import { WebhookPlatformFixture } from './platform-webhooks';
 
 const SIGNING_SECRET = 'slack-signing-secret-for-the-contract';
 
 /** The real Slack channel (Events API) against FakeSlack, reached through the platform-webhook listener. */
-export class SlackFixture implements ChannelFixture {
+export class SlackFixture extends WebhookPlatformFixture<FakeSlack> implements ChannelFixture {
   readonly channelType = 'slack';
   readonly chats = { family: 'slack:C100', ops: 'slack:C200' };
   readonly users = { admin: 'UADMIN', intruder: 'UINTRUDER' };
   /** A DM is named after the person in it (users.info's real name); a channel with a `#`, as the SDK names it. */
   readonly unregistered = { group: { platformId: 'slack:C300', name: '#neighbours' }, direct: { platformId: 'slack:D55', name: 'User U1' } };
-  private fake: FakeSlack | undefined;
-  private readonly webhooks = new PlatformWebhooks(slack, () => this.env());
   private nextTs = 1_710_000_000;
 
+  constructor() {
+    super(slack);
+  }
+
   get slack(): FakeSlack {
-    if (!this.fake) throw new Error('the fake Slack is not started');
-    return this.fake;
+    return this.started;
   }
 
   env(): Record<string, string> {
     return { SLACK_BOT_TOKEN: 'xoxb-contract-token', SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: this.slack.apiUrl };
   }
 
-  async start(): Promise<void> {
-    this.fake = await FakeSlack.start();
-    this.fake.addChannel({ id: 'C100', name: 'family' });
-    this.fake.addChannel({ id: 'C200', name: 'ops' });
-    this.fake.addChannel({ id: 'C300', name: 'neighbours' });
-    await this.webhooks.start();
-  }
-
-  async close(): Promise<void> {
-    await this.webhooks.stop();
-    await this.fake?.close();
-  }
-
-  channel(dataDir: string): ChatSdkChannel {
-    return this.webhooks.channel(dataDir);
+  protected async startFake(): Promise<FakeSlack> {
+    const fake = await FakeSlack.start();
+    fake.addChannel({ id: 'C100', name: 'family' });
+    fake.addChannel({ id: 'C200', name: 'ops' });
+    fake.addChannel({ id: 'C300', name: 'neighbours' });
+    return fake;
   }
 
   /** A message event; its ts is the message's id, and `thread` is the ts of the thread it is in. */
