@@ -150,6 +150,18 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     expect(host!.core.views.approvals.get(approvalId)).toEqual(expect.objectContaining({ status: 'approved' }));
   });
 
+  it("an agent's question goes out with a button per option; a click comes back to the agent as the option chosen", async () => {
+    await startHost(new RecordingRuntime());
+    await platform.say({ chat: platform.chats.family, text: 'what shall we drink' });
+    const { dir } = await sessionOf('what shall we drink');
+    writeOutbound(dir, [{ id: 'ask-1', channelType: platform.channelType, platformId: platform.chats.family, content: { type: 'ask_question', questionId: 'q-drink-1', question: 'Tea or coffee?', options: ['Tea', 'Coffee'] } }]);
+    const [card] = await platform.sent(1);
+    expect(card).toEqual(expect.objectContaining({ platformId: platform.chats.family, text: expect.stringContaining('Tea or coffee?'), buttons: ['Tea', 'Coffee'] }));
+    await platform.click(card!, 1, platform.users.intruder);
+    const [answered] = await waitForEvents(host!.core.store, (e) => e.type === 'QuestionAnswered');
+    expect(answered!.data).toEqual(expect.objectContaining({ questionId: 'q-drink-1', selectedOption: 'Coffee', userId: platform.users.intruder }));
+  });
+
   describe('the channel alone', () => {
     let channel: ChannelAdapter;
     beforeEach(async () => {

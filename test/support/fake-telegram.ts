@@ -34,7 +34,8 @@ export class FakeTelegram {
   readonly calls: BotCall[] = [];
   private readonly updates: Update[] = [];
   private readonly files = new Map<string, Buffer>();
-  private readonly rateLimits = new Map<string, number>();
+  /** Refusals waiting for the next calls of a method, in order. */
+  private readonly refusals = new Map<string, { errorCode: number; description: string; retryAfter?: number }[]>();
   private readonly polls = new Set<() => void>();
   private readonly callWaiters = new Set<() => void>();
   private nextUpdateId = 1;
@@ -102,13 +103,15 @@ export class FakeTelegram {
     });
   }
 
-  /** The next `times` calls of `method` are answered 429 with retry_after seconds. */
-  rateLimit(method: string, retryAfterSeconds: number, times = 1): void {
-    this.rateLimits.set(method, times);
-    this.retryAfter = retryAfterSeconds;
+  /** The next call of `method` is answered 429 with retry_after seconds. */
+  rateLimit(method: string, retryAfterSeconds: number): void {
+    this.refuseNext(method, 429, `Too Many Requests: retry after ${retryAfterSeconds}`, retryAfterSeconds);
   }
 
-  private retryAfter = 1;
+  /** The next call of `method` is refused with this error, as Telegram refuses (e.g. 403 "bot was kicked"). */
+  refuseNext(method: string, errorCode: number, description: string, retryAfter?: number): void {
+    this.refusals.set(method, [...(this.refusals.get(method) ?? []), { errorCode, description, ...(retryAfter !== undefined && { retryAfter }) }]);
+  }
 
   /** The calls of a method so far. */
   callsOf(method: string): BotCall[] {
@@ -154,10 +157,10 @@ export class FakeTelegram {
     const params = await readParams(req);
     const handler = this.methods[method];
     if (!handler) return reply(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
-    const limited = this.rateLimits.get(method) ?? 0;
-    if (limited > 0) {
-      this.rateLimits.set(method, limited - 1);
-      return reply(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${this.retryAfter}`, parameters: { retry_after: this.retryAfter } });
+    const refusal = this.refusals.get(method)?.shift();
+    if (refusal) {
+      const { errorCode, description, retryAfter } = refusal;
+      return reply(res, errorCode, { ok: false, error_code: errorCode, description, ...(retryAfter !== undefined && { parameters: { retry_after: retryAfter } }) });
     }
     const result = await handler(params);
     if (method !== 'getUpdates' || (result as unknown[]).length > 0) this.calls.push({ method, params, result });

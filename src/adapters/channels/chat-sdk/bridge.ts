@@ -217,7 +217,8 @@ export class ChatSdkChannel implements ChannelAdapter {
    */
   private async card(questionId: string, question: string, options: string[]): Promise<AdapterPostableMessage> {
     const fallbackText = [question, ...options.map((option, index) => `${index + 1}. ${option}`)].join('\n');
-    if (!this.options.platform.buttons) return { markdown: fallbackText };
+    // Sent as it is: a numbered list through markdown would come out renumbered or escaped.
+    if (!this.options.platform.buttons) return { raw: fallbackText };
     const { Card, CardText, Actions, Button } = this.sdk!;
     const key = cardKey(questionId);
     await this.running().state.set(`switchyard:card:${key}`, { questionId, options });
