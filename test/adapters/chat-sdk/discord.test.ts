@@ -50,6 +50,13 @@ describe('Discord channel (Chat SDK)', () => {
     ]);
   });
 
+  it('gives a mention outside a thread a thread of its own, and reports it as a mention in that thread', async () => {
+    await channel.handleWebhook(discordMessageRequest(WEBHOOK, BOT_TOKEN, { id: '9002', channelId: '100', guildId: '1', authorId: '42', content: 'help please', mentionsBot: true }));
+
+    expect(fake.api.callsTo(/^\/api\/v10\/channels\/100\/messages\/9002\/threads$/)).toHaveLength(1);
+    expect(inbound).toEqual([expect.objectContaining({ platformId: 'discord:1:100', isMention: true, threadId: expect.stringMatching(/^discord:1:100:\d+$/) })]);
+  });
+
   it('answers Discord’s PING with a PONG only when it is signed with the application’s key', async () => {
     const body = JSON.stringify({ id: '1', application_id: DISCORD_APPLICATION_ID, type: 1, token: 't', version: 1 });
     const ping = (headers: Record<string, string>) => channel.handleWebhook(new Request(WEBHOOK, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }));

@@ -58,6 +58,15 @@ describe('Slack channel (Chat SDK)', () => {
     });
   });
 
+  it('reports a mention once, as a mention, though Slack sends it both as a message and as app_mention', async () => {
+    const text = `<@UBOT> are you there?`;
+    await say({ text, ts: '1700000005.000100' });
+    await say({ type: 'app_mention', text, ts: '1700000005.000100' });
+
+    expect(inbound).toHaveLength(1);
+    expect(inbound[0]).toMatchObject({ message: { id: '1700000005.000100' }, isMention: true });
+  });
+
   it('reports a direct message as a chat that is not a group', async () => {
     await say({ channel: 'D1', channel_type: 'im', text: 'just us', ts: '1700000004.000100' });
 
