@@ -23,10 +23,17 @@ let overview;
 async function loadOverview() {
   overview = await api('/api/overview');
   $('#position').textContent = `log at #${overview.position}${overview.writable ? '' : ' · read-only'}`;
-  for (const select of document.querySelectorAll('select.agent-groups')) {
+  fill('select.agent-groups', overview.agentGroups.map((g) => [g.id, `${g.name} (${g.id})`]));
+  fill('select.chats', overview.chats.map((c) => [c.id, `${c.name || c.platformId} (${c.channelType} · ${c.id})`]));
+  fill('select.drop-reasons', overview.dropReasons.map((reason) => [reason, reason]));
+}
+
+/** Replaces the options a select was given from the overview, keeping its fixed ones ("any") and its choice. */
+function fill(selector, options) {
+  for (const select of document.querySelectorAll(selector)) {
     const keep = select.value;
-    select.querySelectorAll('option[data-group]').forEach((option) => option.remove());
-    for (const group of overview.agentGroups) select.append(el('option', { value: group.id, 'data-group': '' }, `${group.name} (${group.id})`));
+    select.querySelectorAll('option[data-filled]').forEach((option) => option.remove());
+    for (const [value, label] of options) select.append(el('option', { value, 'data-filled': '' }, label));
     if (keep) select.value = keep;
   }
 }
@@ -152,16 +159,82 @@ async function showApprovals(clear = true) {
   if (list.length === 0) $('#approvals-list').append(el('p', { class: 'dim' }, 'no approval requests'));
 }
 
-async function showSessions() {
+async function showSessions(id) {
   const { sessions, quarantined } = await api('/api/sessions');
-  $('#sessions-status').textContent = `${sessions.length} session(s), ${quarantined} quarantined`;
+  const looping = sessions.filter((s) => s.limited.some((hit) => hit.reason === 'loop-limit')).length;
+  $('#sessions-status').textContent = `${sessions.length} session(s), ${quarantined} quarantined, ${looping} looping in the last hour`;
   $('#sessions-rows').replaceChildren(
-    ...sessions.map(({ session: s, container: c }) =>
+    ...sessions.map(({ session: s, container: c, limited }) =>
       row([
-        s.id, s.agent_group_id, s.messaging_group_id, s.status, c ? c.status : 'never started', c ? c.runtime_id : '',
+        el('td', {}, el('a', { href: `#sessions/${encodeURIComponent(s.id)}` }, s.id)), s.agent_group_id, s.messaging_group_id, s.status,
+        c ? c.status : 'never started', c ? c.runtime_id : '',
         c && c.stop_reason ? `${c.stop_reason}${c.stop_evidence ? ' ' + c.stop_evidence : ''}` : '', c ? c.exit_code : '',
         s.quarantine_reason ? `${s.quarantine_reason} (${s.quarantine_component}): ${text(s.quarantine_detail)}` : '',
+        el('td', { class: limited.length > 0 ? 'dropped' : '' }, limited.map((hit) => `${hit.reason} ×${hit.count}`).join(', ')),
       ], { 'data-session': s.id }),
+    ),
+  );
+  await showSession(id);
+}
+
+/** Shows the fields the chosen kind of change needs: a name for a destination, a target for a grant, a chat for a wiring. */
+function whatIfFields() {
+  const form = $('#what-if-form');
+  const kind = form.elements.kind.value;
+  form.querySelector('.destination').hidden = !['add', 'remove'].includes(kind);
+  form.querySelector('.grant').hidden = kind !== 'add';
+  form.querySelector('.wiring').hidden = !['wire', 'unwire'].includes(kind);
+}
+
+async function showWhatIf() {
+  const form = $('#what-if-form');
+  const f = Object.fromEntries(new FormData(form));
+  const entry = { add: `${f.agentGroup}:${f.name}=${f.targetType}:${f.targetId}`, remove: `${f.agentGroup}:${f.name}`, wire: `${f.chat}:${f.agentGroup}`, unwire: `${f.chat}:${f.agentGroup}` }[f.kind];
+  const query = new URLSearchParams({ [f.kind]: entry });
+  if (f.since) query.set('since', f.since);
+  const result = $('#what-if-result');
+  result.replaceChildren(el('p', { class: 'dim' }, 're-judging…'));
+  try {
+    const report = await api(`/api/what-if?${query}`);
+    const fromChange = report.flips.filter((flip) => flip.cause === 'change');
+    const since = report.flips.length - fromChange.length;
+    const headline = el('p', { class: `headline ${fromChange.length === 0 ? 'routed' : 'dropped'}` },
+      `Re-judged ${report.decisions} decisions in #${report.window.after + 1}..#${report.window.until}: `,
+      fromChange.length === 0 ? 'none would flip because of the change' : `${fromChange.length} would flip because of the change`);
+    const children = [headline];
+    if (since > 0) children.push(el('p', { class: 'dim' }, `${since} more already differ today without it (the ACL or wiring changed since they were decided)`));
+    if (report.flips.length > 0) {
+      const body = el('tbody');
+      for (const flip of report.flips) {
+        const link = el('a', { href: `#explain/${encodeURIComponent(flip.messageId)}` }, flip.messageId);
+        body.append(row([`#${flip.position}`, flip.recordedAt, flip.type, link, text(flip.agentGroupId), flip.recorded.verdict, flip.proposed.verdict, flip.cause], { class: flip.cause }));
+      }
+      children.push(el('table', {}, el('thead', {}, row(['#', 'time', 'decision', 'message', 'agent group', 'recorded', 'with the change', 'cause'])), body));
+    }
+    result.replaceChildren(...children);
+  } catch (error) {
+    result.replaceChildren(el('p', { class: 'error' }, error.message));
+  }
+}
+
+async function showSession(id) {
+  const detail = $('#session-detail');
+  if (!id) return detail.replaceChildren();
+  const { session, incarnations, limited } = await api(`/api/sessions/${encodeURIComponent(id)}`);
+  const body = el('tbody');
+  for (const i of incarnations) {
+    const ended = i.startFailed ? `failed to start: ${i.startFailed}` : i.stoppedAt ? `${i.stopReason} at ${i.stoppedAt}` : 'running';
+    const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : '', i.signal || ''].filter(Boolean).join(', ');
+    const evidence = i.stopRequested ? JSON.stringify(i.stopRequested.evidence) : '';
+    body.append(row([i.incarnationId, i.runtime, i.image, i.wokenBy, i.startingAt, ended, exit, evidence, el('td', {}, el('pre', {}, text(i.stderrTail)))]));
+  }
+  if (incarnations.length === 0) body.append(row(['never started']));
+  detail.replaceChildren(
+    el('div', { class: 'card session' },
+      el('h2', {}, `Session ${session.id} (${session.agent_group_id})`),
+      ...limited.map((hit) => el('p', { class: 'dropped warning' }, `${hit.reason === 'loop-limit' ? 'looping: agents answering each other, cut off by the hop limit' : 'rate limited'} ×${hit.count}, last at ${hit.lastAt}`)),
+      el('h3', {}, `${incarnations.length} incarnation(s)`),
+      el('table', {}, el('thead', {}, row(['incarnation', 'runtime', 'image', 'woken by', 'started', 'ended', 'exit', 'stop evidence', 'stderr tail'])), body),
     ),
   );
 }
@@ -178,7 +251,8 @@ async function route() {
   if (page === 'explain') await showExplain(decodeURIComponent(rest.join('/')));
   if (page === 'acl') await showAcl();
   if (page === 'approvals') await showApprovals();
-  if (page === 'sessions') await showSessions();
+  if (page === 'what-if') whatIfFields();
+  if (page === 'sessions') await showSessions(decodeURIComponent(rest.join('/')));
   document.body.dataset.page = page;
 }
 
@@ -194,6 +268,11 @@ $('#acl-form').addEventListener('change', (event) => {
 $('#acl-form').elements.at.addEventListener('input', (event) => {
   event.target.dataset.touched = 'yes';
   $('#acl-at').textContent = `#${event.target.value}`;
+});
+$('#what-if-form').elements.kind.addEventListener('change', whatIfFields);
+$('#what-if-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  showWhatIf();
 });
 window.addEventListener('hashchange', route);
 route();

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_DELIVERY_ATTEMPTS } from './commands/delivery';
 import { UNCLAIMED_SYSTEM_ROW_MS } from './commands/retries';
 
 export const Config = z.object({
@@ -22,9 +23,12 @@ export const Config = z.object({
   consolePort: z.coerce.number().int().min(0).max(65535).optional(),
   /** Asked of every console request (Bearer header, or `?token=` once, kept in a cookie). */
   consoleToken: z.string().min(16).optional(),
-  /** How often session outboxes are read, and the first delivery retry delay. */
+  /** How often session outboxes are read. */
   pollIntervalMs: z.coerce.number().int().min(10).max(60_000).default(250),
-  retryBackoffMs: z.coerce.number().int().min(1).max(600_000).default(1000),
+  /** Attempts per delivery series before a message fails for good (an operator may retry it). */
+  deliveryAttempts: z.coerce.number().int().min(1).max(100).default(DEFAULT_DELIVERY_ATTEMPTS),
+  /** The first delivery retry delay; each further one doubles it. */
+  deliveryBackoffMs: z.coerce.number().int().min(1).max(600_000).default(1000),
   /** Where agents run: docker when an engine answers (auto), or always one of the two. */
   runtime: z.enum(['auto', 'docker', 'process', 'external']).default('auto'),
   dockerSocket: z.string().min(1).default('/var/run/docker.sock'),
@@ -50,6 +54,8 @@ const FLAGS: Partial<Record<keyof Config, string>> = {
   runtime: '--runtime',
   channels: '--channels',
   platformWebhookPort: '--platform-webhook-port',
+  deliveryAttempts: '--delivery-attempts',
+  deliveryBackoffMs: '--delivery-backoff-ms',
 };
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
@@ -63,7 +69,8 @@ const ENVIRONMENT: Record<keyof Config, string> = {
   consolePort: 'SWITCHYARD_CONSOLE_PORT',
   consoleToken: 'SWITCHYARD_CONSOLE_TOKEN',
   pollIntervalMs: 'SWITCHYARD_POLL_INTERVAL_MS',
-  retryBackoffMs: 'SWITCHYARD_RETRY_BACKOFF_MS',
+  deliveryAttempts: 'SWITCHYARD_DELIVERY_ATTEMPTS',
+  deliveryBackoffMs: 'SWITCHYARD_DELIVERY_BACKOFF_MS',
   runtime: 'SWITCHYARD_RUNTIME',
   dockerSocket: 'SWITCHYARD_DOCKER_SOCKET',
   agentImage: 'SWITCHYARD_AGENT_IMAGE',

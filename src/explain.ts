@@ -112,7 +112,13 @@ export const summary = (event: RecordedEvent): string => {
     case 'DeliveryAttempted':
       return `delivery attempt ${String(data.attempt)}`;
     case 'DeliverySucceeded':
-      return `delivered (platform id ${String(data.platformMessageId)})`;
+      return Array.isArray(data.platformMessageIds)
+        ? `delivered in ${data.platformMessageIds.length} parts (platform ids ${data.platformMessageIds.join(', ')})`
+        : `delivered (platform id ${String(data.platformMessageId)})`;
+    case 'DeliveryRateLimited':
+      return `attempt ${String(data.attempt)}: the platform asked to wait ${String(data.retryAfterMs)} ms (${String(data.errorClass)}); waited, not counted as a failure`;
+    case 'DeliveryRetryRequested':
+      return `retry requested by ${event.metadata.actor}: a new series of attempts after ${String(data.previousAttempts)}`;
     case 'DeliveryFailed':
       return `attempt ${String(data.attempt)} failed: ${String(data.errorClass)}: ${String(data.error)}${data.final ? ' (final)' : ''}`;
     case 'MessageRetryScheduled':

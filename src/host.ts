@@ -169,7 +169,8 @@ export class Host {
     const poller = new OutboundPoller(core, config.dataDir, { intervalMs: config.pollIntervalMs, logger: component('outbound-poller'), guard });
     const channels = new Map(options.channels.map((c) => [c.channelType, c]));
     const delivery = new DeliveryService(core, config.dataDir, channels, {
-      backoffMs: config.retryBackoffMs,
+      backoffMs: config.deliveryBackoffMs,
+      maxAttempts: config.deliveryAttempts,
       logger: component('delivery'),
       guard,
       sources: [new ApprovalCards(core, channels, { runtime, defaultImage: config.agentImage })],

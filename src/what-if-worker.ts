@@ -1,15 +1,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openCore } from './core';
-import { judgeSlice, type ProposedChange, type WhatIfWindow } from './what-if';
+import { judgeSlice, type ProposedChange, type WhatIfWindow, type WorkerMessage } from './what-if';
 
 /** One slice of a what-if window, judged in a worker thread on its own connection (see whatIfParallel). */
-const { databasePath, proposed, window } = workerData as { databasePath: string; proposed: ProposedChange; window: WhatIfWindow };
+const { databasePath, proposed, window, reportProgress } = workerData as { databasePath: string; proposed: ProposedChange; window: WhatIfWindow; reportProgress: boolean };
+const post = (message: WorkerMessage) => parentPort!.postMessage(message);
 const core = openCore(databasePath, { synchronous: 'NORMAL' });
 try {
-  parentPort!.postMessage({ result: judgeSlice(core, proposed, window) });
+  post({ result: judgeSlice(core, proposed, window, reportProgress ? (progress) => post({ progress }) : undefined) });
 } catch (error) {
   const { name, message } = error instanceof Error ? error : new Error(String(error));
-  parentPort!.postMessage({ error: { name, message } });
+  post({ error: { name, message } });
 } finally {
   core.close();
 }

@@ -26,6 +26,26 @@ export const ProposedChange = z
   .strict();
 export type ProposedChange = z.input<typeof ProposedChange>;
 
+export type ChangeKind = keyof z.output<typeof ProposedChange>;
+
+const WIRING_FORM = { shape: /^([^:]+):(.+)$/, names: ['messagingGroupId', 'agentGroupId'], expected: '<messaging-group>:<agent-group>' };
+
+/** The one-line form of each kind of entry, as the CLI's flags and the console's form write it. */
+const ENTRY_FORMS: Record<ChangeKind, { shape: RegExp; names: string[]; expected: string }> = {
+  addDestinations: { shape: /^([^:=]+):([^=]+)=(channel|agent):(.+)$/, names: ['agentGroupId', 'localName', 'targetType', 'targetId'], expected: '<agent-group>:<name>=<channel|agent>:<target id>' },
+  removeDestinations: { shape: /^([^:]+):(.+)$/, names: ['agentGroupId', 'localName'], expected: '<agent-group>:<name>' },
+  wire: WIRING_FORM,
+  unwire: WIRING_FORM,
+};
+
+/** One entry of a change from its one-line form, its parts named as its command's payload; a throw says the form expected. */
+export function changeEntry(kind: ChangeKind, value: string): Record<string, string> {
+  const { shape, names, expected } = ENTRY_FORMS[kind];
+  const match = shape.exec(value);
+  if (!match) throw new Error(`expected ${expected}, got "${value}"`);
+  return Object.fromEntries(names.map((name, index) => [name, match[index + 1]!]));
+}
+
 export interface WhatIfWindow {
   /** Re-judge decisions after this position (0 = from the start). */
   after: number;
@@ -151,12 +171,23 @@ function frozen(views: Views): Views {
 /** The key under which a memo level keeps its answer: no argument can be equal to it. */
 const ANSWER = Symbol('answer');
 
+/**
+ * Told how many positions of its window a judging has passed, now and then: for a
+ * progress line, since a long log takes seconds.
+ */
+export type WhatIfProgress = (positionsDone: number) => void;
+
+/** Decisions judged between two progress reports: rare enough to cost nothing. */
+const PROGRESS_EVERY = 4096;
+
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
-function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow): { decisions: number; flips: Flip[] } {
+function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
   const proposedViews = frozen(scratch.views);
   const flips: Flip[] = [];
   let decisions = 0;
+  let seen = 0;
   for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
+    if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
     const recorded = recordedJudgement(event)!;
     const proposedJudgement = rejudge(proposedViews, event)!;
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
@@ -186,10 +217,10 @@ export function checkChange(core: Core, proposed: ProposedChange): void {
 }
 
 /** One slice of a window, judged on its own copy: what a worker thread does. */
-export function judgeSlice(core: Core, proposed: ProposedChange, window: WhatIfWindow) {
+export function judgeSlice(core: Core, proposed: ProposedChange, window: WhatIfWindow, onProgress?: WhatIfProgress) {
   const { scratch, applied } = scratchWithChange(core, ProposedChange.parse(proposed));
   try {
-    return { applied, ...judgeWindow(core, scratch, window) };
+    return { applied, ...judgeWindow(core, scratch, window, onProgress) };
   } finally {
     scratch.close();
   }
@@ -200,31 +231,41 @@ export function judgeSlice(core: Core, proposed: ProposedChange, window: WhatIfW
  * today's state with the change applied, and lists those that would flip between routed
  * and dropped. Reads the log; writes nothing.
  */
-export function whatIf(core: Core, proposed: ProposedChange, window: WhatIfWindow): WhatIfReport {
-  const { applied, decisions, flips } = judgeSlice(core, proposed, window);
+export function whatIf(core: Core, proposed: ProposedChange, window: WhatIfWindow, onProgress?: WhatIfProgress): WhatIfReport {
+  const { applied, decisions, flips } = judgeSlice(core, proposed, window, onProgress);
   return { window, applied, decisions, flips, byAgentGroup: countByAgentGroup(flips) };
 }
 
+/** What a what-if worker thread tells its parent: how far it has come, then its slice's result or its error. */
+export type WorkerMessage = { progress: number } | { result: ReturnType<typeof judgeSlice> } | { error: { name: string; message: string } };
+
 /** The compiled worker; absent when running from sources (ts-jest), where slices run in-process. */
 const WORKER = join(__dirname, 'what-if-worker.js');
+
+/** Whether whatIfParallel can run: the compiled worker is absent when running from sources (ts-jest). */
+export const canJudgeInWorkers = (): boolean => existsSync(WORKER);
 
 /**
  * The same report, with the window cut into `threads` slices of positions judged at once
  * in worker threads, each on its own connection and its own scratch copy: reading and
  * judging are CPU-bound, so this scales with cores.
  */
-export async function whatIfParallel(databasePath: string, proposed: ProposedChange, window: WhatIfWindow, threads: number): Promise<WhatIfReport> {
+export async function whatIfParallel(databasePath: string, proposed: ProposedChange, window: WhatIfWindow, threads: number, onProgress?: WhatIfProgress): Promise<WhatIfReport> {
   if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run \`npm run build\``);
   const size = Math.ceil((window.until - window.after) / threads);
   const slices = Array.from({ length: threads }, (_, i) => ({ ...window, after: window.after + i * size, until: Math.min(window.until, window.after + (i + 1) * size) }));
+  const done = slices.map(() => 0);
   const results = await Promise.all(
     slices.map(
-      (slice) =>
+      (slice, index) =>
         new Promise<ReturnType<typeof judgeSlice>>((resolve, reject) => {
-          const worker = new Worker(WORKER, { workerData: { databasePath, proposed, window: slice } });
-          worker.once('message', (message: { result?: ReturnType<typeof judgeSlice>; error?: { name: string; message: string } }) => {
-            if (message.result) resolve(message.result);
-            else reject(Object.assign(new Error(message.error!.message), { name: message.error!.name }));
+          const worker = new Worker(WORKER, { workerData: { databasePath, proposed, window: slice, reportProgress: onProgress !== undefined } });
+          worker.on('message', (message: WorkerMessage) => {
+            if ('progress' in message) {
+              done[index] = message.progress;
+              onProgress!(done.reduce((sum, n) => sum + n, 0));
+            } else if ('result' in message) resolve(message.result);
+            else reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
           });
           worker.once('error', reject);
         }),

@@ -1,4 +1,4 @@
-import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardResult } from '../commands/approvals';
+import { CARD_OPTIONS, RecordApprovalCardAttempt, RecordApprovalCardRateLimited, RecordApprovalCardResult } from '../commands/approvals';
 import { agentImage } from '../commands/containers';
 import { AddMcpServerRequest } from '../commands/system-actions';
 import type { Core } from '../core';
@@ -6,7 +6,7 @@ import { ApprovalRequested, approvalStream } from '../events/admin';
 import type { RecordedEvent } from '../events/define';
 import type { ChannelAdapter } from './channels/channel';
 import type { ContainerRuntime } from './containers/runtime';
-import { channelFor, firstPart, type Sendable, type SendableSource } from './delivery';
+import { channelFor, type Sendable, type SendableSource } from './delivery';
 
 type Requested = RecordedEvent<'ApprovalRequested', ReturnType<typeof ApprovalRequested.schema.parse>>;
 
@@ -70,22 +70,29 @@ export class ApprovalCards implements SendableSource {
     const meta = { correlationId: event.metadata.correlationId, causationId: event.eventId };
     return {
       lane: approvalStream(approvalId),
-      open: () => RecordApprovalCardAttempt.envelope(`approval-card:${approvalId}:attempt-${approvals.get(approvalId)!.card_attempts + 1}`, { approvalId }, meta),
+      open: (maxAttempts) =>
+        RecordApprovalCardAttempt.envelope(`approval-card:${approvalId}:attempt-${approvals.get(approvalId)!.card_attempts + 1}`, { approvalId, maxAttempts }, meta),
       openAttempt: () => {
         const approval = approvals.get(approvalId)!;
         return approval.card_status === 'pending' && approval.card_attempts > 0 ? approval.card_attempts : undefined;
       },
       send: async () => {
         const question = shownText + (await this.missingCommandNote(event));
-        const sent = await channelFor(this.channels, adminChat.channelType).deliver(adminChat.platformId, null, {
+        return channelFor(this.channels, adminChat.channelType).deliver(adminChat.platformId, null, {
           idempotencyKey: `approval:${approvalId}`,
           kind: 'chat',
           content: JSON.stringify({ type: 'ask_question', questionId: approvalId, question, options: CARD_OPTIONS, payloadHash }),
           files: [],
         });
-        return firstPart(sent);
       },
-      record: (attempt, result) => RecordApprovalCardResult.envelope(`approval-card:${approvalId}:result-${attempt}`, { approvalId, attempt, result }, meta),
+      record: (attempt, result, maxAttempts) =>
+        RecordApprovalCardResult.envelope(`approval-card:${approvalId}:result-${attempt}`, { approvalId, maxAttempts, attempt, result }, meta),
+      rateLimited: (attempt, wait, error) =>
+        RecordApprovalCardRateLimited.envelope(
+          `approval-card:${approvalId}:attempt-${attempt}:rate-limited-${wait}`,
+          { approvalId, attempt, retryAfterMs: error.retryAfterMs, errorClass: error.errorClass, error: error.message },
+          meta,
+        ),
       progress: () => {
         const approval = approvals.get(approvalId)!;
         return { attempts: approval.card_attempts, outcome: approval.card_status === 'sent' ? 'delivered' : approval.card_status };

@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Subscription } from 'rxjs';
 import type { CommandEnvelope } from '../commands/define';
-import { DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryResult, type AttemptResult } from '../commands/delivery';
+import {
+  DEFAULT_DELIVERY_ATTEMPTS, DeliverAgentMessage, RecordDeliveryAttempt, RecordDeliveryRateLimited, RecordDeliveryResult, type AttemptResult,
+} from '../commands/delivery';
 import { GroupCommitter } from '../commands/group-commit';
 import type { Core } from '../core';
 import type { RecordedEvent } from '../events/define';
+import { DeliveryRetryRequested } from '../events/delivery';
 import { OutboundRouted } from '../events/outbound';
 import type { Logger } from '../logger';
-import { DeliveryError, type ChannelAdapter, type OutboundFile } from './channels/channel';
+import { DeliveryError, type ChannelAdapter, type DeliveredIds, type OutboundFile } from './channels/channel';
 import { PlatformRefs } from './platform-refs';
 import { OutboxFileError, readOutboxFiles, removeOutboxFolder, sessionDir, UnsafePathError } from './session-db';
 import { SessionGuard } from './session-guard';
@@ -26,13 +29,15 @@ export interface Sendable {
   /** Sendables of one lane go out in order, a batch at a time; lanes run concurrently. */
   readonly lane: string;
   /** Records the next attempt; its decider may settle the sendable instead (no attempt left, nothing to call). */
-  open(): CommandEnvelope;
+  open(maxAttempts: number): CommandEnvelope;
   /** After open, per the views: the attempt waiting for its call, if open left one. */
   openAttempt(): number | undefined;
-  /** Calls the channel; resolves with the platform's message id. A throw is a failed attempt. */
-  send(): Promise<string | null>;
-  record(attempt: number, result: AttemptResult): CommandEnvelope;
-  /** Per the views, after the result is recorded: attempts so far, and whether another is due. */
+  /** Calls the channel; resolves with the platform's message id(s). A throw is a failed attempt, unless it asks to wait. */
+  send(): Promise<DeliveredIds>;
+  record(attempt: number, result: AttemptResult, maxAttempts: number): CommandEnvelope;
+  /** Records that the platform asked the open attempt to wait (the `wait`-th time in it). */
+  rateLimited(attempt: number, wait: number, error: DeliveryError & { retryAfterMs: number }): CommandEnvelope;
+  /** Per the views, after the result is recorded: attempts so far in the current series, and whether another is due. */
   progress(): { attempts: number; outcome: 'pending' | 'delivered' | 'failed' };
   /** Stable log fields: what it is, and the `event` names of a success and a failure. */
   readonly log: { fields: Record<string, unknown>; succeeded: string; failed: string };
@@ -46,14 +51,6 @@ export interface SendableSource {
   fromEvent(event: RecordedEvent): Sendable | undefined;
 }
 
-/**
- * The id the log keeps for a sent row: a message the platform took as several parts (too
- * long for one) is named by its first, where a reply or an edit aimed at it lands.
- */
-export function firstPart(sent: string | string[] | null): string | null {
-  return Array.isArray(sent) ? (sent[0] ?? null) : sent;
-}
-
 /** The channel adapter for a channel type; without one, no attempt can succeed. */
 export function channelFor(channels: ReadonlyMap<string, ChannelAdapter>, channelType: string): ChannelAdapter {
   const channel = channels.get(channelType);
@@ -64,6 +61,10 @@ export function channelFor(channels: ReadonlyMap<string, ChannelAdapter>, channe
 export interface DeliveryOptions {
   /** First retry delay; each further one doubles it. */
   backoffMs?: number;
+  /** Attempts per series before a sendable fails for good; put in each command for its decider. */
+  maxAttempts?: number;
+  /** The longest a platform's retry-after is waited out at once; a longer ask is waited this long, then the call made again. */
+  maxRetryAfterMs?: number;
   logger?: Logger;
   /** The failure policy shared with the other components that touch session folders. */
   guard?: SessionGuard;
@@ -71,9 +72,26 @@ export interface DeliveryOptions {
   sources?: readonly SendableSource[];
 }
 
+/** A platform's retry-after is waited out up to this long at once unless configured otherwise. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** The attempt's result from what the channel returned: parts are recorded when there are several. */
+function successOf(ids: DeliveredIds): AttemptResult {
+  if (!Array.isArray(ids)) return { ok: true, platformMessageId: ids };
+  return { ok: true, platformMessageId: ids[0] ?? null, ...(ids.length > 1 && { platformMessageIds: ids }) };
+}
+
+function failure(error: unknown): Extract<AttemptResult, { ok: false }> {
+  if (error instanceof DeliveryError) return { ok: false, errorClass: error.errorClass, error: error.message, retryable: error.retryable };
+  return { ok: false, errorClass: error instanceof Error ? error.name : 'Error', error: error instanceof Error ? error.message : String(error), retryable: true };
+}
+
+const asksToWait = (error: unknown): error is DeliveryError & { retryAfterMs: number } => error instanceof DeliveryError && error.retryAfterMs !== undefined;
+
 /**
  * Delivers routed rows: to a channel through its adapter (attempt recorded before the
- * call, outcome after, up to 3 attempts with backoff), or to another agent's session in
+ * call, outcome after, up to the configured attempts with backoff; a platform's
+ * retry-after is waited out within the attempt), or to another agent's session in
  * the log. Work is found in the log, not in memory: at start every routed row that has
  * no final outcome yet is resumed, so a restart neither skips nor resets anything.
  * Rows of one session go out in order, sessions concurrently; the attempts (and then the
@@ -150,7 +168,7 @@ export class DeliveryService {
       let retry = await this.deliverBatch(batch);
       while (retry.length > 0 && !this.stopping.signal.aborted) {
         const attempt = Math.max(...retry.map((sendable) => sendable.progress().attempts));
-        await sleep((this.options.backoffMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+        await this.pause((this.options.backoffMs ?? 1000) * 2 ** (attempt - 1));
         if (this.stopping.signal.aborted) return;
         retry = await this.deliverBatch(retry);
       }
@@ -160,24 +178,20 @@ export class DeliveryService {
 
   /** Delivers a batch in order; returns the sendables that failed and may be tried again. */
   private async deliverBatch(batch: readonly Sendable[]): Promise<Sendable[]> {
-    const opened = await this.committer.dispatch(batch.map((sendable) => sendable.open()));
+    const maxAttempts = this.options.maxAttempts ?? DEFAULT_DELIVERY_ATTEMPTS;
+    const opened = await this.committer.dispatch(batch.map((sendable) => sendable.open(maxAttempts)));
     const results = [];
     const attempted: Sendable[] = [];
     for (let i = 0; i < batch.length; i++) {
       const sendable = batch[i]!;
       const attempt = opened[i]!.status === 'accepted' ? sendable.openAttempt() : undefined;
       if (attempt === undefined) continue;
-      // A send that throws before its promise exists fails the attempt the same way.
-      const result = await (async () => sendable.send())().then(
-        (platformMessageId): AttemptResult => ({ ok: true, platformMessageId }),
-        (error: unknown): AttemptResult =>
-          error instanceof DeliveryError
-            ? { ok: false, errorClass: error.errorClass, error: error.message, retryable: error.retryable }
-            : { ok: false, errorClass: error instanceof Error ? error.name : 'Error', error: error instanceof Error ? error.message : String(error), retryable: true },
-      );
-      results.push(sendable.record(attempt, result));
+      const result = await this.call(sendable, attempt);
+      results.push(sendable.record(attempt, result, maxAttempts));
       attempted.push(sendable);
-      this.options.logger?.info({ event: result.ok ? sendable.log.succeeded : sendable.log.failed, ...sendable.log.fields, attempt }, 'delivery attempt');
+      const fields = { ...sendable.log.fields, attempt };
+      if (result.ok) this.options.logger?.info({ event: sendable.log.succeeded, ...fields, platformMessageId: result.platformMessageId }, 'delivery attempt succeeded');
+      else this.options.logger?.warn({ event: sendable.log.failed, ...fields, errorClass: result.errorClass, error: result.error, retryable: result.retryable }, `delivery attempt failed: ${result.errorClass}: ${result.error}`);
     }
     await this.committer.dispatch(results);
     const retry: Sendable[] = [];
@@ -190,7 +204,37 @@ export class DeliveryService {
     return retry;
   }
 
-  /** Routed outbound rows: resumed from the audit's rows still `routed`, then each new OutboundRouted. */
+  /**
+   * One attempt's call to the channel. A platform that asks to be called again later is
+   * waited out (each wait capped, recorded, abortable on stop) and called again within the
+   * same attempt: a rate limit is not a failure. Anything else thrown fails the attempt.
+   */
+  private async call(sendable: Sendable, attempt: number): Promise<AttemptResult> {
+    for (let wait = 1; ; wait++) {
+      try {
+        // A send that throws before its promise exists fails the attempt the same way.
+        return successOf(await (async () => sendable.send())());
+      } catch (error) {
+        if (!asksToWait(error) || this.stopping.signal.aborted) return failure(error);
+        const waitMs = Math.min(error.retryAfterMs, this.options.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS);
+        await this.committer.dispatch([sendable.rateLimited(attempt, wait, error)]);
+        this.options.logger?.info({ event: 'DeliveryRateLimited', ...sendable.log.fields, attempt, retryAfterMs: error.retryAfterMs, waitMs }, 'platform asked to wait');
+        await this.pause(waitMs);
+        // Stopped while waiting: the attempt ends as the rate limit left it; the next start opens another.
+        if (this.stopping.signal.aborted) return failure(error);
+      }
+    }
+  }
+
+  /** Waits, or less if the service stops meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+
+  /**
+   * Routed outbound rows: resumed from the audit's rows still `routed` (a retried row is
+   * routed again), then each new OutboundRouted and each operator's DeliveryRetryRequested.
+   */
   private routedRows(): SendableSource {
     const { store, views } = this.core;
     return {
@@ -202,7 +246,13 @@ export class DeliveryService {
           return event && OutboundRouted.is(event) ? [this.routedRow(event)] : [];
         });
       },
-      fromEvent: (event) => (OutboundRouted.is(event) ? this.routedRow(event) : undefined),
+      fromEvent: (event) => {
+        if (OutboundRouted.is(event)) return this.routedRow(event);
+        if (!DeliveryRetryRequested.is(event)) return undefined;
+        const row = views.audit.outboundRow(event.data.sessionId, event.data.outboundId);
+        const routed = row && store.readAt(row.decided_position);
+        return routed && OutboundRouted.is(routed) ? this.routedRow(routed) : undefined;
+      },
     };
   }
 
@@ -214,25 +264,33 @@ export class DeliveryService {
     const row = () => audit.outboundRow(sessionId, outboundId);
     return {
       lane: sessionId,
-      open: () =>
+      open: (maxAttempts) =>
         data.target.type === 'agent'
           ? DeliverAgentMessage.envelope(
               `deliver-agent:${sessionId}:${outboundId}`,
               { sessionId, outboundId, targetAgentGroupId: data.target.agentGroupId, kind: data.kind, content: data.content, inReplyTo: data.inReplyTo },
               meta,
             )
-          : RecordDeliveryAttempt.envelope(`delivery:${sessionId}:${outboundId}:attempt-${(row()?.attempts ?? 0) + 1}`, { sessionId, outboundId }, meta),
+          : RecordDeliveryAttempt.envelope(`delivery:${sessionId}:${outboundId}:attempt-${(row()?.attempts ?? 0) + 1}`, { sessionId, outboundId, maxAttempts }, meta),
       // An agent target is delivered (or failed) by the command that opens it.
       openAttempt: () => (data.target.type === 'channel' && row()?.outcome === 'routed' ? row()!.attempts : undefined),
       send: async () => {
-        const platformMessageId = await this.send(event);
-        this.refs.noteSent(sessionId, outboundId, platformMessageId);
-        return platformMessageId;
+        const ids = await this.send(event);
+        // What a later row edits or reacts to is the message's first part.
+        this.refs.noteSent(sessionId, outboundId, Array.isArray(ids) ? (ids[0] ?? null) : ids);
+        return ids;
       },
-      record: (attempt, result) => RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, attempt, result }, meta),
+      record: (attempt, result, maxAttempts) =>
+        RecordDeliveryResult.envelope(`delivery:${sessionId}:${outboundId}:result-${attempt}`, { sessionId, outboundId, maxAttempts, attempt, result }, meta),
+      rateLimited: (attempt, wait, error) =>
+        RecordDeliveryRateLimited.envelope(
+          `delivery:${sessionId}:${outboundId}:attempt-${attempt}:rate-limited-${wait}`,
+          { sessionId, outboundId, attempt, retryAfterMs: error.retryAfterMs, errorClass: error.errorClass, error: error.message },
+          meta,
+        ),
       progress: () => {
-        const { attempts, outcome } = row()!;
-        return { attempts, outcome: outcome === 'routed' ? 'pending' : outcome === 'delivered' ? 'delivered' : 'failed' };
+        const { attempts, retry_base, outcome } = row()!;
+        return { attempts: attempts - retry_base, outcome: outcome === 'routed' ? 'pending' : outcome === 'delivered' ? 'delivered' : 'failed' };
       },
       log: { fields: { sessionId, outboundId, ...meta }, succeeded: 'DeliverySucceeded', failed: 'DeliveryFailed' },
       delivered: () => {
@@ -242,7 +300,7 @@ export class DeliveryService {
     };
   }
 
-  private async send(event: Routed): Promise<string | null> {
+  private async send(event: Routed): Promise<DeliveredIds> {
     const { data } = event;
     if (data.target.type !== 'channel') throw new DeliveryError('not a channel target', 'InvalidTarget', false);
     const channel = channelFor(this.channels, data.target.channelType);
@@ -254,14 +312,13 @@ export class DeliveryService {
     }
     // The platform's ids, not the ones the agent saw, for what the row reacts to, edits or answers.
     const { content, inReplyTo } = this.refs.translate(data);
-    const sent = await channel.deliver(data.target.platformId, data.target.threadId, {
+    return channel.deliver(data.target.platformId, data.target.threadId, {
       idempotencyKey: `${data.sessionId}:${data.outboundId}`,
       kind: data.kind,
       content,
       files,
       ...(inReplyTo !== undefined && { inReplyTo }),
     });
-    return firstPart(sent);
   }
 
   /**

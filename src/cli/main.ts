@@ -14,6 +14,7 @@ import { registerAudit } from './audit';
 import { registerChannels } from './channels';
 import { registerCompletion } from './completion';
 import { registerConsole } from './console';
+import { registerDeliveries } from './deliveries';
 import { registerDemo } from './demo';
 import { registerDestinations } from './destinations';
 import { registerDoctor } from './doctor';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerImportNanoclaw(program);
   registerTasks(program);
   registerApprovals(program);
+  registerDeliveries(program);
   registerDoctor(program);
   registerCompletion(program);
   registerImages(program);

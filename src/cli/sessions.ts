@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { StopContainer } from '../commands/containers';
 import { ReleaseSession } from '../commands/quarantine';
 import type { Core } from '../core';
+import { incarnationsOf, type Incarnation } from '../incarnations';
 import type { ContainerRow } from '../projections/containers';
 import type { SessionRow } from '../projections/sessions';
 import { dispatchFromCli, found, printRead } from './dispatch';
@@ -31,6 +32,18 @@ function lastStop({ container }: SessionWithContainer): string[] {
   return lines;
 }
 
+/** Every start of the session's agent and how each ended: a restart loop shows as a column of the same reason. */
+function incarnationLines(incarnations: Incarnation[]): string[] {
+  if (incarnations.length === 0) return [];
+  const ended = (i: Incarnation) => (i.startFailed ? `start failed: ${i.startFailed}` : i.stopReason ?? 'running');
+  const exit = (i: Incarnation) => [i.exitCode !== null && `exit ${i.exitCode}`, i.signal && `signal ${i.signal}`].filter(Boolean).join(', ');
+  return [
+    '',
+    `Incarnations (${incarnations.length}):`,
+    formatTable(['INCARNATION', 'RUNTIME', 'WOKEN BY', 'STARTED', 'STOPPED', 'ENDED', 'EXIT'], incarnations.map((i) => [i.incarnationId, i.runtime, i.wokenBy, i.startingAt, i.stoppedAt ?? '', ended(i), exit(i)])),
+  ];
+}
+
 export function registerSessions(program: Command): void {
   const sessions = program.command('sessions').description('conversations: one agent group, one folder each');
   sessions
@@ -52,8 +65,18 @@ export function registerSessions(program: Command): void {
     .argument('<id>', 'session id')
     .option('--json', 'print as JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      printRead(command, options.json, (core) => withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), (session) =>
-        [formatTable(HEADERS, [row(session)]), '', `Image: ${session.container?.image ?? 'none yet (never started)'}`, ...lastStop(session)].join('\n'),
+      printRead(
+        command,
+        options.json,
+        (core) => ({ ...withContainer(core, found(core.views.sessions.get(id), `session ${id}`)), incarnations: incarnationsOf(core, id) }),
+        (session) =>
+          [
+            formatTable(HEADERS, [row(session)]),
+            '',
+            `Image: ${session.container?.image ?? 'none yet (never started)'}`,
+            ...lastStop(session),
+            ...incarnationLines(session.incarnations),
+          ].join('\n'),
       ),
     );
   registerSessionLogs(sessions);

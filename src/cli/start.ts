@@ -22,6 +22,8 @@ interface StartOptions {
   consolePort?: number;
   channels?: string;
   platformWebhookPort?: number;
+  deliveryAttempts?: number;
+  deliveryBackoffMs?: number;
 }
 
 interface Channels {
@@ -107,6 +109,8 @@ export function registerStart(program: Command): void {
     .option('--platform-webhook-port <port>', 'serve chat platforms that take webhooks (Slack, Discord, Telegram with TELEGRAM_MODE=webhook) on this loopback port', wholeNumber(0))
     .option('--console-port <port>', 'serve the web console on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--runtime <runtime>', 'where agents run: auto (docker when an engine answers), docker, process, or external (started by someone else)')
+    .option('--delivery-attempts <n>', 'attempts per delivery series before a message fails for good (default 3)', wholeNumber(1))
+    .option('--delivery-backoff-ms <ms>', 'the first delay between delivery attempts, doubling after each (default 1000)', wholeNumber(1))
     .action(async (options: StartOptions, command: Command) => {
       const config = configFor(command, {
         webhookPort: options.webhookPort,
@@ -115,6 +119,8 @@ export function registerStart(program: Command): void {
         consolePort: options.consolePort,
         channels: options.channels,
         platformWebhookPort: options.platformWebhookPort,
+        deliveryAttempts: options.deliveryAttempts,
+        deliveryBackoffMs: options.deliveryBackoffMs,
       });
       const logger = createLogger(config.logLevel);
       const { channels, listener } = configuredChannels(config, logger, process.env);

@@ -3,9 +3,10 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { CommandValidationError } from '../commands/bus';
-import { ChangeRefusedError, checkChange, ProposedChange, whatIf, whatIfParallel, type WhatIfReport } from '../what-if';
+import { changeEntry, ChangeRefusedError, checkChange, ProposedChange, type ChangeKind, whatIf, whatIfParallel, type WhatIfReport } from '../what-if';
 import { CliError, databasePath, moment, openExisting, positionOf, wholeNumber, type Moment } from './context';
 import { bad, dim, formatTable, ok } from './format';
+import { ProgressLine } from './progress';
 
 interface WhatIfOptions {
   add: Array<Record<string, string>>;
@@ -23,18 +24,14 @@ interface WhatIfOptions {
 /** Windows this long are judged in worker threads by default: below it, starting them costs more than it saves. */
 const PARALLEL_FROM_POSITIONS = 200_000;
 
-/** A repeatable flag whose value has the shape `a:b` (or `a:b=c:d`), parsed into named parts. */
-function pairs(shape: RegExp, names: string[], expected: string) {
-  return (value: string, previous: Array<Record<string, string>>): Array<Record<string, string>> => {
-    const match = shape.exec(value);
-    if (!match) throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
-    return [...previous, Object.fromEntries(names.map((name, index) => [name, match[index + 1]!]))];
-  };
-}
-
-const addFlag = pairs(/^([^:=]+):([^=]+)=(channel|agent):(.+)$/, ['agentGroupId', 'localName', 'targetType', 'targetId'], '<agent-group>:<name>=<channel|agent>:<target id>');
-const removeFlag = pairs(/^([^:]+):(.+)$/, ['agentGroupId', 'localName'], '<agent-group>:<name>');
-const wiringFlag = pairs(/^([^:]+):(.+)$/, ['messagingGroupId', 'agentGroupId'], '<messaging-group>:<agent-group>');
+/** A repeatable flag giving one entry of the change in its one-line form. */
+const entryFlag = (kind: ChangeKind) => (value: string, previous: Array<Record<string, string>>): Array<Record<string, string>> => {
+  try {
+    return [...previous, changeEntry(kind, value)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 
 function proposedChange(options: WhatIfOptions): ProposedChange {
   let fromFile: Partial<Record<keyof ProposedChange, unknown[]>> = {};
@@ -84,10 +81,10 @@ export function registerWhatIf(program: Command): void {
   program
     .command('what-if')
     .description('re-judge recorded routing decisions against today’s state with a proposed change, and list those that would flip (writes nothing)')
-    .option('--add <agent-group:name=type:target>', 'grant a destination (repeatable)', addFlag, [])
-    .option('--remove <agent-group:name>', 'revoke a destination (repeatable)', removeFlag, [])
-    .option('--wire <messaging-group:agent-group>', 'wire a chat to an agent group (repeatable)', wiringFlag, [])
-    .option('--unwire <messaging-group:agent-group>', 'unwire a chat from an agent group (repeatable)', wiringFlag, [])
+    .option('--add <agent-group:name=type:target>', 'grant a destination (repeatable)', entryFlag('addDestinations'), [])
+    .option('--remove <agent-group:name>', 'revoke a destination (repeatable)', entryFlag('removeDestinations'), [])
+    .option('--wire <messaging-group:agent-group>', 'wire a chat to an agent group (repeatable)', entryFlag('wire'), [])
+    .option('--unwire <messaging-group:agent-group>', 'unwire a chat from an agent group (repeatable)', entryFlag('unwire'), [])
     .option('--change <file>', 'a JSON file {addDestinations, removeDestinations, wire, unwire}, each a list of command payloads')
     .option('--since <position|time>', 'only decisions at or after this log position or ISO-8601 time', moment)
     .option('--until <position|time>', 'only decisions up to this log position or ISO-8601 time', moment)
@@ -104,12 +101,15 @@ export function registerWhatIf(program: Command): void {
           ...(options.agentGroup !== undefined && { agentGroupId: options.agentGroup }),
         };
         const threads = options.threads ?? (window.until - window.after > PARALLEL_FROM_POSITIONS ? availableParallelism() : 1);
+        const progress = new ProgressLine('re-judging positions', window.until - window.after);
+        const onProgress = (done: number) => progress.update(done);
         let report: WhatIfReport;
         try {
           if (threads > 1) {
             checkChange(core, change);
-            report = await whatIfParallel(databasePath(command), change, window, threads);
-          } else report = whatIf(core, change, window);
+            report = await whatIfParallel(databasePath(command), change, window, threads, onProgress);
+          } else report = whatIf(core, change, window, onProgress);
+          progress.end(window.until - window.after);
         } catch (error) {
           if (error instanceof ChangeRefusedError) throw new CliError(`the change cannot be applied: ${error.message}`, 1);
           if (error instanceof CommandValidationError) throw new CliError(error.message, 2);

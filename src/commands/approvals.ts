@@ -1,16 +1,17 @@
 import { z } from 'zod';
 import {
-  AgentImageRebuildRequested, AgentNotified, ApprovalCardAttempted, ApprovalCardFailed, ApprovalCardSent, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired,
+  AgentImageRebuildRequested, AgentNotified, ApprovalCardAttempted, ApprovalCardFailed, ApprovalCardRateLimited, ApprovalCardSent, ApprovalDecided, ApprovalDecisionRefused, ApprovalExpired,
 } from '../events/admin';
 import { AgentGroupUpdated } from '../events/agent-groups';
 import { ContainerStopRequested } from '../events/containers';
 import type { PendingEvent } from '../events/define';
+import { RateLimit } from '../events/delivery';
 import { Id, type ContainerConfig } from '../events/primitives';
 import type { Views } from '../projections';
 import type { ApprovalRow } from '../projections/approvals';
 import { LIVE_STATUSES } from '../projections/containers';
 import { defineCommand, newId, reject, type CommandContext } from './define';
-import { AttemptResult, interruptedAttempt, isFinalFailure } from './delivery';
+import { AttemptLimit, AttemptResult, interruptedAttempt, isFinalFailure } from './delivery';
 import { AddMcpServerRequest, InstallPackagesRequest, payloadHash } from './system-actions';
 
 /**
@@ -146,28 +147,40 @@ const CardRef = z.object({ approvalId: Id });
  * Opens the next attempt to show a request's card in the admin chat, counted from the log.
  * A card is due while the request is pending and the card neither sent nor failed.
  */
-export const RecordApprovalCardAttempt = defineCommand('RecordApprovalCardAttempt', CardRef, (views, command) => {
+export const RecordApprovalCardAttempt = defineCommand('RecordApprovalCardAttempt', CardRef.extend(AttemptLimit), (views, command) => {
   const approval = views.approvals.get(command.approvalId);
   if (!approval || approval.status !== 'pending' || approval.card_status !== 'pending') {
     return reject('no-card-due', `approval ${command.approvalId} is ${approval ? `${approval.status}, its card ${approval.card_status}` : 'unknown'}: no card to send`);
   }
-  const interrupted = interruptedAttempt(approval.card_attempts);
+  const interrupted = interruptedAttempt(approval.card_attempts, command.maxAttempts);
   if (interrupted) return [ApprovalCardFailed.create({ approvalId: approval.approval_id, attempt: approval.card_attempts, ...interrupted })];
   return [ApprovalCardAttempted.create({ approvalId: approval.approval_id, attempt: approval.card_attempts + 1 })];
 });
 
+/** The refusal a report about a card attempt gets when that attempt is not the open one. */
+function staleCardAttempt(views: Views, command: { approvalId: string; attempt: number }) {
+  const approval = views.approvals.get(command.approvalId);
+  if (approval && approval.card_status === 'pending' && approval.card_attempts === command.attempt) return undefined;
+  return reject('stale-attempt', `card attempt ${command.attempt} of approval ${command.approvalId} is not the open one`);
+}
+
 export const RecordApprovalCardResult = defineCommand(
   'RecordApprovalCardResult',
-  CardRef.extend({ attempt: z.number().int().min(1), result: AttemptResult }),
+  CardRef.extend({ ...AttemptLimit, attempt: z.number().int().min(1), result: AttemptResult }),
   (views, command) => {
-    const approval = views.approvals.get(command.approvalId);
-    if (!approval || approval.card_status !== 'pending' || approval.card_attempts !== command.attempt) {
-      return reject('stale-attempt', `card attempt ${command.attempt} of approval ${command.approvalId} is not the open one`);
-    }
+    const stale = staleCardAttempt(views, command);
+    if (stale) return stale;
     const { approvalId, attempt, result } = command;
     if (result.ok) return [ApprovalCardSent.create({ approvalId, attempt, platformMessageId: result.platformMessageId })];
-    return [ApprovalCardFailed.create({ approvalId, attempt, errorClass: result.errorClass, error: result.error, final: isFinalFailure(result, attempt) })];
+    return [ApprovalCardFailed.create({ approvalId, attempt, errorClass: result.errorClass, error: result.error, final: isFinalFailure(result, attempt, command.maxAttempts) })];
   },
 );
 
-export const approvalCommands = [ApproveRequest, RejectRequest, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult];
+/** The admin chat's platform asked the open card attempt to wait: recorded, and the attempt stays open. */
+export const RecordApprovalCardRateLimited = defineCommand(
+  'RecordApprovalCardRateLimited',
+  CardRef.extend(RateLimit),
+  (views, command) => staleCardAttempt(views, command) ?? [ApprovalCardRateLimited.create(command)],
+);
+
+export const approvalCommands = [ApproveRequest, RejectRequest, ExpireApproval, RecordApprovalCardAttempt, RecordApprovalCardResult, RecordApprovalCardRateLimited];

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { ApproveRequest, RejectRequest } from '../commands/approvals';
+import { CommandValidationError } from '../commands/bus';
 import { payloadHash } from '../commands/system-actions';
 import type { Core } from '../core';
 import { contentOf, textOf } from '../message-text';
 import { ApprovalDecisionRefused } from '../events/admin';
 import type { RecordedEvent } from '../events/define';
 import { explainMessage, summary } from '../explain';
+import { incarnationsOf } from '../incarnations';
+import { canJudgeInWorkers, changeEntry, ChangeRefusedError, checkChange, whatIf, whatIfParallel, type ChangeKind } from '../what-if';
 import type { ApprovalRow } from '../projections/approvals';
 
 /** A failure the console shows as it is: an HTTP status and a sentence. */
@@ -79,9 +82,64 @@ export function aclAt(core: Core, agentGroupId: string, at: number | undefined) 
   return { agentGroupId, at: position, last, rows: core.views.destinations.history(agentGroupId, position) };
 }
 
-/** Every session with its current container (if it ever had one) and quarantine. */
+/** How far back the Sessions page looks for agents cut off by the hop or rate limit: the window `status` uses. */
+const LIMITED_WINDOW_MS = 60 * 60 * 1000;
+
+/** Sessions whose rows were dropped by the hop limit (agents answering each other) or the rate limit in the last hour. */
+function limitedLastHour(core: Core) {
+  return core.views.audit.limitedSince(new Date(Date.now() - LIMITED_WINDOW_MS).toISOString());
+}
+
+/** Every session with its current container (if it ever had one), quarantine, and any loop or rate limit hit lately. */
 export function sessionsWithContainers(core: Core) {
-  return core.views.sessions.list().map((session) => ({ session, container: core.views.containers.get(session.id) ?? null }));
+  const limited = limitedLastHour(core);
+  return core.views.sessions.list().map((session) => ({
+    session,
+    container: core.views.containers.get(session.id) ?? null,
+    limited: limited.filter((hit) => hit.sessionId === session.id),
+  }));
+}
+
+/** One session with every incarnation of its agent: when each started, what woke it, why it stopped. */
+export function sessionDetail(core: Core, sessionId: string) {
+  const session = core.views.sessions.get(sessionId);
+  if (!session) throw new ConsoleError(404, `no session ${sessionId}`);
+  return {
+    session,
+    container: core.views.containers.get(sessionId) ?? null,
+    incarnations: incarnationsOf(core, sessionId),
+    limited: limitedLastHour(core).filter((hit) => hit.sessionId === sessionId),
+  };
+}
+
+const WHAT_IF_PARAMETERS = { add: 'addDestinations', remove: 'removeDestinations', wire: 'wire', unwire: 'unwire' } as const;
+
+/**
+ * The what-if of the console: the change as the CLI's flags write it (`add=ag:name=channel:mg`,
+ * `remove=ag:name`, `wire=mg:ag`, `unwire=mg:ag`), judged in a worker thread where the
+ * compiled worker exists, so a long log does not stall the host that serves the page.
+ */
+export async function whatIfForConsole(core: Core, query: URLSearchParams) {
+  let change: Required<Record<ChangeKind, Array<Record<string, string>>>>;
+  try {
+    change = Object.fromEntries(Object.entries(WHAT_IF_PARAMETERS).map(([parameter, kind]) => [kind, query.getAll(parameter).map((value) => changeEntry(kind, value))])) as typeof change;
+  } catch (error) {
+    throw new ConsoleError(400, (error as Error).message);
+  }
+  if (Object.values(change).every((entries) => entries.length === 0)) throw new ConsoleError(400, 'nothing to try: give add, remove, wire or unwire');
+  const last = core.store.lastPosition();
+  const since = query.get('since') || undefined;
+  if (since !== undefined && !/^\d+$/.test(since)) throw new ConsoleError(400, `since: expected a log position, got "${since}"`);
+  const agentGroupId = query.get('agentGroup') || undefined;
+  const window = { after: since === undefined ? 0 : Math.max(0, Number(since) - 1), until: last, ...(agentGroupId !== undefined && { agentGroupId }) };
+  try {
+    checkChange(core, change);
+    return canJudgeInWorkers() ? await whatIfParallel(core.store.db.name, change, window, 1) : whatIf(core, change, window);
+  } catch (error) {
+    if (error instanceof ChangeRefusedError) throw new ConsoleError(409, `the change cannot be applied: ${error.message}`);
+    if (error instanceof CommandValidationError) throw new ConsoleError(400, error.message);
+    throw error;
+  }
 }
 
 /** The approval requests, each with the payload parsed for display. */

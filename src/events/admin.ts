@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineEvent } from './define';
+import { RateLimit } from './delivery';
 import { agentGroupStream } from './destinations';
 import { sessionStream } from './inbound';
 import { Id } from './primitives';
@@ -130,7 +131,15 @@ export const ApprovalCardFailed = defineEvent({
   stream: (data) => approvalStream(data.approvalId),
 });
 
+/** The admin chat's platform asked the open card attempt to wait; the attempt stays open (see DeliveryRateLimited). */
+export const ApprovalCardRateLimited = defineEvent({
+  type: 'ApprovalCardRateLimited',
+  version: 1,
+  schema: z.object({ approvalId: Id, ...RateLimit }),
+  stream: (data) => approvalStream(data.approvalId),
+});
+
 export const adminEvents = [
   SystemActionAccepted, AgentNotified, AgentInstructionsSet, AgentImageRebuildRequested, ApprovalRequested, ApprovalDecided, ApprovalExpired, ApprovalDecisionRefused,
-  ApprovalCardAttempted, ApprovalCardSent, ApprovalCardFailed,
+  ApprovalCardAttempted, ApprovalCardSent, ApprovalCardFailed, ApprovalCardRateLimited,
 ];

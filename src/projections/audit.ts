@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SystemActionAccepted } from '../events/admin';
 import { StatementCache } from '../db/statement-cache';
-import { DeliveryAttempted, DeliveryFailed, DeliverySucceeded } from '../events/delivery';
+import { DeliveryAttempted, DeliveryFailed, DeliveryRateLimited, DeliveryRetryRequested, DeliverySucceeded } from '../events/delivery';
 import type { RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRepeatIgnored, InboundRouted, inboundCommandId } from '../events/inbound';
 import { OutboundDropped, OutboundRouted, type OutboundTarget } from '../events/outbound';
@@ -23,6 +23,12 @@ export interface AuditRow {
   target: string | null;
   platform_message_id: string | null;
   attempts: number;
+  /** Attempts made before the current series (an operator's retry starts a new one). */
+  retry_base: number;
+  /** `<errorClass>: <message>` of the newest failed delivery attempt. */
+  last_error: string | null;
+  /** JSON array of the parts' platform ids, when the message went out in parts. */
+  platform_message_ids: string | null;
   decided_position: number;
   last_position: number;
   decided_at: string;
@@ -46,8 +52,14 @@ export const auditProjection = defineProjection({
     );
     const progress = db.prepare(
       `UPDATE audit SET outcome = coalesce(@outcome, outcome), reason = coalesce(@reason, reason), attempts = max(attempts, @attempts),
-         platform_message_id = coalesce(@platformMessageId, platform_message_id), last_position = @position, updated_at = @at
+         platform_message_id = coalesce(@platformMessageId, platform_message_id), platform_message_ids = coalesce(@platformMessageIds, platform_message_ids),
+         last_error = coalesce(@lastError, last_error), last_position = @position, updated_at = @at
        WHERE session_id = @sessionId AND message_id = @messageId AND direction = @direction`,
+    );
+    // A new series: awaiting delivery again, its attempts counted from those already made.
+    const reopen = db.prepare(
+      `UPDATE audit SET outcome = 'routed', reason = NULL, retry_base = attempts, last_position = @position, updated_at = @at
+       WHERE session_id = @sessionId AND message_id = @messageId AND direction = 'outbound'`,
     );
     const trace = db.prepare('INSERT OR IGNORE INTO audit_trace (audit_id, position) VALUES (?, ?)');
     const traceMessage = db.prepare(
@@ -96,18 +108,32 @@ export const auditProjection = defineProjection({
     type Message = { sessionId: string; messageId: string; direction: 'inbound' | 'outbound' };
     const outbound = (data: { sessionId: string; outboundId: string }): Message => ({ sessionId: data.sessionId, messageId: data.outboundId, direction: 'outbound' });
     const inbound = (data: { sessionId: string; messageId: string }): Message => ({ sessionId: data.sessionId, messageId: data.messageId, direction: 'inbound' });
-    const update = (event: RecordedEvent, message: Message, change: { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null }) => {
+    type Change = { outcome?: AuditOutcome; reason?: string; attempts: number; platformMessageId?: string | null; platformMessageIds?: string[]; lastError?: string };
+    const update = (event: RecordedEvent, message: Message, change: Change) => {
       traceMessage.run(event.position, message.sessionId, message.messageId, message.direction);
       progress.run({
         ...message, position: event.position, at: event.metadata.recordedAt,
         outcome: change.outcome ?? null, reason: change.reason ?? null, attempts: change.attempts, platformMessageId: change.platformMessageId ?? null,
+        platformMessageIds: change.platformMessageIds ? JSON.stringify(change.platformMessageIds) : null, lastError: change.lastError ?? null,
       });
     };
     on(DeliveryAttempted, (data, event) => update(event, outbound(data), { attempts: data.attempt }));
-    on(DeliverySucceeded, (data, event) => update(event, outbound(data), { outcome: 'delivered', attempts: data.attempt, platformMessageId: data.platformMessageId }));
-    on(DeliveryFailed, (data, event) =>
-      update(event, outbound(data), data.final ? { outcome: 'failed', reason: `${data.errorClass}: ${data.error}`, attempts: data.attempt } : { attempts: data.attempt }),
+    on(DeliverySucceeded, (data, event) =>
+      update(event, outbound(data), {
+        outcome: 'delivered', attempts: data.attempt, platformMessageId: data.platformMessageId,
+        ...(data.platformMessageIds && { platformMessageIds: data.platformMessageIds }),
+      }),
     );
+    on(DeliveryFailed, (data, event) => {
+      const error = `${data.errorClass}: ${data.error}`;
+      update(event, outbound(data), data.final ? { outcome: 'failed', reason: error, attempts: data.attempt, lastError: error } : { attempts: data.attempt, lastError: error });
+    });
+    // A wait within an attempt: part of the story, not a change of outcome or count.
+    on(DeliveryRateLimited, (data, event) => traceMessage.run(event.position, data.sessionId, data.outboundId, 'outbound'));
+    on(DeliveryRetryRequested, (data, event) => {
+      traceMessage.run(event.position, data.sessionId, data.outboundId, 'outbound');
+      reopen.run({ sessionId: data.sessionId, messageId: data.outboundId, position: event.position, at: event.metadata.recordedAt });
+    });
     // An inbound message's runs: `attempts` counts those its agent died in.
     on(MessageRetryScheduled, (data, event) => update(event, inbound(data), { attempts: data.attempt }));
     on(MessageFailed, (data, event) => update(event, inbound(data), { outcome: 'failed', reason: `agent-gone: ${data.reason}`, attempts: data.attempts }));
@@ -125,6 +151,8 @@ export interface AuditQuery {
   agentGroupId?: string;
   outcome?: AuditOutcome;
   direction?: 'inbound' | 'outbound';
+  /** Only messages sent to a chat (deliveries), not to another agent nor system actions. */
+  toChannel?: boolean;
   /** ISO-8601 bounds on the decision time, inclusive. */
   since?: string;
   until?: string;
@@ -235,6 +263,7 @@ export class AuditView {
     if (filter.agentGroupId !== undefined) conditions.push('agent_group_id = @agentGroupId');
     if (filter.outcome !== undefined) conditions.push('outcome = @outcome');
     if (filter.direction !== undefined) conditions.push('direction = @direction');
+    if (filter.toChannel) conditions.push("target LIKE 'channel:%'");
     if (filter.since !== undefined) conditions.push('decided_at >= @since');
     if (filter.until !== undefined) conditions.push('decided_at <= @until');
     const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';

@@ -71,6 +71,8 @@ describe('switchyard start --channels telegram (built CLI)', () => {
       expect(url).toBeDefined();
       const update = { update_id: 1, message: { message_id: 5, date: Math.floor(Date.now() / 1000), chat: family, from: { id: 42, is_bot: false, first_name: 'Ann' }, text: 'by webhook' } };
       const post = (headers: Record<string, string>) => fetch(`${url}/telegram`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(update) });
+      expect((await fetch(`${url}/slack`, { method: 'POST', body: '{}' })).status).toBe(404);
+      expect((await fetch(`${url}/telegram`)).status).toBe(405);
       expect((await post({})).status).toBe(401);
       expect((await post({ 'x-telegram-bot-api-secret-token': secret })).status).toBe(200);
       const [answer] = await telegram.waitForCalls('sendMessage');

@@ -71,6 +71,15 @@ describe('switchyard what-if (built CLI)', () => {
     expect(refused.stderr).toContain('removeDestinations[0]: RemoveDestination refused (no-such-destination)');
   });
 
+  it('tells how far the re-judging has come on stderr, in-process and in worker threads', () => {
+    const last = json('status').log.lastPosition;
+    for (const threads of ['1', '2']) {
+      const run = runCli(['--data-dir', dataDir(), 'what-if', '--remove', 'ag-andy:family', '--threads', threads, '--json'], { SWITCHYARD_PROGRESS: '1' });
+      expect(run.status).toBe(0);
+      expect(run.stderr).toContain(`re-judging positions: ${last}/${last}`);
+    }
+  });
+
   it('granting a destination again flips the drop it caused back to routed', () => {
     const report = json('what-if', '--add', 'ag-andy:research=agent:ag-research');
     expect(flipped(report)).toEqual([['r-revoked', 'dropped: not-permitted', 'routed by "research"', 'change']]);

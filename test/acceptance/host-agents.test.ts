@@ -97,6 +97,10 @@ describe('switchyard start with the process runtime and the echo agent (built CL
       await waitForEvents(core.store, (e) => e.type === 'ContainerStopped' && (e.data as { reason: string }).reason === 'operator');
       expect(container()).toEqual(expect.objectContaining({ status: 'stopped', stop_reason: 'operator', exit_code: 0 }));
       expect(cli('sessions', 'stop', container().session_id).stderr).toContain('not-running');
+      // Both incarnations, each with why it ended: the containers view keeps only the last, the log keeps all.
+      const incarnations = JSON.parse(cli('sessions', 'show', container().session_id, '--json').stdout).incarnations;
+      expect(incarnations.map((i: { stopReason: string; signal: string | null }) => [i.stopReason, i.signal])).toEqual([['crashed', 'SIGKILL'], ['operator', null]]);
+      expect(cli('sessions', 'show', container().session_id).stdout).toMatch(/Incarnations \(2\):[\s\S]*crashed\s+signal SIGKILL.*\n.*operator\s+exit 0/);
     } finally {
       host.child.kill('SIGTERM');
       await host.done;

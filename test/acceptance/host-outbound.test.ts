@@ -115,6 +115,52 @@ describe('switchyard start (built CLI, webhook channel on loopback)', () => {
     );
   });
 
+  it('a bridge that goes down fails a row after --delivery-attempts; `deliveries retry` through the CLI gets it delivered under the same idempotency key', async () => {
+    const host = await startHost(dataDir(), platform.url, {}, ['--delivery-attempts', '2', '--delivery-backoff-ms', '10']);
+    const { core, sessionId, dir } = await openSession(host.url);
+    const cli = (...args: string[]) => runCli(['--data-dir', dataDir(), 'deliveries', ...args]);
+    try {
+      // Attempt 1 is answered 503 by a bridge that then stops listening: attempt 2 is refused, and was the last.
+      platform.failThenGoDown(503);
+      writeOutbound(dir, [
+        { id: 'r-down', channelType: 'webhook', platformId: 'fam', content: { text: 'anyone there?' } },
+        { id: 'r-down-2', channelType: 'webhook', platformId: 'fam', content: { text: 'hello?' } },
+      ]);
+      await waitForEvents(core.store, finalOutcome(new Set(['r-down', 'r-down-2'])), 2);
+      const failedRow = (messageId: string) =>
+        expect.objectContaining({ messageId, sessionId, channelType: 'webhook', platformId: 'fam', status: 'failed', attempts: 2, lastError: expect.stringMatching(/^NetworkError: .*ECONNREFUSED/) });
+      expect(JSON.parse(cli('list', '--failed', '--json').stdout)).toEqual([failedRow('r-down'), failedRow('r-down-2')]);
+      expect(cli('retry', 'r-nowhere')).toMatchObject({ status: 1, stderr: expect.stringContaining('no message r-nowhere in the log') });
+      expect(cli('retry', 'm-1')).toMatchObject({ status: 1, stderr: expect.stringContaining('is an inbound message') });
+
+      await platform.up();
+      const retried = cli('retry', 'r-down', '--actor', 'bob');
+      expect(retried).toMatchObject({ status: 0, stdout: expect.stringContaining('retry of r-down') });
+      // The running host picks the retry up from the log.
+      const [delivered] = await waitForEvents(core.store, (event) => event.type === 'DeliverySucceeded' && (event.data as { outboundId: string }).outboundId === 'r-down');
+      expect(delivered!.data).toMatchObject({ attempt: 3 });
+      // What is still failed, all at once.
+      expect(cli('retry', '--failed')).toMatchObject({ status: 0, stdout: expect.stringContaining('retry of r-down-2') });
+      await waitForEvents(core.store, (event) => event.type === 'DeliverySucceeded' && (event.data as { outboundId: string }).outboundId === 'r-down-2');
+      const keys = platform.requests.filter((request) => request.path === '/deliver').map((request) => (request.body as { idempotencyKey: string }).idempotencyKey);
+      expect(keys.filter((key) => key.endsWith(':r-down'))).toEqual([`${sessionId}:r-down`, `${sessionId}:r-down`]);
+
+      expect(cli('retry', 'r-down')).toMatchObject({ status: 1, stderr: expect.stringContaining('already-delivered') });
+      expect(cli('list').stdout).toMatch(/r-down\s+\S+\s+webhook\s+fam\s+delivered\s+3\s+NetworkError/);
+      expect(cli('list', '--failed').stdout).toContain('no failed deliveries');
+      expect(runCli(['--data-dir', dataDir(), 'explain', 'r-down']).stdout).toMatch(/retry requested by operator:bob: a new series of attempts after 2/);
+    } finally {
+      core.close();
+      host.child.kill('SIGTERM');
+    }
+    // Each failed attempt is a warning with its error, under a stable event name.
+    const logged = (await host.done).stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged.filter((line) => line.event === 'DeliveryFailed' && line.outboundId === 'r-down').map((line) => [line.level, line.errorClass, line.attempt])).toEqual([
+      [40, 'HttpError', 1],
+      [40, 'NetworkError', 2],
+    ]);
+  });
+
   it('a host killed mid-delivery of 200 rows, restarted, delivers each row once and skips none', async () => {
     // 200 rows at once is over the default 60 a minute: this agent group is allowed the burst.
     expect(runCli(['--data-dir', dataDir(), 'groups', 'update', 'ag-andy', '--max-rate', '1000']).status).toBe(0);

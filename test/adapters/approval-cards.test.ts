@@ -23,7 +23,7 @@ describe('approval cards (a running host, the webhook channel against a platform
 
   const start = (backoffMs: number, runtime: 'external' | 'process' = 'external') => {
     const channel = new WebhookChannel({ listen: { host: '127.0.0.1', port: 0 }, deliverUrl: platform.url });
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_RETRY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: runtime });
+    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_DELIVERY_BACKOFF_MS: String(backoffMs), SWITCHYARD_RUNTIME: runtime });
     return Host.start(config, { channels: [channel], logger: createLogger('silent') });
   };
 
@@ -61,6 +61,19 @@ describe('approval cards (a running host, the webhook channel against a platform
       expect(new Set(platform.requests.map((request) => (request.body as { idempotencyKey: string }).idempotencyKey))).toEqual(new Set([`approval:${approvalId}`]));
       expect(platform.received).toEqual([expect.objectContaining({ platformId: 'ops', content: expect.objectContaining({ type: 'ask_question', questionId: approvalId }) })]);
       expect(host.core.views.approvals.get(approvalId)).toMatchObject({ status: 'pending', card_status: 'sent', card_attempts: 3 });
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('a card the admin chat rate-limits is waited out within its attempt: the wait recorded, one attempt used', async () => {
+    platform.rateLimitNext(1, 0);
+    const host = await start(5);
+    try {
+      const approvalId = requestRebuild(host);
+      await waitForEvents(host.core.store, cardOutcome(true));
+      expect(story(host, approvalId)).toEqual([['ApprovalCardAttempted', 1, undefined], ['ApprovalCardRateLimited', 1, undefined], ['ApprovalCardSent', 1, undefined]]);
+      expect(host.core.views.approvals.get(approvalId)).toMatchObject({ card_status: 'sent', card_attempts: 1 });
     } finally {
       await host.stop();
     }

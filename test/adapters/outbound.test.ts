@@ -36,7 +36,7 @@ describe('outbound routing in a running host (real session folders, no channel c
   let host: Host;
 
   beforeEach(async () => {
-    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RETRY_BACKOFF_MS: '1', SWITCHYARD_RUNTIME: 'external' });
+    const config = loadConfig({ dataDir: join(tempDir(), 'data') }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_DELIVERY_BACKOFF_MS: '1', SWITCHYARD_RUNTIME: 'external' });
     host = await Host.start(config, { channels: [], logger: createLogger('silent') });
     seedScenario(host.core);
     await host.settled();

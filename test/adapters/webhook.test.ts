@@ -3,7 +3,7 @@ import { createServer, connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChannelSetup, InboundReport } from '../../src/adapters/channels/channel';
 import { DeliveryError } from '../../src/adapters/channels/channel';
-import { MAX_BODY_BYTES, MAX_JSON_DEPTH, WebhookChannel, type WebhookChannelOptions } from '../../src/adapters/channels/webhook';
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH, retryAfterMsOf, WebhookChannel, type WebhookChannelOptions } from '../../src/adapters/channels/webhook';
 import { Host } from '../../src/host';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { useTempDir } from '../support/temp';
@@ -361,6 +361,31 @@ describe('WebhookChannel (real HTTP on 127.0.0.1)', () => {
       expect([missing.errorClass, missing.retryable]).toEqual(['HttpError', false]);
       expect(missing.message).toContain('404');
       expect(platform.received).toEqual([]);
+    });
+
+    it('maps 429 with Retry-After to a RateLimited error carrying the wait, which the delivery loop waits out', async () => {
+      const channel = await start();
+      platform.rateLimitNext(1, 2);
+
+      const limited = await rejection(channel.deliver('chat-1', null, { kind: 'chat', content: '{}', files: [] }));
+
+      expect([limited.errorClass, limited.retryable, limited.retryAfterMs]).toEqual(['RateLimited', true, 2000]);
+      expect(limited.message).toContain('429');
+    });
+
+    it('reads Retry-After as seconds or as an HTTP date, and ignores what it cannot read', () => {
+      const now = Date.parse('2026-12-02T20:00:00Z');
+      expect(retryAfterMsOf('1.5', now)).toBe(1500);
+      expect(retryAfterMsOf('Wed, 02 Dec 2026 20:00:03 GMT', now)).toBe(3000);
+      expect(retryAfterMsOf('soon', now)).toBeUndefined();
+      expect(retryAfterMsOf(null, now)).toBeUndefined();
+    });
+
+    it('returns the ids of the parts, in order, when the bridge split the message', async () => {
+      const channel = await start();
+      platform.splitNext(['pm-a', 'pm-b', 'pm-c']);
+
+      expect(await channel.deliver('chat-1', null, { kind: 'chat', content: '{"text":"long"}', files: [] })).toEqual(['pm-a', 'pm-b', 'pm-c']);
     });
 
     it('maps a closed port to a retryable NetworkError', async () => {

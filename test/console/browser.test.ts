@@ -5,7 +5,7 @@ import { ConsoleServer } from '../../src/adapters/console/server';
 import { receiveInbound } from '../../src/commands/inbound';
 import type { Core } from '../../src/core';
 import { ApprovalDecided } from '../../src/events/admin';
-import { openConsoleScene } from '../support/console-scene';
+import { addRestartsAndLoop, openConsoleScene } from '../support/console-scene';
 import { useTempDir } from '../support/temp';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -101,6 +101,32 @@ describeInBrowser('the web console in headless Chromium', () => {
     expect(decided!.metadata.actor).toBe('operator:carol');
     expect(decided!.data).toMatchObject({ decision: 'approved', reason: 'jq is fine' });
     expect(await shot('approvals-decided')).toContain('approved by operator:carol');
+  });
+
+  it('What-if shows the flips a revocation would cause, apart from those the ACL already changed', async () => {
+    await open('what-if');
+    await page.selectOption('#what-if-form select[name=agentGroup]', 'ag-andy');
+    await page.fill('#what-if-form input[name=name]', 'family');
+    await page.click('#what-if-form button');
+    await page.waitForSelector('#what-if-result .headline');
+    const text = await shot('what-if');
+    expect(text).toMatch(/Re-judged \d+ decisions in #1\.\.#\d+: 1 would flip because of the change/);
+    expect(text).toMatch(/out-1\s+ag-andy\s+routed by "family"\s+dropped: not-permitted\s+change/);
+    expect(core.views.destinations.list('ag-andy').map((d) => d.local_name)).toContain('family');
+  });
+
+  it('Sessions marks a looping session, and a session shows every incarnation with why it ended', async () => {
+    const sessionId = addRestartsAndLoop(core);
+    await open('sessions');
+    await page.waitForSelector('#sessions-rows tr');
+    expect(await shot('sessions-looping')).toMatch(/1 looping in the last hour[\s\S]*loop-limit ×1/);
+    await page.click(`#sessions-rows a[href="#sessions/${sessionId}"]`);
+    await page.waitForSelector('#session-detail .session');
+    const text = await shot('session-incarnations');
+    expect(text).toContain('looping: agents answering each other, cut off by the hop limit ×1');
+    expect(text).toContain('2 incarnation(s)');
+    expect(text).toMatch(/inc-1\s+process\s+builtin\s+inbound\s+\S+\s+crashed at \S+\s+exit 1\s+boom/);
+    expect(text).toMatch(/inc-2\s+process\s+builtin\s+inbound\s+\S+\s+running/);
   });
 
   it('Sessions shows each session with its status and container', async () => {

@@ -4,7 +4,7 @@ import { receiveInbound } from '../../src/commands/inbound';
 import type { Core } from '../../src/core';
 import { openCore, centralDatabasePath } from '../../src/core';
 import { ApprovalDecided } from '../../src/events/admin';
-import { openConsoleScene } from '../support/console-scene';
+import { addRestartsAndLoop, openConsoleScene } from '../support/console-scene';
 import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
 
@@ -87,6 +87,38 @@ describe('the console API', () => {
     expect((await get('/api/acl/ag-nope')).status).toBe(404);
   });
 
+  it('answers what-if: the flips a proposed revocation causes, and names what a bad entry should look like', async () => {
+    const before = core.store.lastPosition();
+    const response = await get('/api/what-if?remove=ag-andy:family');
+    expect(response.status).toBe(200);
+    const report = (await response.json()) as { decisions: number; flips: { messageId: string; cause: string; proposed: { verdict: string } }[] };
+    expect(report.flips).toEqual([expect.objectContaining({ messageId: 'out-1', cause: 'change', proposed: expect.objectContaining({ verdict: 'dropped: not-permitted' }) })]);
+    const unwired = (await (await get('/api/what-if?unwire=mg-family:ag-andy')).json()) as typeof report;
+    expect(unwired.flips).toEqual([expect.objectContaining({ type: 'InboundRouted', cause: 'change', proposed: expect.objectContaining({ verdict: 'dropped: no-agent-wired' }) })]);
+    const answers = async (query: string) => {
+      const answer = await get(`/api/what-if?${query}`);
+      return [answer.status, ((await answer.json()) as { error: string }).error];
+    };
+    expect(await answers('remove=ag-andy')).toEqual([400, 'expected <agent-group>:<name>, got "ag-andy"']);
+    expect(await answers('remove=ag-andy:nope')).toEqual([409, expect.stringContaining('RemoveDestination refused (no-such-destination)')]);
+    expect(await answers('since=3')).toEqual([400, 'nothing to try: give add, remove, wire or unwire']);
+    expect(await answers('remove=ag-andy:family&since=x')).toEqual([400, 'since: expected a log position, got "x"']);
+    expect(core.store.lastPosition()).toBe(before);
+  });
+
+  it('shows a session with every incarnation of its agent and the loops it was cut off in', async () => {
+    const sessionId = addRestartsAndLoop(core);
+    const detail = (await (await get(`/api/sessions/${sessionId}`)).json()) as { incarnations: { incarnationId: string; stopReason: string | null; exitCode: number | null; stderrTail: string | null; runtimeId: string | null }[]; limited: { reason: string; count: number }[] };
+    expect(detail.incarnations).toEqual([
+      expect.objectContaining({ incarnationId: 'inc-1', stopReason: 'crashed', exitCode: 1, stderrTail: 'boom' }),
+      expect.objectContaining({ incarnationId: 'inc-2', stopReason: null, runtimeId: 'process-42' }),
+    ]);
+    expect(detail.limited).toEqual([expect.objectContaining({ reason: 'loop-limit', count: 1 })]);
+    const listed = (await (await get('/api/sessions')).json()) as { sessions: { session: { id: string }; limited: unknown[] }[] };
+    expect(listed.sessions.find((s) => s.session.id === sessionId)!.limited).toHaveLength(1);
+    expect((await get('/api/sessions/sess-nope')).status).toBe(404);
+  });
+
   it('lists sessions with their container and quarantine', async () => {
     const body = (await (await get('/api/sessions')).json()) as { sessions: { session: { agent_group_id: string }; container: unknown }[]; quarantined: number };
     expect(body.sessions.map((s) => s.session.agent_group_id)).toEqual(expect.arrayContaining(['ag-andy', 'ag-admin']));
@@ -123,9 +155,9 @@ describe('the console API', () => {
     }
   });
 
-  it('streams decisions as they commit, filtered by agent group and outcome', async () => {
+  it('streams decisions as they commit, filtered by chat, outcome and reason', async () => {
     const lines: string[] = [];
-    const url = new URL('/api/live?outcome=dropped', server.url());
+    const url = new URL('/api/live?outcome=dropped&reason=no-trigger-matched&chat=mg-family', server.url());
     const req = request(url);
     const opened = new Promise<void>((resolve) => {
       req.on('response', (res) => {
@@ -139,11 +171,12 @@ describe('the console API', () => {
     const at = '2026-11-24T11:00:00.000Z';
     core.bus.dispatch(receiveInbound({ channelType: 'telegram', platformId: '-1001', messageId: '60', content: { text: '@Andy live?' }, timestamp: at }));
     core.bus.dispatch(receiveInbound({ channelType: 'discord', platformId: 'D9', messageId: '61', content: { text: 'anyone?' }, timestamp: at }));
-    // The stream is in log order: once the later drop has arrived, the earlier route was seen and filtered out.
+    core.bus.dispatch(receiveInbound({ channelType: 'telegram', platformId: '-1001', messageId: '62', content: { text: 'no mention' }, timestamp: at }));
+    // The stream is in log order: once the last drop has arrived, the route and the other chat's drop were seen and filtered out.
     await waitUntil(() => lines.length > 0, 'the drop on the live stream');
     req.destroy();
-    const decisions = lines.map((l) => JSON.parse(l.slice(6)) as { outcome: string; text: string; reason: string });
-    expect(decisions).toEqual([expect.objectContaining({ outcome: 'dropped', reason: 'no-agent-wired', text: 'anyone?' })]);
+    const decisions = lines.map((l) => JSON.parse(l.slice(6)) as { outcome: string; text: string; reason: string; messagingGroupId: string });
+    expect(decisions).toEqual([expect.objectContaining({ outcome: 'dropped', reason: 'no-trigger-matched', messagingGroupId: 'mg-family', text: 'no mention' })]);
   });
 });
 

@@ -162,6 +162,21 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     expect(answered!.data).toEqual(expect.objectContaining({ questionId: 'q-drink-1', selectedOption: 'Coffee', userId: platform.users.intruder }));
   });
 
+  it('a 429 is waited out within the attempt and recorded; a message over the limit goes in parts, each recorded', async () => {
+    await startHost(new RecordingRuntime());
+    await platform.say({ chat: platform.chats.family, text: 'tell me a long story' });
+    const { dir } = await sessionOf('tell me a long story');
+    platform.rateLimitNextSend(1);
+    const story = Array(3).fill('once upon a time '.repeat(200).trim()).join('\n\n');
+    writeOutbound(dir, [{ id: 'out-1', channelType: platform.channelType, platformId: platform.chats.family, content: { text: story } }]);
+    const [limited] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliveryRateLimited');
+    expect(limited!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, retryAfterMs: 1000, errorClass: 'RateLimited' }));
+    const [delivered] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
+    const sent = await platform.sent(2);
+    expect(delivered!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, platformMessageId: sent[0]!.id, platformMessageIds: sent.map((message) => message.id) }));
+    expect(sent.map((message) => message.text).join('\n\n')).toBe(story);
+  });
+
   describe('the channel alone', () => {
     let channel: ChannelAdapter;
     beforeEach(async () => {

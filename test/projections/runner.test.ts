@@ -65,8 +65,10 @@ describe('opening a log whose schema gained a read model', () => {
     seedScenario(core);
     const audit = core.store.db.prepare('SELECT count(*) FROM audit').pluck();
     const routedAndDropped = audit.get();
-    // As if the audit projection had arrived with a later release: its migration undone.
-    core.store.db.exec("DROP TABLE audit; DROP TABLE audit_trace; DROP TABLE agent_messages; DELETE FROM schema_migrations WHERE file = '0004_audit.sql'");
+    // As if the audit projection had arrived with a later release: its migrations undone (the table, its index, its later columns).
+    core.store.db.exec(
+      "DROP TABLE audit; DROP TABLE audit_trace; DROP TABLE agent_messages; DELETE FROM schema_migrations WHERE file IN ('0004_audit.sql', '0005_audit_platform_id.sql', '0020_delivery_recovery.sql')",
+    );
     core.close();
     const reopened = openCore(path);
     try {

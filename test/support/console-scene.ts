@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { CommandEnvelope } from '../../src/commands/define';
 import { RecordDeliveryAttempt, RecordDeliveryResult } from '../../src/commands/delivery';
 import { routeOutbound } from '../../src/commands/outbound';
 import { payloadHash } from '../../src/commands/system-actions';
 import { openDataDir, type Core } from '../../src/core';
 import { ApprovalRequested } from '../../src/events/admin';
+import { ContainerStarted, ContainerStarting, ContainerStopped } from '../../src/events/containers';
+import type { PendingEvent } from '../../src/events/define';
+import { OutboundDropped } from '../../src/events/outbound';
 import { seedScenario } from './scenario';
 
 export const APPROVAL_PAYLOAD = { apt: ['jq'], npm: [], reason: 'json' };
@@ -31,14 +35,44 @@ export function openConsoleScene(dataDir: string): Core {
   accept(RecordDeliveryAttempt.envelope('scene-attempt', ref));
   now += 300;
   accept(RecordDeliveryResult.envelope('scene-result', { ...ref, attempt: 1, result: { ok: true, platformMessageId: 'tg-77' } }));
-  core.store.transaction(() => {
-    const request = ApprovalRequested.create({
+  appendAsIs(core, new Date(now), session.id, [
+    ApprovalRequested.create({
       approvalId: 'appr-1', sessionId: session.id, agentGroupId: 'ag-andy', outboundId: 'out-2', action: 'install_packages',
       payload: APPROVAL_PAYLOAD, payloadHash: payloadHash(APPROVAL_PAYLOAD), shownText: 'Andy asks to install jq',
       expiresAt: '2099-01-01T00:00:00.000Z', adminChat: { messagingGroupId: 'mg-ops', channelType: 'slack', platformId: 'C42' },
-    });
-    const metadata = { commandId: 'scene-approval', correlationId: 'scene-approval', causationId: 'scene-approval', actor: session.id, recordedAt: new Date(now).toISOString() };
-    for (const recorded of core.store.append(request.stream, 'any', [request], metadata)) core.projections.apply(recorded);
-  });
+    }),
+  ]);
   return core;
+}
+
+/** Appends events no command of the host decides this way (what a runtime or a decider would have recorded), with their projections. */
+function appendAsIs(core: Core, at: Date, actor: string, events: PendingEvent[]): void {
+  core.store.transaction(() => {
+    for (const event of events) {
+      const id = `scene-${randomUUID()}`;
+      const metadata = { commandId: id, correlationId: id, causationId: id, actor, recordedAt: at.toISOString() };
+      for (const recorded of core.store.append(event.stream, 'any', [event], metadata)) core.projections.apply(recorded);
+    }
+  });
+}
+
+/**
+ * Andy's session, just now: an agent that crashed with exit code 1, a second one running,
+ * and a row to the research bot dropped by the hop limit (agents answering each other).
+ */
+export function addRestartsAndLoop(core: Core): string {
+  const sessionId = core.views.sessions.forAgentGroup('ag-andy')[0]!.id;
+  const incarnation = { sessionId, agentGroupId: 'ag-andy', runtime: 'process' as const, image: 'builtin', wokenBy: 'inbound' };
+  const row = {
+    id: 'loop-1', seq: 4, in_reply_to: null, timestamp: '2026-11-24T10:00:00.000Z', deliver_after: null, recurrence: null,
+    kind: 'chat', platform_id: 'ag-research', channel_type: 'agent', thread_id: null, content: '{"text":"again"}',
+  };
+  appendAsIs(core, new Date(), 'host', [
+    ContainerStarting.create({ ...incarnation, incarnationId: 'inc-1' }),
+    ContainerStopped.create({ sessionId, incarnationId: 'inc-1', reason: 'crashed', exitCode: 1, signal: null, stderrTail: 'boom' }),
+    ContainerStarting.create({ ...incarnation, incarnationId: 'inc-2' }),
+    ContainerStarted.create({ sessionId, incarnationId: 'inc-2', runtimeId: 'process-42' }),
+    OutboundDropped.create({ sessionId, agentGroupId: 'ag-andy', outboundId: 'loop-1', reason: 'loop-limit', explanation: 'hop 4 of a chain', target: null, row }),
+  ]);
+  return sessionId;
 }

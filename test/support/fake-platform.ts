@@ -9,8 +9,11 @@ export interface PlatformRequest {
   body: unknown;
 }
 
-/** What the next deliveries get instead of success: an error status, or no answer at all. */
-type Fault = { status: number } | { stall: true };
+/**
+ * What the next deliveries get instead of success: an error status (with a Retry-After, or
+ * the platform going down right after answering), or no answer at all.
+ */
+type Fault = { status: number; retryAfter?: string; thenDown?: boolean } | { stall: true };
 
 interface Waiter {
   count: number;
@@ -28,7 +31,10 @@ export class FakePlatform {
   readonly typing: unknown[] = [];
   readonly requests: PlatformRequest[] = [];
   private readonly faults: Fault[] = [];
+  /** Part ids the next successful deliveries answer with, as a bridge that split them. */
+  private readonly splits: string[][] = [];
   private waiters: Waiter[] = [];
+  private port = 0;
 
   private constructor(private readonly server: Server) {}
 
@@ -37,13 +43,19 @@ export class FakePlatform {
     // A sender that hangs up mid-request just loses its socket; the test sees it on the sender's side.
     const server = createServer((req, res) => platform!.handle(req, res).catch(() => res.destroy()));
     platform = new FakePlatform(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await platform.up();
     return platform;
+  }
+
+  /** Listens (again, after going down: on the same port, so the host's deliver URL still points here). */
+  async up(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
   }
 
   /** The `deliverUrl` to give a WebhookChannel. */
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/deliver`;
+    return `http://127.0.0.1:${this.port}/deliver`;
   }
 
   /** The secret header of every request, in order (undefined where it was missing). */
@@ -54,6 +66,21 @@ export class FakePlatform {
   /** The next `count` deliveries are answered with `status` and not recorded as received. */
   failNext(count: number, status: number): void {
     for (let i = 0; i < count; i++) this.faults.push({ status });
+  }
+
+  /** The next `count` deliveries are answered 429 with `Retry-After: <seconds>`. */
+  rateLimitNext(count: number, retryAfterSeconds: number): void {
+    for (let i = 0; i < count; i++) this.faults.push({ status: 429, retryAfter: String(retryAfterSeconds) });
+  }
+
+  /** The next delivery is answered `status`, and the platform stops listening as it answers: later calls are refused until `up()`. */
+  failThenGoDown(status: number): void {
+    this.faults.push({ status, thenDown: true });
+  }
+
+  /** The next successful delivery is answered `{ platformMessageIds: ids }`: the bridge split it into parts. */
+  splitNext(ids: string[]): void {
+    this.splits.push(ids);
   }
 
   /** The next `count` deliveries get no answer, until the platform closes: for sender timeouts. */
@@ -99,9 +126,15 @@ export class FakePlatform {
     if (path !== '/deliver') return answer(res, 404, { error: `no route ${path}` });
     const fault = this.faults.shift();
     if (fault && 'stall' in fault) return;
-    if (fault) return answer(res, fault.status, { error: `injected failure ${fault.status}` });
+    if (fault) {
+      // Closed before the answer goes out, and that connection with it: the next call finds nobody listening.
+      if (fault.thenDown) this.server.close();
+      const headers = { ...(fault.retryAfter !== undefined && { 'retry-after': fault.retryAfter }), ...(fault.thenDown && { connection: 'close' }) };
+      return answer(res, fault.status, { error: `injected failure ${fault.status}` }, headers);
+    }
     this.received.push(body as WebhookDelivery);
-    answer(res, 200, { id: `pm-${this.received.length}` });
+    const parts = this.splits.shift();
+    answer(res, 200, parts ? { platformMessageIds: parts } : { id: `pm-${this.received.length}` });
     this.notify();
   }
 
@@ -152,7 +185,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function answer(res: ServerResponse, status: number, body?: unknown): void {
-  res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+function answer(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, body === undefined ? headers : { 'content-type': 'application/json', ...headers });
   res.end(body === undefined ? undefined : JSON.stringify(body));
 }

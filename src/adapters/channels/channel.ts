@@ -82,19 +82,25 @@ export interface ChannelSetup {
   onAction?(report: ActionReport): Promise<{ accepted: boolean; reason?: string }>;
 }
 
-/** A failure the platform reported; `retryable` false means further attempts are pointless. */
+/**
+ * A failure the platform reported; `retryable` false means further attempts are pointless.
+ * `retryAfterMs` says the platform asked to be called again after that long (a 429 with
+ * retry-after): the delivery loop waits it out and calls again within the same attempt.
+ */
 export class DeliveryError extends Error {
   constructor(
     message: string,
     readonly errorClass: string,
     readonly retryable = true,
-    /** How long the platform asked to be left alone (a 429's retry-after), when it said. */
     readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DeliveryError';
   }
 }
+
+/** What a delivery returns: the platform's id, the ids of the parts it was split into, or null. */
+export type DeliveredIds = string | string[] | null;
 
 export interface ChannelAdapter {
   readonly channelType: string;
@@ -105,9 +111,10 @@ export interface ChannelAdapter {
   url?(): string;
   /**
    * Sends one message; returns the platform's id for it (null if the platform gives none),
-   * or the ids of its parts, in order, when the platform took it as several messages.
+   * or the ids of its parts in order when the platform took it in parts (a text over its
+   * size limit, split by the adapter).
    */
-  deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | string[] | null>;
+  deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<DeliveredIds>;
   /** Best effort: show the agent is working. */
   setTyping?(platformId: string, threadId: string | null): Promise<void>;
 }

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ChatName, PlatformRef, type InboundRepeat } from '../../commands/inbound';
 import { Id, MessageContent, Timestamp } from '../../events/primitives';
 import type { Logger } from '../../logger';
+import { DeliveryError, type ChannelAdapter, type ChannelSetup, type DeliveredIds, type InboundReport, type OutboundMessage } from './channel';
 import { readLimitedBody } from './http-body';
-import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundMessage } from './channel';
 
 /**
  * A generic HTTP channel: a platform bridge POSTs the messages people write to
@@ -158,7 +158,7 @@ export class WebhookChannel implements ChannelAdapter {
     return this.connected;
   }
 
-  async deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | null> {
+  async deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<DeliveredIds> {
     const payload: WebhookDelivery = {
       platformId,
       threadId,
@@ -168,13 +168,16 @@ export class WebhookChannel implements ChannelAdapter {
       ...(message.idempotencyKey ? { idempotencyKey: message.idempotencyKey } : {}),
       ...(message.inReplyTo !== undefined && { inReplyTo: message.inReplyTo }),
     };
-    const { status, text } = await this.post(this.options.deliverUrl, payload);
+    const { status, text, retryAfter } = await this.post(this.options.deliverUrl, payload);
+    const retryAfterMs = status === 429 ? retryAfterMsOf(retryAfter) : undefined;
+    // The bridge said when to come back: a wait, not a failed attempt.
+    if (retryAfterMs !== undefined) throw new DeliveryError(`platform answered 429, retry after ${retryAfterMs} ms: ${clip(text)}`, 'RateLimited', true, retryAfterMs);
     if (status < 200 || status > 299) {
       // A rate limit or a server fault may pass; any other refusal will be repeated.
       const retryable = status === 429 || status >= 500;
       throw new DeliveryError(`platform answered ${status}: ${clip(text)}`, 'HttpError', retryable);
     }
-    return platformMessageId(text);
+    return platformMessageIds(text);
   }
 
   /** Best effort: a typing notice that does not arrive costs nothing, so failures are only logged. */
@@ -188,7 +191,7 @@ export class WebhookChannel implements ChannelAdapter {
   }
 
   /** POSTs JSON and reads the whole answer; a failure to get one is a retryable NetworkError. */
-  private async post(url: string, payload: unknown): Promise<{ status: number; text: string }> {
+  private async post(url: string, payload: unknown): Promise<{ status: number; text: string; retryAfter: string | null }> {
     try {
       const response = await fetch(url, {
         method: 'POST',
@@ -198,7 +201,7 @@ export class WebhookChannel implements ChannelAdapter {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      return { status: response.status, text: await response.text() };
+      return { status: response.status, text: await response.text(), retryAfter: response.headers.get('retry-after') };
     } catch (error) {
       throw new DeliveryError(`POST ${url} failed: ${describeFetchError(error, this.timeoutMs)}`, 'NetworkError', true);
     }
@@ -361,15 +364,29 @@ function parseContent(content: string): unknown {
 }
 
 
-/** The platform's id for the message, if its answer is JSON with a string `id`. */
-function platformMessageId(text: string): string | null {
+/**
+ * The platform's id for the message, if its answer is JSON with a string `id`; the ids of
+ * its parts, in order, if the bridge split it and answered `{ platformMessageIds: [...] }`.
+ */
+function platformMessageIds(text: string): DeliveredIds {
   try {
     const value: unknown = JSON.parse(text);
-    const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+    if (typeof value !== 'object' || value === null) return null;
+    const { id, platformMessageIds: parts } = value as { id?: unknown; platformMessageIds?: unknown };
+    if (Array.isArray(parts) && parts.length > 0 && parts.every((part) => typeof part === 'string')) return parts as string[];
     return typeof id === 'string' ? id : null;
   } catch {
     return null;
   }
+}
+
+/** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function retryAfterMsOf(header: string | null, now = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.round(seconds * 1000) : undefined;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is in its cause. */

@@ -4,7 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { filter, map, type Subscription } from 'rxjs';
-import { aclAt, approvals, ConsoleError, decideApproval, explainForConsole, liveDecision, sessionsWithContainers, type LiveDecision } from '../../console/api';
+import { aclAt, approvals, ConsoleError, decideApproval, explainForConsole, liveDecision, sessionDetail, sessionsWithContainers, whatIfForConsole, type LiveDecision } from '../../console/api';
+import { InboundDropReason } from '../../events/inbound';
+import { OutboundDropReason } from '../../events/outbound';
 import { renderMetrics } from '../../console/metrics';
 import type { Core } from '../../core';
 import { packageRoot } from '../../db/package-root';
@@ -139,6 +141,7 @@ export class ConsoleServer {
     if (req.method === 'GET' && asset) return send(res, 200, readFileSync(join(this.assets, asset), 'utf8'), TYPES[asset.split('.').pop()!]);
     if (req.method === 'GET' && path === '/metrics') return send(res, 200, renderMetrics(this.core), 'text/plain; version=0.0.4; charset=utf-8');
     if (req.method === 'GET' && path === '/api/live') return this.live(req, res, url);
+    if (req.method === 'GET' && path === '/api/what-if') return send(res, 200, await whatIfForConsole(this.core, url.searchParams));
     const approval = /^\/api\/approvals\/([^/]+)\/(approve|reject)$/.exec(path);
     if (req.method === 'POST' && approval) {
       const body = await jsonBody(req);
@@ -153,7 +156,14 @@ export class ConsoleServer {
   private read(path: string, url: URL): unknown {
     const { core } = this;
     if (path === '/api/overview') {
-      return { position: core.store.lastPosition(), writable: this.options.writable, actor: this.options.actor, agentGroups: core.views.agentGroups.list().map(({ id, name }) => ({ id, name })) };
+      return {
+        position: core.store.lastPosition(),
+        writable: this.options.writable,
+        actor: this.options.actor,
+        agentGroups: core.views.agentGroups.list().map(({ id, name }) => ({ id, name })),
+        chats: core.views.messagingGroups.list().map(({ id, name, channel_type, platform_id }) => ({ id, name, channelType: channel_type, platformId: platform_id })),
+        dropReasons: [...new Set([...InboundDropReason.options, ...OutboundDropReason.options])],
+      };
     }
     const explain = /^\/api\/explain\/(.+)$/.exec(path);
     if (explain) return explainForConsole(core, decodeURIComponent(explain[1]!));
@@ -164,13 +174,19 @@ export class ConsoleServer {
     }
     if (path === '/api/approvals') return approvals(core);
     if (path === '/api/sessions') return { sessions: sessionsWithContainers(core), quarantined: core.views.sessions.quarantined().length };
+    const session = /^\/api\/sessions\/([^/]+)$/.exec(path);
+    if (session) return sessionDetail(core, decodeURIComponent(session[1]!));
     throw new ConsoleError(404, `nothing at ${path}`);
   }
 
-  /** Decisions as they commit, from the log subscription, filtered by agent group and outcome. */
+  /** Decisions as they commit, from the log subscription, filtered by agent group, chat, outcome and reason. */
   private live(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const agentGroupId = url.searchParams.get('agentGroup') || undefined;
-    const outcome = url.searchParams.get('outcome') || undefined;
+    const wanted: Partial<Record<'agentGroupId' | 'messagingGroupId' | 'outcome' | 'reason', string>> = {};
+    for (const [parameter, field] of [['agentGroup', 'agentGroupId'], ['chat', 'messagingGroupId'], ['outcome', 'outcome'], ['reason', 'reason']] as const) {
+      const value = url.searchParams.get(parameter);
+      if (value) wanted[field] = value;
+    }
+    const matches = (decision: LiveDecision) => Object.entries(wanted).every(([field, value]) => decision[field as keyof typeof wanted] === value);
     const after = Number(req.headers['last-event-id'] ?? url.searchParams.get('after') ?? this.core.store.lastPosition());
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(`: decisions after #${after}\n\n`);
@@ -179,7 +195,7 @@ export class ConsoleServer {
       .pipe(
         map((event) => liveDecision(this.core, event)),
         filter((decision): decision is LiveDecision => decision !== undefined),
-        filter((decision) => (agentGroupId === undefined || decision.agentGroupId === agentGroupId) && (outcome === undefined || decision.outcome === outcome)),
+        filter(matches),
       )
       .subscribe({
         next: (decision) => res.write(`id: ${decision.position}\ndata: ${JSON.stringify(decision)}\n\n`),

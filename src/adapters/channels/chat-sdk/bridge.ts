@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ActionEvent, Adapter, AdapterPostableMessage, Chat, Logger as SdkLogger, Message, StateAdapter, Thread } from 'chat';
 import type { Logger } from '../../../logger';
-import { DeliveryError, type ChannelAdapter, type ChannelSetup, type InboundReport, type OutboundMessage } from '../channel';
+import { DeliveryError, type ChannelAdapter, type ChannelSetup, type DeliveredIds, type InboundReport, type OutboundMessage } from '../channel';
 
 /**
  * One Chat SDK (`chat`, Vercel's) `Chat` with one platform adapter behind Switchyard's
@@ -153,12 +153,12 @@ export class ChatSdkChannel implements ChannelAdapter {
     return failed ? new Response(JSON.stringify({ error: 'not recorded' }), { status: 500 }) : response;
   }
 
-  async deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<string | string[] | null> {
+  async deliver(platformId: string, threadId: string | null, message: OutboundMessage): Promise<DeliveredIds> {
     const { adapter, state } = this.running();
     const sentKey = message.idempotencyKey === undefined ? undefined : `switchyard:sent:${this.channelType}:${message.idempotencyKey}`;
     if (sentKey !== undefined) {
       // A retry of a row the platform already took (the host crashed before recording it): not sent again.
-      const sent = await state.get<string | string[] | null>(sentKey);
+      const sent = await state.get<DeliveredIds>(sentKey);
       if (sent !== null) return sent;
     }
     const thread = threadId ?? platformId;
@@ -177,7 +177,7 @@ export class ChatSdkChannel implements ChannelAdapter {
     }
   }
 
-  private async send(adapter: Adapter, thread: string, content: Content, message: OutboundMessage): Promise<string | string[] | null> {
+  private async send(adapter: Adapter, thread: string, content: Content, message: OutboundMessage): Promise<DeliveredIds> {
     const target = typeof content.messageId === 'string' ? content.messageId : undefined;
     if (content.operation === 'edit' && target !== undefined) {
       await adapter.editMessage(thread, target, { markdown: text(content) });
@@ -194,7 +194,7 @@ export class ChatSdkChannel implements ChannelAdapter {
   }
 
   /** Text in parts of at most the platform's length; the files go with the last part when it fits a caption, else after. */
-  private async postText(adapter: Adapter, thread: string, body: string, message: OutboundMessage): Promise<string | string[] | null> {
+  private async postText(adapter: Adapter, thread: string, body: string, message: OutboundMessage): Promise<DeliveredIds> {
     const { maxMessageLength, maxCaptionLength = maxMessageLength } = this.options.platform;
     const parts = splitMarkdown(body, maxMessageLength);
     const files = message.files.map((file) => ({ filename: file.name, data: file.data }));
