@@ -167,7 +167,7 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     await platform.say({ chat: platform.chats.family, text: 'tell me a long story' });
     const { dir } = await sessionOf('tell me a long story');
     platform.rateLimitNextSend(1);
-    const story = Array(3).fill('once upon a time '.repeat(200).trim()).join('\n\n');
+    const story = overTheLimit(platform.channelType, 'once upon a time ');
     writeOutbound(dir, [{ id: 'out-1', channelType: platform.channelType, platformId: platform.chats.family, content: { text: story } }]);
     const [limited] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliveryRateLimited');
     expect(limited!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, retryAfterMs: 1000, errorClass: 'RateLimited' }));
@@ -187,9 +187,7 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     afterEach(() => channel.teardown());
 
     it("splits a message longer than the platform's limit and returns each part's id", async () => {
-      // Six paragraphs of a quarter of the platform's limit: two parts, cut between paragraphs.
-      const { maxMessageLength } = CHAT_SDK_PLATFORMS[platform.channelType]!;
-      const text = Array(6).fill('word '.repeat(Math.floor(maxMessageLength / 20)).trim()).join('\n\n');
+      const text = overTheLimit(platform.channelType, 'word ');
       const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text }), files: [] });
       const sent = await platform.sent(2);
       expect(ids).toEqual(sent.map((message) => message.id));
@@ -209,6 +207,12 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     });
   });
 });
+
+/** Six paragraphs of a quarter of the platform's limit each: two parts, cut between paragraphs. */
+function overTheLimit(channelType: string, phrase: string): string {
+  const { maxMessageLength } = CHAT_SDK_PLATFORMS[channelType]!;
+  return Array(6).fill(phrase.repeat(Math.floor(maxMessageLength / 4 / phrase.length)).trim()).join('\n\n');
+}
 
 interface InRow { id: string; content: string }
 function rowsIn(path: string): InRow[] {
