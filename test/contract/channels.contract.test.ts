@@ -6,6 +6,7 @@ import { CHAT_SDK_PLATFORMS } from '../../src/adapters/channels/chat-sdk/platfor
 import { sessionDir } from '../../src/adapters/session-db';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import type { CommandEnvelope } from '../../src/commands/define';
+import { RetryDelivery } from '../../src/commands/delivery';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { loadConfig } from '../../src/config';
 import { Host } from '../../src/host';
@@ -43,7 +44,7 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
   async function startHost(runtime: 'process' | RecordingRuntime) {
     const config = loadConfig(
       { dataDir: dataDir(), ...(runtime === 'process' && { runtime: 'process' }) },
-      { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RETRY_BACKOFF_MS: '10', SWITCHYARD_RUNNER_POLL_MS: '50' },
+      { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_DELIVERY_BACKOFF_MS: '10', SWITCHYARD_RUNNER_POLL_MS: '50' },
     );
     mkdirSync(config.dataDir, { recursive: true });
     const channel = platform.channel(config.dataDir);
@@ -175,6 +176,23 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     const sent = await platform.sent(2);
     expect(delivered!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, platformMessageId: sent[0]!.id, platformMessageIds: sent.map((message) => message.id) }));
     expect(sent.map((message) => message.text).join('\n\n')).toBe(story);
+  });
+
+  it("the platform down: the row fails after the configured attempts, recorded; an operator's retry sends it", async () => {
+    await startHost(new RecordingRuntime());
+    await platform.say({ chat: platform.chats.family, text: 'are you there' });
+    const { dir, sessionId } = await sessionOf('are you there');
+    platform.downForNextSends(3);
+    writeOutbound(dir, [{ id: 'out-down', channelType: platform.channelType, platformId: platform.chats.family, content: { text: 'after the outage' } }]);
+    const [failed] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliveryFailed' && (e.data as { final: boolean }).final);
+    expect(failed!.data).toEqual(expect.objectContaining({ outboundId: 'out-down', attempt: 3, final: true }));
+
+    const outcome = host!.core.bus.dispatch(RetryDelivery.envelope('retry-1', { sessionId, outboundId: 'out-down' }, { actor: 'operator:alice' }));
+    expect(outcome.status).toBe('accepted');
+    const [delivered] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
+    const [sent] = await platform.sent(1);
+    expect(sent).toEqual(expect.objectContaining({ platformId: platform.chats.family, text: 'after the outage' }));
+    expect(delivered!.data).toEqual(expect.objectContaining({ outboundId: 'out-down', attempt: 4, platformMessageId: sent!.id }));
   });
 
   describe('the channel alone', () => {

@@ -7,6 +7,8 @@ const BOT_TOKEN = 'discord-contract-bot-token';
 /** A thread channel's type on Discord (a public thread). */
 const PUBLIC_THREAD = 11;
 const DIRECT_MESSAGE = 1;
+/** Where the bot posts a message. */
+const SEND_PATH = /^\/api\/v10\/channels\/[^/]+\/messages$/;
 
 /**
  * The real Discord channel against FakeDiscord, reached through the platform-webhook
@@ -118,8 +120,12 @@ export class DiscordFixture extends WebhookPlatformFixture<FakeDiscord> implemen
     });
   }
 
+  downForNextSends(count: number): void {
+    this.discord.failNext(SEND_PATH, count, 503);
+  }
+
   rateLimitNextSend(seconds: number): void {
-    this.discord.rateLimitNext(/^\/api\/v10\/channels\/[^/]+\/messages$/, 1, seconds);
+    this.discord.rateLimitNext(SEND_PATH, 1, seconds);
   }
 
   /** A channel id the bot posted in: a chat's channel, or a thread under one. */

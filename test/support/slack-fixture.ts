@@ -95,6 +95,10 @@ export class SlackFixture extends WebhookPlatformFixture<FakeSlack> implements C
     return calls.map((call) => `slack:${call.channel_id}`);
   }
 
+  downForNextSends(count: number): void {
+    this.slack.failNext('chat.postMessage', count, 503);
+  }
+
   rateLimitNextSend(seconds: number): void {
     this.slack.rateLimitNext('chat.postMessage', 1, seconds);
   }
