@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { ChatSdkChannel, MissingCredentialError } from '../../../src/adapters/channels/chat-sdk/bridge';
-import { slack } from '../../../src/adapters/channels/chat-sdk/slack';
-import { SqliteStateAdapter } from '../../../src/adapters/channels/chat-sdk/sqlite-state';
-import type { InboundReport } from '../../../src/adapters/channels/channel';
-import { FakeSlack, slackEventRequest } from '../../support/fake-slack';
-import { useTempDir } from '../../support/temp';
+import { ChatSdkChannel, MissingCredentialError } from '../../src/adapters/channels/chat-sdk/bridge';
+import { slack } from '../../src/adapters/channels/chat-sdk/slack';
+import { SqliteStateAdapter } from '../../src/adapters/channels/chat-sdk/sqlite-state';
+import type { InboundReport } from '../../src/adapters/channels/channel';
+import { FakeSlack, slackEventRequest } from '../support/fake-slack';
+import { useTempDir } from '../support/temp';
 
 /**
  * What is Slack's own in the Slack platform module, on the real @chat-adapter/slack against

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { ChatSdkChannel, MissingCredentialError } from '../../../src/adapters/channels/chat-sdk/bridge';
-import { discord } from '../../../src/adapters/channels/chat-sdk/discord';
-import { SqliteStateAdapter } from '../../../src/adapters/channels/chat-sdk/sqlite-state';
-import type { InboundReport } from '../../../src/adapters/channels/channel';
-import { DISCORD_APPLICATION_ID, discordMessageRequest, FakeDiscord } from '../../support/fake-discord';
-import { useTempDir } from '../../support/temp';
+import { ChatSdkChannel, MissingCredentialError } from '../../src/adapters/channels/chat-sdk/bridge';
+import { discord } from '../../src/adapters/channels/chat-sdk/discord';
+import { SqliteStateAdapter } from '../../src/adapters/channels/chat-sdk/sqlite-state';
+import type { InboundReport } from '../../src/adapters/channels/channel';
+import { DISCORD_APPLICATION_ID, discordMessageRequest, FakeDiscord } from '../support/fake-discord';
+import { useTempDir } from '../support/temp';
 
 /**
  * What is Discord's own in the Discord platform module, on the real @chat-adapter/discord
