@@ -54,7 +54,7 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
   });
 
 
-  it('answers a signed Slack event with chat.postMessage and a forwarded Discord message with a channel message; no secret is in any log or file', async () => {
+  it('answers a signed Slack event with chat.postMessage and a forwarded Discord message with a channel message; no secret is in any log, file or status', async () => {
     const host = startCli(['--data-dir', dataDir(), 'start', '--channels', 'slack,discord', '--platform-webhook-port', '0'], env());
     try {
       await host.lines(3);
@@ -76,6 +76,8 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
         expect.objectContaining({ channelType: 'slack', connected: true }),
         expect.objectContaining({ channelType: 'discord', connected: true }),
       ]);
+      const shown = status.stdout + runCli(['--data-dir', dataDir(), 'status']).stdout;
+      for (const secret of [SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, DISCORD_BOT_TOKEN]) expect(shown).not.toContain(secret);
     } finally {
       host.child.kill('SIGTERM');
     }
