@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { openDataDir } from '../../src/core';
 import { runCli, startCli } from '../support/cli';
 import { FakeTelegram } from '../support/fake-telegram';
+import { filesHolding } from '../support/files-holding';
 import { useTempDir } from '../support/temp';
 
 /** `switchyard start --channels telegram` (the built CLI) against a fake Bot API, with the echo agent as a child process. */
@@ -38,12 +38,6 @@ describe('switchyard start --channels telegram (built CLI)', () => {
   });
   const family = { id: -1001, type: 'supergroup' as const, title: 'Family' };
 
-  /** Every file of the data dir (the event log, the SDK's state, host.json …) that holds the text. */
-  const filesHolding = (text: string): string[] =>
-    readdirSync(dataDir(), { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.isFile())
-      .map((entry) => join(entry.parentPath, entry.name))
-      .filter((path) => readFileSync(path).includes(text));
 
   it('takes a message by long polling and answers it with sendMessage; the token is in no log, event, file or status', async () => {
     const host = startCli(['--data-dir', dataDir(), 'start', '--channels', 'telegram'], baseEnv());
@@ -64,7 +58,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
     expect(status).toBe(0);
     expect(stderr).toContain('"event":"ChatSdkLog"');
     expect(stderr).not.toContain(telegram.token);
-    expect(filesHolding(telegram.token)).toEqual([]);
+    expect(filesHolding(dataDir(), telegram.token)).toEqual([]);
   });
 
   it('in webhook mode takes updates at the platform-webhook listener, only with the secret token', async () => {
@@ -90,7 +84,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
     const { status, stderr } = await host.done;
     expect(status).toBe(0);
     expect(stderr).not.toContain(secret);
-    expect(filesHolding(secret)).toEqual([]);
+    expect(filesHolding(dataDir(), secret)).toEqual([]);
   });
 
   it('refuses to start a channel whose credentials are missing, naming the variable', () => {

@@ -2,16 +2,20 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeliveryError, type ChannelAdapter } from '../../src/adapters/channels/channel';
+import { CHAT_SDK_PLATFORMS } from '../../src/adapters/channels/chat-sdk/platforms';
 import { sessionDir } from '../../src/adapters/session-db';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import type { CommandEnvelope } from '../../src/commands/define';
+import { RetryDelivery } from '../../src/commands/delivery';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
 import { loadConfig } from '../../src/config';
 import { Host } from '../../src/host';
 import { createLogger } from '../../src/logger';
 import type { ChannelFixture } from '../support/channel-fixture';
+import { DiscordFixture } from '../support/discord-fixture';
 import { writeOutbound } from '../support/container';
 import { RecordingRuntime } from '../support/recording-runtime';
+import { SlackFixture } from '../support/slack-fixture';
 import { TelegramFixture } from '../support/telegram-fixture';
 import { useTempDir } from '../support/temp';
 import { waitForEvents, waitUntil } from '../support/wait';
@@ -22,7 +26,7 @@ import { waitForEvents, waitUntil } from '../support/wait';
  * adding its fixture (test/support/channel-fixture.ts) to the list. Acceptance tests
  * drive the built runner: `npm run build` first.
  */
-const fixtures: ChannelFixture[] = [new TelegramFixture()];
+const fixtures: ChannelFixture[] = [new TelegramFixture(), new SlackFixture(), new DiscordFixture()];
 
 describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const))('channel contract: %s', (_name, platform) => {
   const tempDir = useTempDir();
@@ -174,7 +178,7 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     await platform.say({ chat: platform.chats.family, text: 'tell me a long story' });
     const { dir } = await sessionOf('tell me a long story');
     platform.rateLimitNextSend(1);
-    const story = Array(3).fill('once upon a time '.repeat(200).trim()).join('\n\n');
+    const story = overTheLimit(platform.channelType, 'once upon a time ');
     writeOutbound(dir, [{ id: 'out-1', channelType: platform.channelType, platformId: platform.chats.family, content: { text: story } }]);
     const [limited] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliveryRateLimited');
     expect(limited!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, retryAfterMs: 1000, errorClass: 'RateLimited' }));
@@ -182,6 +186,23 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     const sent = await platform.sent(2);
     expect(delivered!.data).toEqual(expect.objectContaining({ outboundId: 'out-1', attempt: 1, platformMessageId: sent[0]!.id, platformMessageIds: sent.map((message) => message.id) }));
     expect(sent.map((message) => message.text).join('\n\n')).toBe(story);
+  });
+
+  it("the platform down: the row fails after the configured attempts, recorded; an operator's retry sends it", async () => {
+    await startHost(new RecordingRuntime());
+    await platform.say({ chat: platform.chats.family, text: 'are you there' });
+    const { dir, sessionId } = await sessionOf('are you there');
+    platform.downForNextSends(3);
+    writeOutbound(dir, [{ id: 'out-down', channelType: platform.channelType, platformId: platform.chats.family, content: { text: 'after the outage' } }]);
+    const [failed] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliveryFailed' && (e.data as { final: boolean }).final);
+    expect(failed!.data).toEqual(expect.objectContaining({ outboundId: 'out-down', attempt: 3, final: true }));
+
+    const outcome = host!.core.bus.dispatch(RetryDelivery.envelope('retry-1', { sessionId, outboundId: 'out-down' }, { actor: 'operator:alice' }));
+    expect(outcome.status).toBe('accepted');
+    const [delivered] = await waitForEvents(host!.core.store, (e) => e.type === 'DeliverySucceeded');
+    const [sent] = await platform.sent(1);
+    expect(sent).toEqual(expect.objectContaining({ platformId: platform.chats.family, text: 'after the outage' }));
+    expect(delivered!.data).toEqual(expect.objectContaining({ outboundId: 'out-down', attempt: 4, platformMessageId: sent!.id }));
   });
 
   describe('the channel alone', () => {
@@ -194,11 +215,11 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     afterEach(() => channel.teardown());
 
     it("splits a message longer than the platform's limit and returns each part's id", async () => {
-      const paragraph = 'word '.repeat(500).trim();
-      const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text: Array(4).fill(paragraph).join('\n\n') }), files: [] });
+      const text = overTheLimit(platform.channelType, 'word ');
+      const ids = await channel.deliver(platform.chats.family, null, { kind: 'chat', content: JSON.stringify({ text }), files: [] });
       const sent = await platform.sent(2);
       expect(ids).toEqual(sent.map((message) => message.id));
-      expect(sent.map((message) => message.text).join('\n\n')).toBe(Array(4).fill(paragraph).join('\n\n'));
+      expect(sent.map((message) => message.text).join('\n\n')).toBe(text);
     });
 
     it('a rate limit is a retryable RateLimited failure carrying the wait the platform asked for', async () => {
@@ -214,6 +235,12 @@ describe.each(fixtures.map((fixture) => [fixture.channelType, fixture] as const)
     });
   });
 });
+
+/** Six paragraphs of a quarter of the platform's limit each: two parts, cut between paragraphs. */
+function overTheLimit(channelType: string, phrase: string): string {
+  const { maxMessageLength } = CHAT_SDK_PLATFORMS[channelType]!;
+  return Array(6).fill(phrase.repeat(Math.floor(maxMessageLength / 4 / phrase.length)).trim()).join('\n\n');
+}
 
 interface InRow { id: string; content: string }
 function rowsIn(path: string): InRow[] {

@@ -47,6 +47,8 @@ export interface ChannelFixture {
   reactions(count: number): Promise<{ id: string; emoji: string }[]>;
   /** Resolves once the bot showed it is typing `count` times: in which chats. */
   typing(count: number): Promise<string[]>;
+  /** The platform's next `count` answers to a send are the errors of a platform that is down (a 5xx). */
+  downForNextSends(count: number): void;
   /** The platform's next answer to a send is a rate limit asking to wait `seconds`. */
   rateLimitNextSend(seconds: number): void;
 }

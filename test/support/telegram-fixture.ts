@@ -91,6 +91,10 @@ export class TelegramFixture implements ChannelFixture {
     return calls.map((call) => `telegram:${String(call.params.chat_id)}`);
   }
 
+  downForNextSends(count: number): void {
+    for (let i = 0; i < count; i++) this.telegram.refuseNext('sendMessage', 502, 'Bad Gateway');
+  }
+
   rateLimitNextSend(seconds: number): void {
     this.telegram.rateLimit('sendMessage', seconds);
   }

@@ -271,7 +271,10 @@ export class ChatSdkChannel implements ChannelAdapter {
       // The host saves it into the session's inbox/<id>/ through its confinement (attachments.ts).
       data: Buffer.from(await attachmentData(attachment)).toString('base64'),
     })));
-    const name = this.options.platform.chatNameOf ? this.options.platform.chatNameOf(message) : await this.chatName(adapter, platformId);
+    const name =
+      (this.options.platform.chatNameOf ? this.options.platform.chatNameOf(message) : await this.chatName(adapter, platformId)) ??
+      // A direct chat has no name of its own on Slack or Discord: it is named after the person in it.
+      (isGroup ? undefined : message.author.fullName || message.author.userName || undefined);
     const report: InboundReport = {
       channelType: this.channelType,
       platformId,
