@@ -73,6 +73,7 @@ const DEFAULT_BATCH = 1000;
 export class EventStore {
   private readonly commits = new Subject<void>();
   private appendedSinceCommit = false;
+  private committed = 0;
   private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly insertEvent: Database.Statement;
   private readonly selectStreamVersion: Database.Statement;
@@ -116,11 +117,17 @@ export class EventStore {
       this.appendedSinceCommit = false;
       throw error;
     }
+    this.committed++;
     if (this.appendedSinceCommit) {
       this.appendedSinceCommit = false;
       this.commits.next();
     }
     return result;
+  }
+
+  /** How many outermost transactions have committed: what group commit saves shows here. */
+  committedTransactions(): number {
+    return this.committed;
   }
 
   /** The stream's current version: the number of events in it. */
