@@ -53,6 +53,8 @@ export interface SubscribeOptions {
   /** How often to look for events committed by other processes. */
   pollIntervalMs?: number;
   batchSize?: number;
+  /** Only events of this type (or these): read through the type index, the others never parsed. */
+  type?: string | readonly string[];
 }
 
 export interface EventStoreOptions {
@@ -241,7 +243,7 @@ export class EventStore {
           do {
             pending = false;
             for (;;) {
-              const batch = this.readBatch(last, batchSize, {});
+              const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
               for (const event of batch) {
                 if (subscriber.closed) return;
                 last = event.position;
