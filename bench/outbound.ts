@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { filter, firstValueFrom, scan } from 'rxjs';
 import type { ChannelAdapter } from '../src/adapters/channels/channel';
 import { sessionDir } from '../src/adapters/session-db';
-import { CreateAgentGroup } from '../src/commands/agent-groups';
+import { CreateAgentGroup, UpdateAgentGroup } from '../src/commands/agent-groups';
 import { receiveInbound } from '../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../src/commands/messaging-groups';
 import { RouteOutbound } from '../src/commands/outbound';
@@ -65,6 +65,8 @@ async function startWithSessions(sessions: number, env: Record<string, string> =
   const host = await Host.start(loadConfig({ dataDir }, { SWITCHYARD_RUNTIME: 'external', ...env }), { channels: [channel], logger: createLogger('silent') });
   const { bus } = host.core;
   bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-bench', name: 'Bench', folder: 'bench' }));
+  // The default 60 rows a minute would drop all but the first 60 rows as rate-limited (and the bench would wait for ever).
+  bus.dispatch(UpdateAgentGroup.envelope('limits', { agentGroupId: 'ag-bench', outboundPerMinute: 100_000 }));
   // In batches: a thousand sessions are set up in seconds, not a thousand fsyncs each.
   for (let first = 0; first < sessions; first += 100) {
     bus.dispatchBatch(
