@@ -22,7 +22,7 @@ import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
 import { GroupCommitter } from './commands/group-commit';
-import { dispatchInbound, type InboundRepeat } from './commands/inbound';
+import { dispatchInboundGrouped, type InboundRepeat } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
 import type { ActionReport, ChannelAdapter, InboundReport } from './adapters/channels/channel';
@@ -255,7 +255,7 @@ export class Host {
 
   /** Records one platform message; resolves once it is routed or dropped in the log, or recorded as a repeat. */
   async receive(report: InboundReport): Promise<InboundRepeat> {
-    const { outcome, repeat } = await dispatchInbound((command) => this.inbound.dispatchOne(command), {
+    const { outcome, repeat } = await dispatchInboundGrouped(this.inbound, {
       channelType: report.channelType,
       platformId: report.platformId,
       threadId: report.threadId,

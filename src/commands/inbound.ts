@@ -5,7 +5,8 @@ import type { PendingEvent } from '../events/define';
 import { MessagingGroupRegistered } from '../events/messaging-groups';
 import { ChannelType, MessageContent, Timestamp } from '../events/primitives';
 import type { Wiring } from '../projections/wirings';
-import { CommandIdConflictError, type Outcome } from './bus';
+import { CommandIdConflictError, type CommandBus, type Outcome } from './bus';
+import type { GroupCommitter } from './group-commit';
 import { defineCommand, newId, reject, type CommandMetadata } from './define';
 import { judgeTrigger } from './trigger';
 
@@ -184,23 +185,38 @@ export type InboundRepeat = 'none' | 'same' | 'changed';
  * Records a platform message once per (channel, chat, message id). The same payload again
  * gets the first outcome; other content under that id is recorded as ignored, once per
  * version (its command id carries the payload's hash), and is never an error: a platform
- * that retries until it hears 2xx must not be answered 500 for ever. `dispatch` is the bus's
- * own, or a group committer's so that concurrent messages share one transaction.
+ * that retries until it hears 2xx must not be answered 500 for ever.
  */
-export async function dispatchInbound(
-  dispatch: (command: unknown) => Outcome | Promise<Outcome>,
+export function dispatchInbound(bus: CommandBus, payload: ReceiveInboundPayload, metadata: CommandMetadata = {}): { outcome: Outcome; repeat: InboundRepeat } {
+  try {
+    const outcome = bus.dispatch(receiveInbound(payload, metadata));
+    return { outcome, repeat: outcome.duplicate ? 'same' : 'none' };
+  } catch (error) {
+    if (!(error instanceof CommandIdConflictError)) throw error;
+    return { outcome: bus.dispatch(inboundRepeat(payload, metadata)), repeat: 'changed' };
+  }
+}
+
+/** dispatchInbound through a group committer: concurrent messages share one transaction, each answered for its own. */
+export async function dispatchInboundGrouped(
+  committer: GroupCommitter,
   payload: ReceiveInboundPayload,
   metadata: CommandMetadata = {},
 ): Promise<{ outcome: Outcome; repeat: InboundRepeat }> {
   try {
-    const outcome = await dispatch(receiveInbound(payload, metadata));
+    const outcome = await committer.dispatchOne(receiveInbound(payload, metadata));
     return { outcome, repeat: outcome.duplicate ? 'same' : 'none' };
   } catch (error) {
     if (!(error instanceof CommandIdConflictError)) throw error;
-    const version = createHash('sha256').update(JSON.stringify(payload)).digest('hex').slice(0, 16);
-    const commandId = `inbound-repeat:${payload.channelType}:${payload.platformId}:${payload.messageId}:${version}`;
-    return { outcome: await dispatch(RecordInboundRepeat.envelope(commandId, payload, metadata)), repeat: 'changed' };
+    return { outcome: await committer.dispatchOne(inboundRepeat(payload, metadata)), repeat: 'changed' };
   }
+}
+
+/** The command recording other content under a message id already recorded: one per version of the payload. */
+function inboundRepeat(payload: ReceiveInboundPayload, metadata: CommandMetadata) {
+  const version = createHash('sha256').update(JSON.stringify(payload)).digest('hex').slice(0, 16);
+  const commandId = `inbound-repeat:${payload.channelType}:${payload.platformId}:${payload.messageId}:${version}`;
+  return RecordInboundRepeat.envelope(commandId, payload, metadata);
 }
 
 export const inboundCommands = [ReceiveInbound, RecordInboundRepeat];
