@@ -29,3 +29,9 @@ export const ratio = (value: number) => value.toFixed(2);
 export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 export const verdict = (met: boolean) => (met ? 'PASS' : 'MISS');
+
+/** The value below which a share `p` (0..1) of the values lie (nearest rank). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}

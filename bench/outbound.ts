@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -6,24 +6,31 @@ import Database from 'better-sqlite3';
 import { filter, firstValueFrom, scan } from 'rxjs';
 import type { ChannelAdapter } from '../src/adapters/channels/channel';
 import { sessionDir } from '../src/adapters/session-db';
-import { CreateAgentGroup } from '../src/commands/agent-groups';
+import { CreateAgentGroup, UpdateAgentGroup } from '../src/commands/agent-groups';
 import { receiveInbound } from '../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../src/commands/messaging-groups';
 import { RouteOutbound } from '../src/commands/outbound';
 import { loadConfig } from '../src/config';
 import { Host } from '../src/host';
 import { createLogger } from '../src/logger';
+import { count, percentile, verdict } from './measure';
+
+/** Issue 16's targets for replies and for idle sessions. */
+export const OUTBOUND_TARGET = { p50Ms: 20, p99Ms: 100, idleFds: 64, idleRssMiB: 200, idleCpuShare: 0.05 };
 
 /** The platform end of the benchmark: in-process, answers at once, so the host is what is measured. */
 class InstantChannel implements ChannelAdapter {
   readonly channelType = 'bench';
   private sent = 0;
+  /** Called with each delivery's platform id, as it is delivered. */
+  onDeliver: ((platformId: string) => void) | undefined;
   async setup(): Promise<void> {}
   async teardown(): Promise<void> {}
   isConnected(): boolean {
     return true;
   }
-  async deliver(): Promise<string> {
+  async deliver(platformId: string): Promise<string> {
+    this.onDeliver?.(platformId);
     return `pm-${++this.sent}`;
   }
 }
@@ -35,33 +42,53 @@ interface OutboundFigures {
   rowsPerSecond: number;
 }
 
-/** Writes rows into a session's outbound.db as the container would (odd seq). */
-function writeRows(dir: string, platformId: string, count: number): void {
+/** Writes rows `from`.. into a session's outbound.db as the container would (odd seq). */
+function writeRows(dir: string, platformId: string, rows: number, from = 0): void {
   const db = new Database(join(dir, 'outbound.db'));
   db.pragma('journal_mode = DELETE');
   const insert = db.prepare(
     `INSERT INTO messages_out (id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?, ?, ?, 'chat', ?, 'bench', ?)`,
   );
   db.transaction(() => {
-    for (let i = 0; i < count; i++) insert.run(`out-${i}`, 2 * i + 1, new Date().toISOString(), platformId, JSON.stringify({ text: `row ${i}` }));
+    for (let i = from; i < from + rows; i++) insert.run(`out-${i}`, 2 * i + 1, new Date().toISOString(), platformId, JSON.stringify({ text: `row ${i}` }));
   })();
   db.close();
 }
 
-async function measureOutbound(sessions: number, rowsPerSession: number): Promise<OutboundFigures> {
+/**
+ * A host on the external runtime (the bench plays the agents, writing their rows itself,
+ * so no agent process is measured) with `sessions` wired chats, each with its session open.
+ */
+async function startWithSessions(sessions: number, env: Record<string, string> = {}): Promise<{ host: Host; channel: InstantChannel; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-outbound-'));
-  // The bench plays the agents, writing their rows itself: on the external runtime the host starts none (issue 16).
-  const config = loadConfig({ dataDir }, { SWITCHYARD_POLL_INTERVAL_MS: '20', SWITCHYARD_RUNTIME: 'external' });
-  const host = await Host.start(config, { channels: [new InstantChannel()], logger: createLogger('silent') });
+  const channel = new InstantChannel();
+  const host = await Host.start(loadConfig({ dataDir }, { SWITCHYARD_RUNTIME: 'external', ...env }), { channels: [channel], logger: createLogger('silent') });
+  const { bus } = host.core;
+  bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-bench', name: 'Bench', folder: 'bench' }));
+  // The default 60 rows a minute would drop all but the first 60 rows as rate-limited (and the bench would wait for ever).
+  bus.dispatch(UpdateAgentGroup.envelope('limits', { agentGroupId: 'ag-bench', outboundPerMinute: 100_000 }));
+  // In batches: a thousand sessions are set up in seconds, not a thousand fsyncs each.
+  for (let first = 0; first < sessions; first += 100) {
+    bus.dispatchBatch(
+      Array.from({ length: Math.min(100, sessions - first) }, (_, k) => first + k).flatMap((s) => [
+        RegisterMessagingGroup.envelope(`mg-${s}`, { messagingGroupId: `mg-${s}`, channelType: 'bench', platformId: `p-${s}` }),
+        WireChannel.envelope(`wire-${s}`, { messagingGroupId: `mg-${s}`, agentGroupId: 'ag-bench' }),
+        receiveInbound({ channelType: 'bench', platformId: `p-${s}`, messageId: 'hello', content: { text: 'hi' }, timestamp: new Date().toISOString() }),
+      ]),
+    );
+  }
+  await host.settled();
+  return { host, channel, dataDir };
+}
+
+async function stopAndRemove(host: Host, dataDir: string): Promise<void> {
+  await host.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function measureOutbound(sessions: number, rowsPerSession: number): Promise<OutboundFigures> {
+  const { host, dataDir } = await startWithSessions(sessions, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
   try {
-    const { bus } = host.core;
-    bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-bench', name: 'Bench', folder: 'bench' }));
-    for (let s = 0; s < sessions; s++) {
-      bus.dispatch(RegisterMessagingGroup.envelope(`mg-${s}`, { messagingGroupId: `mg-${s}`, channelType: 'bench', platformId: `p-${s}` }));
-      bus.dispatch(WireChannel.envelope(`wire-${s}`, { messagingGroupId: `mg-${s}`, agentGroupId: 'ag-bench' }));
-      bus.dispatch(receiveInbound({ channelType: 'bench', platformId: `p-${s}`, messageId: 'hello', content: { text: 'hi' }, timestamp: new Date().toISOString() }));
-    }
-    await host.settled();
     const total = sessions * rowsPerSession;
     const delivered = firstValueFrom(
       host.core.store.subscribe({ after: host.core.store.lastPosition() }).pipe(
@@ -79,8 +106,59 @@ async function measureOutbound(sessions: number, rowsPerSession: number): Promis
     const seconds = (performance.now() - started) / 1000;
     return { sessions, rows: total, seconds, rowsPerSecond: total / seconds };
   } finally {
-    await host.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stopAndRemove(host, dataDir);
+  }
+}
+
+/**
+ * Agent row → platform, one row at a time, with the host's default poll (250 ms) and its
+ * folder watch: from the agent's commit to outbound.db to the channel's deliver call.
+ */
+async function measureReplyLatency(rows: number): Promise<{ p50: number; p99: number }> {
+  const { host, channel, dataDir } = await startWithSessions(1);
+  try {
+    const session = host.core.views.sessions.list()[0]!;
+    const dir = sessionDir(dataDir, session.agent_group_id, session.id);
+    const latencies: number[] = [];
+    for (let i = 0; i < rows; i++) {
+      const delivered = new Promise<void>((resolve) => (channel.onDeliver = () => resolve()));
+      const written = performance.now();
+      writeRows(dir, 'p-0', 1, i);
+      await delivered;
+      latencies.push(performance.now() - written);
+    }
+    return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  } finally {
+    await stopAndRemove(host, dataDir);
+  }
+}
+
+export interface IdleFigures {
+  sessions: number;
+  fds: number;
+  rssBytes: number;
+  /** Share of one core used by the host over the window. */
+  cpuShare: number;
+  seconds: number;
+}
+
+/**
+ * `sessions` open sessions whose agents write nothing, under the default poll: what the
+ * host holds (file descriptors, RSS) and spends (CPU) once their handles have gone idle.
+ */
+async function measureIdleSessions(sessions: number, settleMs: number, windowMs: number): Promise<IdleFigures> {
+  const { host, dataDir } = await startWithSessions(sessions);
+  try {
+    // Past the poller's idle time (10 s), so what is measured is the idle state.
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const used = process.cpuUsage(cpu);
+    const seconds = (performance.now() - started) / 1000;
+    return { sessions, fds: readdirSync('/proc/self/fd').length, rssBytes: process.memoryUsage().rss, cpuShare: (used.user + used.system) / 1e6 / seconds, seconds };
+  } finally {
+    await stopAndRemove(host, dataDir);
   }
 }
 
@@ -122,14 +200,18 @@ export interface OutboundBench {
   single: OutboundFigures;
   concurrent: OutboundFigures;
   aclCheckMicros: { p50: number; p99: number };
+  replyMs: { p50: number; p99: number };
+  idle: IdleFigures;
 }
 
-/** rows/s from outbound.db to delivered for 1 and for 50 sessions, and the ACL check latency. */
-export async function runOutboundBench(): Promise<OutboundBench> {
+/** rows/s from outbound.db to delivered for 1 and for 50 sessions, the ACL check latency, reply latency, and 1,000 idle sessions. */
+export async function runOutboundBench(quick = false): Promise<OutboundBench> {
   const single = await measureOutbound(1, 2000);
   const concurrent = await measureOutbound(50, 100);
   const aclCheckMicros = await measureAclCheck(20_000);
-  return { single, concurrent, aclCheckMicros };
+  const replyMs = await measureReplyLatency(quick ? 100 : 300);
+  const idle = await measureIdleSessions(1_000, 12_000, quick ? 5_000 : 10_000);
+  return { single, concurrent, aclCheckMicros, replyMs, idle };
 }
 
 export function printOutboundBench(result: OutboundBench): void {
@@ -140,6 +222,18 @@ export function printOutboundBench(result: OutboundBench): void {
   line('  50 concurrent sessions', result.concurrent);
   console.log(`  ratio 50 sessions / 1 session: ${(result.concurrent.rowsPerSecond / result.single.rowsPerSecond).toFixed(2)}`);
   console.log(`  ACL check (RouteOutbound decision, 120 chats, 100 granted): p50 ${result.aclCheckMicros.p50.toFixed(1)} µs  p99 ${result.aclCheckMicros.p99.toFixed(1)} µs`);
+  const { replyMs, idle } = result;
+  const replyMet = replyMs.p50 < OUTBOUND_TARGET.p50Ms && replyMs.p99 < OUTBOUND_TARGET.p99Ms;
+  console.log(
+    `  agent row → platform (one row at a time, default 250 ms poll, folder watch on): p50 ${replyMs.p50.toFixed(1)} ms  p99 ${replyMs.p99.toFixed(1)} ms` +
+      `   target p50 < ${OUTBOUND_TARGET.p50Ms} ms, p99 < ${OUTBOUND_TARGET.p99Ms} ms  ${verdict(replyMet)}`,
+  );
+  const rssMiB = idle.rssBytes / 2 ** 20;
+  const idleMet = idle.fds < OUTBOUND_TARGET.idleFds && rssMiB < OUTBOUND_TARGET.idleRssMiB && idle.cpuShare < OUTBOUND_TARGET.idleCpuShare;
+  console.log(
+    `  ${count(idle.sessions)} idle sessions (default poll, over ${idle.seconds.toFixed(0)} s): ${idle.fds} open fds, RSS ${rssMiB.toFixed(0)} MiB, ${(idle.cpuShare * 100).toFixed(1)}% of a core` +
+      `   target < ${OUTBOUND_TARGET.idleFds} fds, < ${OUTBOUND_TARGET.idleRssMiB} MiB, < ${OUTBOUND_TARGET.idleCpuShare * 100}%  ${verdict(idleMet)}`,
+  );
 }
 
 if (require.main === module) {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { printInboundBench, runInboundBench } from './inbound';
 import { count, mib, ratio, timed, verdict } from './measure';
 import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from './read-path';
 import { printOperateBench, runOperateBench } from './operate';
@@ -8,10 +9,12 @@ import { printOutboundBench, runOutboundBench } from './outbound';
 import { printTriggerBench, runTriggerBench } from './triggers';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 
-const WRITE = { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
-const LOG_EVENTS = 1_000_000;
+/** `--quick` (or SWITCHYARD_BENCH_QUICK=1): every figure, on smaller logs and fewer rounds, in a few minutes. */
+const QUICK = process.argv.includes('--quick') || process.env.SWITCHYARD_BENCH_QUICK === '1';
+const WRITE = QUICK ? { singleCommands: 1_000, batchCommands: 20_000, batchSize: 100, rounds: 3 } : { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
+const LOG_EVENTS = QUICK ? 200_000 : 1_000_000;
 /** The operating benchmark builds its log through the bus (minutes at 1M): SWITCHYARD_BENCH_OPERATE_EVENTS shrinks it. */
-const OPERATE_EVENTS = Number(process.env.SWITCHYARD_BENCH_OPERATE_EVENTS ?? 1_000_000);
+const OPERATE_EVENTS = Number(process.env.SWITCHYARD_BENCH_OPERATE_EVENTS ?? (QUICK ? 100_000 : 1_000_000));
 const TARGET = { groupCommitRatio: 0.5, readAllPerSecond: 200_000 };
 /**
  * RSS still rises for a while after the first 100k events, as V8 sizes its heap; what a
@@ -67,8 +70,11 @@ function printReads(generationSeconds: number, reads: readonly ReadFigures[]): v
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
   try {
-    console.log(`Switchyard benchmark: Node ${process.version}, ${cpus().length} cores, files in ${dir}`);
+    console.log(`Switchyard benchmark${QUICK ? ' (--quick)' : ''}: Node ${process.version}, ${cpus().length} cores, files in ${dir}`);
     const { value: summary, seconds } = await timed(async () => {
+      const inbound = await runInboundBench(dir, QUICK);
+      printInboundBench(inbound);
+
       const write = await runWriteBench({ dir, ...WRITE });
       printWrites(write);
 
@@ -79,7 +85,7 @@ async function main(): Promise<void> {
       const subscribe = await measureReadInChild('subscribe', log);
       printReads(generation.seconds, [readAll, subscribe]);
 
-      const outbound = await runOutboundBench();
+      const outbound = await runOutboundBench(QUICK);
       printOutboundBench(outbound);
 
       const triggers = runTriggerBench();
@@ -88,6 +94,7 @@ async function main(): Promise<void> {
       const operate = await runOperateBench(dir, OPERATE_EVENTS);
       printOperateBench(operate);
       return {
+        inbound,
         outbound,
         triggers,
         operate,

@@ -21,7 +21,8 @@ import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
-import { dispatchInbound, type InboundRepeat } from './commands/inbound';
+import { GroupCommitter } from './commands/group-commit';
+import { dispatchInboundGrouped, type InboundRepeat } from './commands/inbound';
 import type { Config } from './config';
 import { openDataDir, type Core } from './core';
 import type { ActionReport, ChannelAdapter, InboundReport } from './adapters/channels/channel';
@@ -57,6 +58,10 @@ function agentEnv(config: Config): Record<string, string> {
   );
   return { SWITCHYARD_AGENT_PROVIDER: config.agentProvider, ...Object.fromEntries(forwarded) };
 }
+
+/** How long an inbound message waits for others to share its commit, and how many it waits for at most. */
+const INBOUND_GATHER_MS = 2;
+const INBOUND_GATHER_MAX = 128;
 
 /** How often host.json's channel connections are looked at again. */
 const HOST_FACTS_INTERVAL_MS = 15_000;
@@ -99,7 +104,16 @@ export class Host {
     readonly runtime: ContainerRuntime,
     private readonly logger: Logger,
     private readonly teardown: Teardown,
-  ) {}
+  ) {
+    this.inbound = new GroupCommitter(core.bus, { maxWaitMs: INBOUND_GATHER_MS, maxCommands: INBOUND_GATHER_MAX });
+  }
+
+  /**
+   * Every channel's inbound messages go through here: the ones that arrive within a couple
+   * of milliseconds of each other (or the first 128) share one transaction and one fsync,
+   * and each request is answered once its own command committed.
+   */
+  private readonly inbound: GroupCommitter;
 
   /**
    * All or nothing: when any part fails to start, what had started is stopped again (the
@@ -242,7 +256,7 @@ export class Host {
 
   /** Records one platform message; resolves once it is routed or dropped in the log, or recorded as a repeat. */
   async receive(report: InboundReport): Promise<InboundRepeat> {
-    const { outcome, repeat } = dispatchInbound(this.core.bus, {
+    const { outcome, repeat } = await dispatchInboundGrouped(this.inbound, {
       channelType: report.channelType,
       platformId: report.platformId,
       threadId: report.threadId,

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { dirname, join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DestinationMap } from './destinations';
 import { errorText, log } from './log';
 import { providerFor, type Provider } from './providers';
@@ -40,15 +42,42 @@ async function handle(message: InboundMessage, session: SessionDatabases, destin
   }
 }
 
-/** Waits ms, or less if the signal fires first. */
+/** Fires 'change' whenever the host commits to inbound.db: the poll's pause then ends at once. */
+const inboundChanges = new EventEmitter();
+
+/**
+ * Watches the session folder for commits to inbound.db (journal_mode=DELETE: the file and
+ * its journal), so a message is taken as soon as the host writes it; the poll stays for
+ * whatever a watch misses. A folder that cannot be watched leaves the poll alone.
+ */
+function watchInbound(inboundPath: string): FSWatcher | undefined {
+  const names = new Set([basename(inboundPath), `${basename(inboundPath)}-journal`]);
+  try {
+    const watcher = watch(dirname(inboundPath), { persistent: false }, (_type, filename) => {
+      if (filename === null || names.has(filename.toString())) inboundChanges.emit('change');
+    });
+    watcher.on('error', (error) => {
+      log('InboundWatchFailed', { error: errorText(error) });
+      watcher.close();
+    });
+    return watcher;
+  } catch (error) {
+    log('InboundWatchFailed', { error: errorText(error) });
+    return undefined;
+  }
+}
+
+/** Waits ms, or less if the signal fires first or inbound.db changes. */
 const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
       signal.removeEventListener('abort', done);
+      inboundChanges.off('change', done);
       resolve();
     }
+    inboundChanges.once('change', done);
     signal.addEventListener('abort', done, { once: true });
   });
 
@@ -105,6 +134,7 @@ async function main(): Promise<void> {
   beat();
   const heartbeat = setInterval(beat, pollMs);
 
+  const inboundWatch = watchInbound(inboundPath);
   const session = await openSession(inboundPath, outboundPath, pollMs, stopping.signal);
   if (session) {
     await provider.start?.();
@@ -129,6 +159,7 @@ async function main(): Promise<void> {
     }
   }
   clearInterval(heartbeat);
+  inboundWatch?.close();
   log('RunnerStopped');
   // Explicit: an idle keep-alive socket of the model's HTTP client must not keep a stopped agent running.
   process.exit(0);

@@ -1,20 +1,32 @@
+import { lstatSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Subscription } from 'rxjs';
 import { readAgentTime } from '../commands/agent-time';
 import { idProblem, MAX_OUTBOUND_CONTENT_BYTES, MAX_OUTBOUND_FIELD_BYTES, routeOutbound } from '../commands/outbound';
 import type { Core } from '../core';
 import { Checkpoints } from '../events/checkpoints';
+import { InboundRouted } from '../events/inbound';
 import { OutboundDropped, type OutboundRowAsRead } from '../events/outbound';
 import type { Logger } from '../logger';
 import type { SessionRow } from '../projections/sessions';
-import { OUTBOUND_DB, openOutboundDb, regularFileIdentity, sessionDir } from './session-db';
+import { watchFolderFiles } from './folder-watch';
+import { OUTBOUND_DB, openOutboundDb, sessionDir, UnsafePathError } from './session-db';
 import { SessionGuard } from './session-guard';
 
 /** The drops that mean an agent is looping or flooding, not that a row was wrong. */
 const LIMIT_REASONS: ReadonlySet<string> = new Set(['loop-limit', 'rate-limited']);
 
+/** What an agent's commit to outbound.db touches (journal_mode=DELETE: the file and its journal). */
+const OUTBOUND_FILES: ReadonlySet<string> = new Set([OUTBOUND_DB, `${OUTBOUND_DB}-journal`, `${OUTBOUND_DB}-wal`]);
+
 export interface OutboundPollerOptions {
+  /** The safety net: every active session is read this often even when no watch said so. */
   intervalMs?: number;
+  /** Watch live session folders so a row is read as soon as the agent commits it (default true). */
+  watch?: boolean;
+  /** A session whose outbound.db has not changed for this long gives its handle back (default 10 s); reopened on its next change. */
+  idleHandleMs?: number;
   /** Rows read per session per tick: bounds one group-commit batch. */
   batchSize?: number;
   clock?: () => Date;
@@ -97,6 +109,38 @@ interface Waiting {
 interface Cursor {
   through: number;
   waiting: Waiting[];
+  /** outbound.db as it was before the last read; the same again means nothing new to read. */
+  seen: string | undefined;
+  /** When the file was last seen to change, for closing idle handles. */
+  changedAt: number;
+}
+
+/** An open outbound.db, the identity of the file it was opened on, and its statements, prepared once. */
+interface Handle {
+  db: Database.Database;
+  identity: string;
+  readAfter: Database.Statement;
+  readRowids: Database.Statement;
+}
+
+/**
+ * A file's timestamps are coarse (the kernel's tick): a commit right after a look could
+ * leave size and times as they were. Only a file untouched for this long is trusted to
+ * be unchanged when it looks the same.
+ */
+const SETTLED_MS = 1_000;
+
+/**
+ * outbound.db's identity (device and inode), never following a link there, and what tells
+ * a change (size, times), or undefined for a file changed too recently to tell by its looks.
+ */
+function outboundFile(path: string, now: number): { identity: string; state: string | undefined } | undefined {
+  const stat = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (!stat) return undefined;
+  if (!stat.isFile()) throw new UnsafePathError(`${path} is not a regular file (a symlink, folder or device is in its place)`);
+  const identity = `${stat.dev}:${stat.ino}`;
+  const settled = Number(stat.mtimeMs) < now - SETTLED_MS;
+  return { identity, state: settled ? `${identity}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}` : undefined };
 }
 
 /**
@@ -104,15 +148,22 @@ interface Cursor {
  * per-session checkpoint and turns every due row into a RouteOutbound command, all rows
  * of a session's tick in one group commit together with the checkpoint. Command ids make
  * a re-read harmless, so a crash between reading and committing loses and repeats nothing.
+ * Each live session's folder is watched, so its rows are read the moment the agent commits
+ * them; the timed tick stays, no faster than before, for whatever a watch misses.
  */
 export class OutboundPoller {
   private readonly checkpoints: Checkpoints;
   /** Open outbound.db handles by session, with the identity of the file each was opened on. */
-  private readonly handles = new Map<string, { db: Database.Database; identity: string }>();
+  private readonly handles = new Map<string, Handle>();
   private readonly cursors = new Map<string, Cursor>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private readonly guard: SessionGuard;
+  /** Folder watches by session: only sessions that are active and whose folder exists. */
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** Sessions a watch (or a routed message) asked to be read on the next turn of the event loop. */
+  private readonly wanted = new Set<string>();
+  private routed: Subscription | undefined;
 
   constructor(
     private readonly core: Core,
@@ -130,12 +181,23 @@ export class OutboundPoller {
       this.tick();
       this.timer = setTimeout(loop, interval);
     };
+    if (this.options.watch ?? true) {
+      // A message routed to a session is when its folder comes alive: read it (and start
+      // watching it) right after the folder writer has made it, not at the next tick.
+      this.routed = this.core.store
+        .subscribe({ after: this.core.store.lastPosition(), type: InboundRouted.type })
+        .subscribe((event) => this.want((event.data as { sessionId: string }).sessionId));
+    }
     loop();
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.routed?.unsubscribe();
+    this.routed = undefined;
+    this.wanted.clear();
+    for (const sessionId of [...this.watchers.keys()]) this.unwatch(sessionId);
     for (const { db } of this.handles.values()) db.close();
     this.handles.clear();
     this.cursors.clear();
@@ -143,18 +205,27 @@ export class OutboundPoller {
 
   /** One pass over every active session. Returns the number of rows dispatched. */
   tick(): number {
-    // One loop owns the sessions: a tick never overlaps another.
+    const active = this.core.views.sessions.list().filter((session) => session.status === 'active');
+    // A session that stopped being active (closed, quarantined) is no longer watched.
+    const activeIds = new Set(active.map((session) => session.id));
+    for (const sessionId of [...this.watchers.keys()]) if (!activeIds.has(sessionId)) this.unwatch(sessionId);
+    return this.pollSessions(active);
+  }
+
+  /** Reads the given sessions; one loop owns them, so a pass never overlaps another. */
+  private pollSessions(sessions: readonly SessionRow[]): number {
     if (this.ticking) return 0;
     this.ticking = true;
     try {
       let dispatched = 0;
-      for (const session of this.core.views.sessions.list()) {
-        if (session.status !== 'active') continue;
+      for (const session of sessions) {
         try {
-          // A busy or quarantined folder is simply not read this tick; the others are.
+          // A busy or quarantined folder is simply not read this time; the others are.
           const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.pollSession(session));
-          if (outcome.status === 'done') dispatched += outcome.value;
-          else this.forget(session.id);
+          if (outcome.status === 'done') {
+            dispatched += outcome.value;
+            this.watch(session);
+          } else this.forget(session.id);
         } catch (error) {
           this.forget(session.id);
           this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');
@@ -166,6 +237,42 @@ export class OutboundPoller {
     }
   }
 
+  /** Reads a session on the next turn of the event loop; many asks before then are one read. */
+  private want(sessionId: string): void {
+    if (this.wanted.size === 0) {
+      setImmediate(() => {
+        if (!this.timer) return; // stopped meanwhile
+        const sessions = [...this.wanted].flatMap((id) => {
+          const session = this.core.views.sessions.get(id);
+          return session?.status === 'active' ? [session] : [];
+        });
+        this.wanted.clear();
+        this.pollSessions(sessions);
+      });
+    }
+    this.wanted.add(sessionId);
+  }
+
+  /** Starts watching a session's folder once it has been read from; a folder that cannot be watched is left to the tick. */
+  private watch(session: SessionRow): void {
+    if (!(this.options.watch ?? true) || this.watchers.has(session.id) || !this.cursors.has(session.id)) return;
+    const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
+    const stopWatching = (error: unknown) => {
+      this.unwatch(session.id);
+      this.options.logger?.warn({ err: error, event: 'OutboundWatchFailed', sessionId: session.id }, 'session folder not watched: the poll reads it');
+    };
+    try {
+      this.watchers.set(session.id, watchFolderFiles(dir, OUTBOUND_FILES, () => this.want(session.id), stopWatching));
+    } catch (error) {
+      stopWatching(error);
+    }
+  }
+
+  private unwatch(sessionId: string): void {
+    this.watchers.get(sessionId)?.close();
+    this.watchers.delete(sessionId);
+  }
+
   /**
    * Rows are found by rowid, not seq: SQLite gives every inserted row a rowid above all
    * others, whatever seq or id the container wrote (NULL, text, lower than any before),
@@ -175,30 +282,43 @@ export class OutboundPoller {
    * read again, and command ids make the repeat harmless.
    */
   private pollSession(session: SessionRow): number {
-    const db = this.outboundDb(session);
-    if (!db) return 0;
-    const consumer = `outbound-rows:${session.id}`;
-    const cursor = this.cursors.get(session.id) ?? { through: this.checkpoints.get(consumer), waiting: [] };
-    const floor = (waiting: Waiting[], through: number) => waiting.reduce((lowest, w) => Math.min(lowest, w.rowid - 1), through);
+    const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
     const now = (this.options.clock?.() ?? new Date()).getTime();
-
+    // Absent: not yet made by the host. A link or anything else in its place throws.
+    const file = outboundFile(join(dir, OUTBOUND_DB), Date.now());
+    if (!file) {
+      this.closeHandle(session.id);
+      return 0;
+    }
+    const consumer = `outbound-rows:${session.id}`;
+    const cursor = this.cursors.get(session.id) ?? { through: this.checkpoints.get(consumer), waiting: [], seen: undefined, changedAt: now };
     const comeDue = cursor.waiting.filter((w) => w.dueAt <= now);
+    if (comeDue.length === 0 && file.state !== undefined && file.state === cursor.seen) {
+      // Nothing written since the last read: no query, and after a while no open handle either.
+      if (now - cursor.changedAt >= (this.options.idleHandleMs ?? 10_000)) this.closeHandle(session.id);
+      return 0;
+    }
+    const handle = this.outboundDb(session.id, dir, file.identity);
+    const floor = (waiting: Waiting[], through: number) => waiting.reduce((lowest, w) => Math.min(lowest, w.rowid - 1), through);
+
     const waiting = cursor.waiting.filter((w) => w.dueAt > now);
-    const read = (sql: string, ...params: unknown[]) => (db.prepare(`${SELECT_ROWS} ${sql}`).all(...params) as Record<string, unknown>[]).map(asReadRow);
-    const revisited = comeDue.length === 0 ? [] : read('WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid', JSON.stringify(comeDue.map((w) => w.rowid)));
+    const read = (statement: Database.Statement, ...params: unknown[]) => (statement.all(...params) as Record<string, unknown>[]).map(asReadRow);
+    const revisited = comeDue.length === 0 ? [] : read(handle.readRowids, JSON.stringify(comeDue.map((w) => w.rowid)));
     if (revisited.length < comeDue.length) {
       // Deleted by the container before it fell due: withdrawn, so there is nothing left to decide.
       const withdrawn = comeDue.filter((w) => !revisited.some((r) => r.rowid === w.rowid)).map((w) => w.rowid);
       this.options.logger?.info({ event: 'OutboundRowWithdrawn', sessionId: session.id, rowids: withdrawn }, 'outbound rows withdrawn before they were due');
     }
-    const fresh = read('WHERE rowid > ? ORDER BY rowid LIMIT ?', cursor.through, this.options.batchSize ?? 500);
+    const fresh = read(handle.readAfter, cursor.through, this.options.batchSize ?? 500);
     const due: ReadRow[] = [];
     for (const row of [...revisited, ...fresh]) {
       const dueAt = deferredUntil(row.row, now);
       if (dueAt === undefined) due.push(row);
       else waiting.push({ rowid: row.rowid, dueAt });
     }
-    const next: Cursor = { through: fresh.at(-1)?.rowid ?? cursor.through, waiting };
+    // A full batch leaves more to read: the next look must not take the file as seen.
+    const seen = fresh.length < (this.options.batchSize ?? 500) ? file.state : undefined;
+    const next: Cursor = { through: fresh.at(-1)?.rowid ?? cursor.through, waiting, seen, changedAt: file.state !== undefined && file.state === cursor.seen ? cursor.changedAt : now };
     const checkpoint = floor(next.waiting, next.through);
 
     if (due.length > 0 || checkpoint !== floor(cursor.waiting, cursor.through)) {
@@ -229,8 +349,13 @@ export class OutboundPoller {
     }
   }
 
-  /** Closes a session's handle, so the next tick opens (and checks) the file anew. */
+  /** Closes a session's handle and watch, so the next tick opens (and checks) the folder anew. */
   private forget(sessionId: string): void {
+    this.closeHandle(sessionId);
+    this.unwatch(sessionId);
+  }
+
+  private closeHandle(sessionId: string): void {
     this.handles.get(sessionId)?.db.close();
     this.handles.delete(sessionId);
   }
@@ -239,16 +364,18 @@ export class OutboundPoller {
    * The session's outbound.db, reopened (and checked again) whenever the file at its path
    * is no longer the one the handle has: an agent that swaps it for a link is caught.
    */
-  private outboundDb(session: SessionRow): Database.Database | undefined {
-    const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
-    // Absent: not yet made by the host. A link or anything else in its place throws.
-    const identity = regularFileIdentity(join(dir, OUTBOUND_DB));
-    const open = this.handles.get(session.id);
-    if (open && open.identity === identity) return open.db;
-    this.forget(session.id);
-    if (identity === undefined) return undefined;
+  private outboundDb(sessionId: string, dir: string, identity: string): Handle {
+    const open = this.handles.get(sessionId);
+    if (open && open.identity === identity) return open;
+    this.closeHandle(sessionId);
     const db = openOutboundDb(dir);
-    this.handles.set(session.id, { db, identity });
-    return db;
+    const handle = {
+      db,
+      identity,
+      readAfter: db.prepare(`${SELECT_ROWS} WHERE rowid > ? ORDER BY rowid LIMIT ?`),
+      readRowids: db.prepare(`${SELECT_ROWS} WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`),
+    };
+    this.handles.set(sessionId, handle);
+    return handle;
   }
 }

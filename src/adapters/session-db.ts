@@ -209,7 +209,7 @@ function openSessionDatabase(dir: string, name: string, readonly: boolean): Data
 }
 
 /** Refuses a folder that is not a real directory at exactly its own path (a link anywhere above it, or in its place). */
-function assertRealFolder(dir: string): void {
+export function assertRealFolder(dir: string): void {
   const stat = lstatSync(dir, { throwIfNoEntry: false });
   if (!stat?.isDirectory()) throw new UnsafePathError(`${dir} is not a directory`);
   if (realpathSync(dir) !== resolve(realpathSync(dirname(dir)), basename(dir))) throw new UnsafePathError(`${dir} resolves elsewhere`);

@@ -1,4 +1,4 @@
-import type { BatchResult, CommandBus } from './bus';
+import type { BatchResult, CommandBus, Outcome } from './bus';
 
 interface Waiting {
   commands: readonly unknown[];
@@ -6,27 +6,71 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+export interface GroupCommitOptions {
+  /**
+   * How long the first command of a batch waits for others. 0 (the default) gathers what
+   * arrives within the current turn of the event loop; a couple of milliseconds also
+   * gathers requests that arrive on separate sockets while the last fsync ran.
+   */
+  maxWaitMs?: number;
+  /** A batch this large is dispatched at once, without waiting out the rest of maxWaitMs. */
+  maxCommands?: number;
+}
+
 /**
- * Coalesces the command batches that independent async workers (one per session, say)
- * submit within one turn of the event loop into a single dispatchBatch: one transaction
- * and one fsync for all of them, each command still in its own savepoint.
+ * Coalesces the command batches that independent async workers (one per session, one per
+ * HTTP request) submit close together into a single dispatchBatch: one transaction and one
+ * fsync for all of them, each command still in its own savepoint, so one command's
+ * rejection or failure is answered to its own caller and does not fail the others.
  */
 export class GroupCommitter {
   private waiting: Waiting[] = [];
+  private waitingCommands = 0;
+  /** Cancels the pending flush of the batch being gathered, if one is scheduled. */
+  private cancelFlush: (() => void) | undefined;
+  private readonly maxWaitMs: number;
+  private readonly maxCommands: number;
 
-  constructor(private readonly bus: CommandBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    options: GroupCommitOptions = {},
+  ) {
+    this.maxWaitMs = options.maxWaitMs ?? 0;
+    this.maxCommands = options.maxCommands ?? Number.POSITIVE_INFINITY;
+  }
 
   dispatch(commands: readonly unknown[]): Promise<BatchResult[]> {
     if (commands.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      if (this.waiting.length === 0) setImmediate(() => this.flush());
       this.waiting.push({ commands, resolve, reject });
+      this.waitingCommands += commands.length;
+      if (this.waitingCommands >= this.maxCommands) this.flush();
+      else this.cancelFlush ??= this.scheduleFlush();
     });
   }
 
+  /** One command, answered as `CommandBus.dispatch` would: its outcome, or its own error thrown. */
+  async dispatchOne(command: unknown): Promise<Outcome> {
+    const [result] = await this.dispatch([command]);
+    if (result!.status === 'failed') throw result!.error;
+    return result!;
+  }
+
+  private scheduleFlush(): () => void {
+    if (this.maxWaitMs > 0) {
+      const timer = setTimeout(() => this.flush(), this.maxWaitMs);
+      return () => clearTimeout(timer);
+    }
+    const immediate = setImmediate(() => this.flush());
+    return () => clearImmediate(immediate);
+  }
+
   private flush(): void {
+    this.cancelFlush?.();
+    this.cancelFlush = undefined;
     const waiting = this.waiting;
     this.waiting = [];
+    this.waitingCommands = 0;
     let results: BatchResult[];
     try {
       results = this.bus.dispatchBatch(waiting.flatMap((w) => w.commands));

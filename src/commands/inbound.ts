@@ -6,6 +6,7 @@ import { MessagingGroupRegistered } from '../events/messaging-groups';
 import { ChannelType, MessageContent, Timestamp } from '../events/primitives';
 import type { Wiring } from '../projections/wirings';
 import { CommandIdConflictError, type CommandBus, type Outcome } from './bus';
+import type { GroupCommitter } from './group-commit';
 import { defineCommand, newId, reject, type CommandMetadata } from './define';
 import { judgeTrigger } from './trigger';
 
@@ -192,10 +193,30 @@ export function dispatchInbound(bus: CommandBus, payload: ReceiveInboundPayload,
     return { outcome, repeat: outcome.duplicate ? 'same' : 'none' };
   } catch (error) {
     if (!(error instanceof CommandIdConflictError)) throw error;
-    const version = createHash('sha256').update(JSON.stringify(payload)).digest('hex').slice(0, 16);
-    const commandId = `inbound-repeat:${payload.channelType}:${payload.platformId}:${payload.messageId}:${version}`;
-    return { outcome: bus.dispatch(RecordInboundRepeat.envelope(commandId, payload, metadata)), repeat: 'changed' };
+    return { outcome: bus.dispatch(inboundRepeat(payload, metadata)), repeat: 'changed' };
   }
+}
+
+/** dispatchInbound through a group committer: concurrent messages share one transaction, each answered for its own. */
+export async function dispatchInboundGrouped(
+  committer: GroupCommitter,
+  payload: ReceiveInboundPayload,
+  metadata: CommandMetadata = {},
+): Promise<{ outcome: Outcome; repeat: InboundRepeat }> {
+  try {
+    const outcome = await committer.dispatchOne(receiveInbound(payload, metadata));
+    return { outcome, repeat: outcome.duplicate ? 'same' : 'none' };
+  } catch (error) {
+    if (!(error instanceof CommandIdConflictError)) throw error;
+    return { outcome: await committer.dispatchOne(inboundRepeat(payload, metadata)), repeat: 'changed' };
+  }
+}
+
+/** The command recording other content under a message id already recorded: one per version of the payload. */
+function inboundRepeat(payload: ReceiveInboundPayload, metadata: CommandMetadata) {
+  const version = createHash('sha256').update(JSON.stringify(payload)).digest('hex').slice(0, 16);
+  const commandId = `inbound-repeat:${payload.channelType}:${payload.platformId}:${payload.messageId}:${version}`;
+  return RecordInboundRepeat.envelope(commandId, payload, metadata);
 }
 
 export const inboundCommands = [ReceiveInbound, RecordInboundRepeat];

@@ -53,6 +53,8 @@ export interface SubscribeOptions {
   /** How often to look for events committed by other processes. */
   pollIntervalMs?: number;
   batchSize?: number;
+  /** Only events of this type (or these): read through the type index, the others never parsed. */
+  type?: string | readonly string[];
 }
 
 export interface EventStoreOptions {
@@ -73,6 +75,7 @@ const DEFAULT_BATCH = 1000;
 export class EventStore {
   private readonly commits = new Subject<void>();
   private appendedSinceCommit = false;
+  private committed = 0;
   private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly insertEvent: Database.Statement;
   private readonly selectStreamVersion: Database.Statement;
@@ -116,11 +119,17 @@ export class EventStore {
       this.appendedSinceCommit = false;
       throw error;
     }
+    this.committed++;
     if (this.appendedSinceCommit) {
       this.appendedSinceCommit = false;
       this.commits.next();
     }
     return result;
+  }
+
+  /** How many outermost transactions have committed: what group commit saves shows here. */
+  committedTransactions(): number {
+    return this.committed;
   }
 
   /** The stream's current version: the number of events in it. */
@@ -234,7 +243,7 @@ export class EventStore {
           do {
             pending = false;
             for (;;) {
-              const batch = this.readBatch(last, batchSize, {});
+              const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
               for (const event of batch) {
                 if (subscriber.closed) return;
                 last = event.position;

@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
@@ -143,6 +144,38 @@ describe('the outbound poller decides every row the container writes, once (real
         return { outboundId: data.outboundId, outcome: data.reason ?? 'routed', explanation: data.explanation ?? null };
       });
   const outcomes = () => Object.fromEntries(decisions().map((d) => [d.outboundId, d.outcome]));
+
+  /** outbound.db files this process holds open, read from the kernel's own table of its descriptors. */
+  const openOutboundFiles = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).endsWith('/outbound.db');
+      } catch {
+        return false; // closed since the listing
+      }
+    }).length;
+
+  it('gives back the handle of a session whose outbound.db stays unchanged, and reopens it for the next row', () => {
+    const poll = poller({ idleHandleMs: 60_000, watch: false });
+    insertRows(chat('first', 1));
+    poll.tick();
+    expect(openOutboundFiles()).toBe(1);
+
+    // Written long enough ago for its size and times to tell that nothing changed since.
+    const longAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(join(dir, 'outbound.db'), longAgo, longAgo);
+    poll.tick();
+    now = new Date(now.getTime() + 61_000);
+    poll.tick();
+    expect(openOutboundFiles()).toBe(0);
+
+    insertRows(chat('second', 3));
+    poll.tick();
+    expect(outcomes()).toEqual({ first: 'routed', second: 'routed' });
+    expect(openOutboundFiles()).toBe(1);
+    poll.stop();
+    expect(openOutboundFiles()).toBe(0);
+  });
 
   it('decides a row written later with a seq below the checkpoint, and NULL, text, fractional, negative and host-parity seqs, each once', () => {
     const poll = poller();

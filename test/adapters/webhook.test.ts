@@ -456,6 +456,28 @@ describe('WebhookChannel in a running host: one message per (channel, chat, mess
     expect(host.core.store.lastPosition()).toBe(position);
   });
 
+  it('gathers concurrent POSTs into shared transactions: each answered for its own message, each recorded once', async () => {
+    const messages = Array.from({ length: 48 }, (_, i) => ({ platformId: 'chat-9', messageId: `burst-${i}`, content: { text: `hello ${i}` } }));
+    const before = host.core.store.committedTransactions();
+
+    const answers = await Promise.all([
+      ...messages.map((message) => postInbound(channel.url(), message)),
+      // A retry of one of them, and the same id with other content, in the same burst.
+      postInbound(channel.url(), messages[0]),
+      postInbound(channel.url(), { ...messages[1], content: { text: 'edited' } }),
+    ]);
+
+    // Whichever of a pair arrived first is the message; the other is its repeat.
+    const [retry, edited] = answers.slice(messages.length);
+    expect([answers[0]!.json, retry!.json]).toEqual(expect.arrayContaining([{ accepted: true }, { accepted: true, repeat: 'same' }]));
+    expect([answers[1]!.json, edited!.json]).toEqual(expect.arrayContaining([{ accepted: true }, { accepted: true, repeat: 'changed' }]));
+    expect(answers.filter((answer) => answer.status === 202)).toHaveLength(messages.length);
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(2);
+    const recorded = inboundEvents().filter((event) => event.type === 'InboundDropped').map((event) => (event.data as { platformMessageId: string }).platformMessageId);
+    expect(recorded.sort()).toEqual(messages.map((message) => message.messageId).sort());
+    expect(host.core.store.committedTransactions() - before).toBeLessThan(messages.length);
+  });
+
   it('a repeat with other content is answered 200 and recorded once as ignored, in the first message’s audit trail', async () => {
     expect((await postInbound(channel.url(), { ...first, timestamp: '2025-01-02T03:04:05Z' })).status).toBe(202);
     const edited = { ...first, content: { text: 'hello (edited)' }, threadId: 't-2' };

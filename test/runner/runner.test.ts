@@ -40,6 +40,15 @@ describe('agent runner (docker/runner, real child process)', () => {
     await waitUntil(() => heartbeat() > first, 'a later heartbeat');
   });
 
+  it('takes a message as soon as the host writes it, with the poll set to a minute (it watches inbound.db)', async () => {
+    start({ SWITCHYARD_RUNNER_POLL_MS: '60000' });
+    // Logged right before its first look at inbound.db, which finds nothing: the next look is the watch's doing.
+    await waitUntil(() => session.events('RunnerStarted').length === 1, `the runner started\n${session.stderr}`);
+    receive('m-1', { text: 'hello' });
+    await waitUntil(() => acks()['m-1'] === 'completed', `m-1 acknowledged\n${session.stderr}`, 20_000);
+    expect(rows().map((row) => row.content)).toEqual([JSON.stringify({ text: 'echo: hello' })]);
+  });
+
   it('routes by its own map: another chat (no thread), an agent, and a name it lacks (unrouted, for the host to refuse)', async () => {
     receive('m-1', { text: '@to:team over to you' }, { threadId: 't-7' });
     receive('m-2', { text: '@to:research look this up' }, { threadId: 't-7' });

@@ -61,32 +61,41 @@ export class ContainerLifecycle implements Reactor {
     options.runtime.onExit((exit) => this.recordExit(exit));
   }
 
+  /** The burst's wakes go to the log as one group commit: a burst of inbound messages costs one fsync here, not one each. */
   handleBatch(events: readonly RecordedEvent[]): void {
+    const wakes: CommandEnvelope[] = [];
+    const wake = (sessionId: string, wokenBy: string, cause: RecordedEvent) => wakes.push(this.wakeCommand(sessionId, wokenBy, cause));
     for (const event of events) {
       if (event.position <= this.options.liveFrom && !ContainerStarting.is(event) && !ContainerStopRequested.is(event)) continue;
-      if (InboundRouted.is(event)) this.wake(event.data.sessionId, 'inbound', event);
-      else if (AgentMessageDelivered.is(event)) this.wake(event.data.targetSessionId, 'agent-message', event);
+      if (InboundRouted.is(event)) wake(event.data.sessionId, 'inbound', event);
+      else if (AgentMessageDelivered.is(event)) wake(event.data.targetSessionId, 'agent-message', event);
       // A task due now wakes at once; a later one is woken by the sweep when it falls due.
-      else if (TaskScheduled.is(event) && Date.parse(event.data.processAfter) <= Date.now()) this.wake(event.data.sessionId, 'task', event);
+      else if (TaskScheduled.is(event) && Date.parse(event.data.processAfter) <= Date.now()) wake(event.data.sessionId, 'task', event);
       // A notice (an approval applied, rejected or expired…) is a message like any other: the agent reads it now.
-      else if (AgentNotified.is(event)) this.wake(event.data.sessionId, 'notice', event);
-      else if (QuestionAnswered.is(event)) this.wake(event.data.sessionId, 'question-answered', event);
+      else if (AgentNotified.is(event)) wake(event.data.sessionId, 'notice', event);
+      else if (QuestionAnswered.is(event)) wake(event.data.sessionId, 'question-answered', event);
       // Stopped so that an approved change or a rebuilt image takes effect: the next start has it, and the notice waits for it.
-      else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) this.wake(event.data.sessionId, event.data.reason, event);
+      else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) wake(event.data.sessionId, event.data.reason, event);
       else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }
+    if (wakes.length === 0) return;
+    // A wake that failed fails the burst, as a single dispatch did: the runner retries it, and command ids make the others' repeat harmless.
+    const failed = this.core.bus.dispatchBatch(wakes).find((result) => result.status === 'failed');
+    if (failed?.status === 'failed') throw failed.error;
   }
 
   /** Asks the log for a container; the command id ties it to the event that caused it, so a replay wakes nothing twice. */
   wake(sessionId: string, wokenBy: string, cause?: RecordedEvent): Outcome {
+    return this.dispatch(this.wakeCommand(sessionId, wokenBy, cause));
+  }
+
+  private wakeCommand(sessionId: string, wokenBy: string, cause?: RecordedEvent): CommandEnvelope {
     const commandId = cause ? `wake:${sessionId}:${cause.position}` : `wake:${sessionId}:${wokenBy}:${Date.now()}`;
-    return this.dispatch(
-      WakeSession.envelope(
-        commandId,
-        { sessionId, wokenBy, runtime: this.options.runtime.kind, defaultImage: this.options.defaultImage },
-        cause ? { causationId: cause.metadata.commandId, correlationId: cause.metadata.correlationId } : {},
-      ),
+    return WakeSession.envelope(
+      commandId,
+      { sessionId, wokenBy, runtime: this.options.runtime.kind, defaultImage: this.options.defaultImage },
+      cause ? { causationId: cause.metadata.commandId, correlationId: cause.metadata.correlationId } : {},
     );
   }
 

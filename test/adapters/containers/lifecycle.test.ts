@@ -59,6 +59,26 @@ describe('container lifecycle', () => {
   });
   afterEach(() => core.close());
 
+  it('given a burst of messages routed to three sessions, when the lifecycle handles it, then their wakes are one transaction', async () => {
+    for (const chat of ['a', 'b']) {
+      core.bus.dispatch(RegisterMessagingGroup.envelope(`mg-${chat}`, { messagingGroupId: `mg-${chat}`, channelType: 'webhook', platformId: chat }));
+      core.bus.dispatch(WireChannel.envelope(`wire-${chat}`, { messagingGroupId: `mg-${chat}`, agentGroupId: 'ag-andy' }));
+    }
+    const burst = ['fam', 'a', 'b', 'fam', 'a'].map((platformId, i) =>
+      receiveInbound({ channelType: 'webhook', platformId, messageId: `burst-${i}`, content: { text: 'hi' }, timestamp: new Date().toISOString() }),
+    );
+    core.bus.dispatchBatch(burst);
+    const recorded = [...core.store.readAll({ after: handled })];
+    handled = recorded.at(-1)!.position;
+    const before = core.store.committedTransactions();
+
+    lifecycle.handleBatch(recorded);
+
+    expect(core.store.committedTransactions() - before).toBe(1);
+    await react();
+    expect(core.views.sessions.list().map((session) => core.views.containers.get(session.id)?.status)).toEqual(['running', 'running', 'running']);
+  });
+
   it("starts an agent with the session, group and install-wide global folders, creating the global folder, and tells it whether its group is admin", () => {
     const dataDir = join(tempDir(), 'data');
     expect(runtime.starts).toEqual([
