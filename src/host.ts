@@ -32,6 +32,7 @@ import { OutboundPoller } from './adapters/outbound-poller';
 import { ReactorRunner } from './adapters/reactor';
 import { SessionFolderReactor } from './adapters/session-folder';
 import { SessionGuard } from './adapters/session-guard';
+import { TypingNotices } from './adapters/typing';
 import type { Logger } from './logger';
 
 export interface HostOptions {
@@ -114,6 +115,9 @@ export class Host {
    * and each request is answered once its own command committed.
    */
   private readonly inbound: GroupCommitter;
+
+  /** One typing notice per chat per few seconds, off the inbound path. */
+  private readonly typing = new TypingNotices((error: unknown) => this.logger.debug({ err: error, event: 'TypingNoticeFailed' }, 'typing indicator failed'));
 
   /**
    * All or nothing: when any part fails to start, what had started is stopped again (the
@@ -270,8 +274,7 @@ export class Host {
     if (outcome.status === 'rejected') throw new Error(`${outcome.code}: ${outcome.message}`);
     // Show the chat the agent is on it: best effort, and never holding up the platform's answer.
     if (outcome.events.some((event) => event.type === 'InboundRouted')) {
-      const channel = this.channels.find((c) => c.channelType === report.channelType);
-      void channel?.setTyping?.(report.platformId, report.threadId).catch((error: unknown) => this.logger.debug({ err: error }, 'typing indicator failed'));
+      this.typing.show(this.channels.find((c) => c.channelType === report.channelType), report.platformId, report.threadId);
     }
     return repeat;
   }
