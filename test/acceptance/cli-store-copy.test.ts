@@ -57,8 +57,8 @@ describeWithPostgres('switchyard store copy (built) into a real PostgreSQL serve
       expect(result.stdout).toMatch(/events\s+7\s+7\s+equal/);
       expect(result.stdout).toMatch(/checksum \(sha256 of the rows\)\s+([0-9a-f]{64})\s+\1\s+equal/);
       expect(result.stdout).toContain('7 events copied and verified');
-      // Three batches of at most 3: progress after each.
-      expect(result.stderr.trim().split('\n')).toEqual(['copying events: 3/7', 'copying events: 6/7', 'copying events: 7/7', 'copying events: 7/7']);
+      // Progress is redrawn at most every 250 ms; the last line always says how far it got.
+      expect(result.stderr.trim().split('\n').at(-1)).toBe('copying events: 7/7');
 
       const sqlite = new Database(centralDatabasePath(dataDir()), { readonly: true });
       const source = sqlite.prepare(`SELECT ${COLUMNS} FROM events ORDER BY position`).raw(true).all();
