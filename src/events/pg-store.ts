@@ -18,12 +18,14 @@ type Row = [position: string, eventId: string, stream: string, streamVersion: nu
  * transactions below the snapshot's xmin are read: every one of those has ended, so no
  * row of theirs can still appear, whereas a position alone can be overtaken (a writer
  * holding position N commits after the one holding N + 1). A rolled-back transaction
- * simply has no rows: its positions are gaps that nobody waits for.
+ * simply has no rows: its positions are gaps that nobody waits for. The order is the
+ * xid8 column's (qualified, and the text copy named apart: ORDER BY an output column
+ * named transaction_id would sort '999' after '1000' and skip events).
  */
-const READ_COMMITTED = `SELECT ${COLUMNS}, transaction_id::text FROM events
+const READ_COMMITTED = `SELECT ${COLUMNS}, transaction_id::text AS transaction_text FROM events
   WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
     AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-  ORDER BY transaction_id, position LIMIT $3`;
+  ORDER BY events.transaction_id, events.position LIMIT $3`;
 
 export interface PostgresEventStoreOptions {
   /** Connections in the pool (default 10). */

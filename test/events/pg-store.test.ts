@@ -173,6 +173,24 @@ describeWithPostgres('PostgresEventStore', () => {
       expect(next.map((e) => e.position)).toEqual([a.position, b!.position]);
     });
 
+    it('given transaction ids that cross a power of ten (999 → 1000), when read one event at a time, then the order is numeric and nothing is skipped', async () => {
+      const client = await connect();
+      const current = Number((await client.query<{ id: string }>('SELECT pg_current_xact_id()::text AS id')).rows[0]!.id);
+      const boundary = 10 ** Math.ceil(Math.log10(current + 3));
+      // Each loop round commits, so each burns one transaction id: the appends below straddle the boundary.
+      await client.query(`DO $$ BEGIN FOR i IN 1..${boundary - current - 3} LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$`);
+      for (let i = 0; i < 4; i++) await appendTest(`stream-${i}`, `cmd-${i}`);
+      const transactions: string[] = [];
+      let checkpoint = LOG_START;
+      for (let batch = await store.readCommitted(checkpoint, 1); batch.length > 0; batch = await store.readCommitted(checkpoint, 1)) {
+        checkpoint = batch[0]!.checkpoint;
+        transactions.push(checkpoint.transactionId);
+      }
+      expect(transactions).toHaveLength(4);
+      expect(transactions.map(Number)).toEqual([...transactions.map(Number)].sort((a, b) => a - b));
+      expect(transactions.some((id) => Number(id) < boundary) && transactions.some((id) => Number(id) >= boundary)).toBe(true);
+    });
+
     it('given a transaction that takes a position and rolls back, when reading, then the gap is passed without waiting', async () => {
       const a = await openWriter('stream-a');
       await a.rollback();
