@@ -1,14 +1,12 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
-import { CreateAgentGroup } from '../../src/commands/agent-groups';
-import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
-import { RegisterMessagingGroup } from '../../src/commands/messaging-groups';
-import { centralDatabasePath, openDataDir } from '../../src/core';
+import { centralDatabasePath } from '../../src/core';
 import { eventRegistry } from '../../src/events';
 import { PostgresEventStore } from '../../src/events/pg-store';
 import { runCli } from '../support/cli';
 import { describeWithPostgres, usePostgres } from '../support/postgres';
+import { seedSevenEvents } from '../support/seed-log';
 import { useTempDir } from '../support/temp';
 
 const COLUMNS = 'position, event_id, stream, stream_version, type, schema_version, data, metadata';
@@ -19,21 +17,8 @@ describeWithPostgres('switchyard store copy (built) into a real PostgreSQL serve
   const dataDir = () => join(tempDir(), 'data');
   let databases = 0;
 
-  /** Seven events through the bus, as a host would have written them. */
-  const seed = () => {
-    const core = openDataDir(dataDir());
-    try {
-      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-1', { agentGroupId: 'ag-1', name: 'One', folder: 'one' }));
-      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-2', { agentGroupId: 'ag-2', name: 'Zwei “two”', folder: 'two' }));
-      core.bus.dispatch(RegisterMessagingGroup.envelope('c-mg-1', { messagingGroupId: 'mg-1', channelType: 'telegram', platformId: '-1' }));
-      core.bus.dispatch(AddDestination.envelope('c-1', { agentGroupId: 'ag-1', localName: 'family', targetType: 'channel', targetId: 'mg-1' }, { actor: 'operator:alice' }));
-      core.bus.dispatch(AddDestination.envelope('c-2', { agentGroupId: 'ag-1', localName: 'research', targetType: 'agent', targetId: 'ag-2' }));
-      core.bus.dispatch(RemoveDestination.envelope('c-3', { agentGroupId: 'ag-1', localName: 'research' }));
-      core.bus.dispatch(AddDestination.envelope('c-4', { agentGroupId: 'ag-2', localName: 'parent', targetType: 'agent', targetId: 'ag-1' }));
-    } finally {
-      core.close();
-    }
-  };
+  /** Seven events through the bus (see seedSevenEvents). */
+  const seed = () => seedSevenEvents(dataDir(), 'Zwei “two”');
 
   /** A new, empty database on the server, and a client on it. */
   async function emptyDatabase(): Promise<{ url: string; client: Client }> {
