@@ -22,7 +22,6 @@ CREATE TABLE events (
 ALTER SEQUENCE events_position OWNED BY events.position;
 
 CREATE INDEX events_by_transaction ON events (transaction_id, position);
-CREATE INDEX events_by_type ON events (type, position);
 
 CREATE FUNCTION events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -4,12 +4,21 @@ import { LOG_START, type LoggedEvent } from '../../src/events/log';
 import { PostgresEventStore } from '../../src/events/pg-store';
 import { deriveEventId, DuplicateEventError, WrongExpectedVersionError, type ExpectedVersion } from '../../src/events/store';
 import { testEvents, testMetadata, testRegistry } from '../fixtures/test-events';
-import { describeWithPostgres, usePostgres } from '../support/postgres';
+import { describeWithPostgres, postgresSuiteMode, usePostgres } from '../support/postgres';
 
 /** How long a wait may take before the test fails with what it got (a deadline, not a delay). */
 const DEADLINE_MS = 10_000;
 /** Long enough that a test relying on NOTIFY is never rescued by a poll. */
 const NO_POLL = 600_000;
+
+describe('PostgreSQL suites without the server binaries', () => {
+  it('fail in CI saying why and how CI provides them, and skip with a warning elsewhere', () => {
+    const missing = 'the PostgreSQL server binaries are not in /usr/lib/postgresql/15/bin (apt-get install postgresql-15)';
+    expect(postgresSuiteMode(missing, { CI: 'true' })).toEqual({ fail: `PostgreSQL tests cannot run in CI (CI=true): ${missing}. .ci/run installs postgresql-15.` });
+    expect(postgresSuiteMode(missing, {})).toEqual({ skip: `PostgreSQL tests SKIPPED: ${missing} (.ci/run installs postgresql-15)` });
+    expect(postgresSuiteMode(undefined, { CI: 'true' })).toEqual({ run: true });
+  });
+});
 
 describeWithPostgres('PostgresEventStore', () => {
   const server = usePostgres();

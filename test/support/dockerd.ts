@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { describeWhere, inCi, suiteMode, type Requirement } from './requirement';
+import { describeWhere, suiteMode, type Requirement } from './requirement';
 
 export interface Dockerd {
   socketPath: string;
@@ -19,8 +19,6 @@ export function dockerdUnavailable(): string | undefined {
 }
 
 const DOCKER: Requirement = { tests: 'docker runtime tests', ciProvides: '.ci/run installs docker.io and runs as root' };
-
-export { inCi };
 
 /** The docker suites' mode: run, skip with a warning, or in CI fail (see suiteMode). */
 export const dockerSuiteMode = (unavailable: string | undefined, env: NodeJS.ProcessEnv = process.env) => suiteMode(DOCKER, unavailable, env);

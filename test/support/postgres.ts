@@ -1,9 +1,12 @@
 import { postgresUnavailable, startPostgres, type PostgresServer, type PostgresServerOptions } from '../fixtures/postgres-server';
-import { describeWhere, type Requirement } from './requirement';
+import { describeWhere, suiteMode, type Requirement } from './requirement';
 
 export { postgresUnavailable, startPostgres, type PostgresServer };
 
 const POSTGRES: Requirement = { tests: 'PostgreSQL tests', ciProvides: '.ci/run installs postgresql-15' };
+
+/** The PostgreSQL suites' mode: run, skip with a warning, or in CI fail (see suiteMode). */
+export const postgresSuiteMode = (unavailable: string | undefined, env: NodeJS.ProcessEnv = process.env) => suiteMode(POSTGRES, unavailable, env);
 
 /** `describe` for tests needing a PostgreSQL server: runs, skips with a warning, or in CI fails. */
 export function describeWithPostgres(name: string, body: () => void): void {
