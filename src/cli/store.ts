@@ -28,7 +28,8 @@ async function copy(command: Command, options: CopyOptions): Promise<void> {
       await assertEmptyTarget(options.to);
     } catch (error) {
       if (error instanceof TargetNotEmptyError) throw new CliError(error.message);
-      throw error;
+      // The URL is not repeated: it may hold a password.
+      throw new CliError(`cannot use the target database: ${error instanceof Error ? error.message : String(error)}`);
     }
     const target = await PostgresEventStore.open(options.to, eventRegistry);
     try {

@@ -103,6 +103,14 @@ describeWithPostgres('switchyard store copy (built) into a real PostgreSQL serve
     }
   });
 
+  it('says plainly when the target cannot be reached, without a stack trace', () => {
+    seed();
+    const result = runCli(['--data-dir', dataDir(), 'store', 'copy', '--to', `postgres://postgres@/none?host=${join(tempDir(), 'no-server-here')}`]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^switchyard: cannot use the target database: connect ENOENT .*no-server-here/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('refuses a --to that is not a PostgreSQL connection string, saying what it expected', () => {
     seed();
     const result = runCli(['--data-dir', dataDir(), 'store', 'copy', '--to', '/tmp/elsewhere.db']);
