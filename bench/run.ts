@@ -6,6 +6,7 @@ import { count, mib, ratio, timed, verdict } from './measure';
 import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from './read-path';
 import { printOperateBench, runOperateBench } from './operate';
 import { printOutboundBench, runOutboundBench } from './outbound';
+import { printPostgresBench, runPostgresBench } from './postgres';
 import { printTriggerBench, runTriggerBench } from './triggers';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 
@@ -90,6 +91,8 @@ async function main(): Promise<void> {
 
       const triggers = runTriggerBench();
       printTriggerBench(triggers);
+
+      printPostgresBench(await runPostgresBench(dir, QUICK));
 
       const operate = await runOperateBench(dir, OPERATE_EVENTS);
       printOperateBench(operate);

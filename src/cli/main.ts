@@ -27,6 +27,7 @@ import { registerReplay } from './replay';
 import { registerSessions } from './sessions';
 import { registerStart } from './start';
 import { registerStatus } from './status';
+import { registerStore } from './store';
 import { registerTasks } from './tasks';
 import { registerWhatIf } from './what-if';
 import { registerWirings } from './wirings';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerCompletion(program);
   registerImages(program);
+  registerStore(program);
   // Every command, nested ones included, reports bad usage through main() (exit code 2).
   const override = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

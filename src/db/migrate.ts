@@ -35,7 +35,7 @@ export function loadMigrations(dir: string = defaultMigrationsDir()): Migration[
     .map((file) => ({ file, sql: readFileSync(join(dir, file), 'utf8') }));
 }
 
-const checksum = (sql: string) => createHash('sha256').update(sql).digest('hex');
+export const checksum = (sql: string) => createHash('sha256').update(sql).digest('hex');
 
 /**
  * Applies the migrations not yet recorded in schema_migrations, in file order, each in

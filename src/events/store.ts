@@ -5,6 +5,7 @@ import { migrate } from '../db/migrate';
 import { StatementCache } from '../db/statement-cache';
 import { openDatabase, type Synchronous } from '../db/sqlite';
 import type { EventMetadata, EventRegistry, RecordedEvent } from './define';
+import type { StoredEvent } from './log';
 
 /**
  * What the appender believes about the stream: `any` (no check), `no-stream` (it must
@@ -264,6 +265,12 @@ export class EventStore {
     });
   }
 
+  /** Up to `limit` rows after a position exactly as stored, for copying the log elsewhere. */
+  storedRows(after: number, limit: number): StoredEvent[] {
+    const rows = this.readQueries.get(`SELECT ${READ_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).raw(true).all(after, limit) as EventRow[];
+    return rows.map(([position, eventId, stream, streamVersion, type, schemaVersion, data, metadata]) => ({ position, eventId, stream, streamVersion, type, schemaVersion, data, metadata }));
+  }
+
   close(): void {
     this.commits.complete();
     this.db.close();
@@ -296,7 +303,7 @@ export class EventStore {
 
 }
 
-function versionMatches(expected: ExpectedVersion, actual: number): boolean {
+export function versionMatches(expected: ExpectedVersion, actual: number): boolean {
   switch (expected) {
     case 'any':
       return true;

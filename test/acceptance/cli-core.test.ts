@@ -1,32 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CreateAgentGroup } from '../../src/commands/agent-groups';
-import { AddDestination, RemoveDestination } from '../../src/commands/destinations';
-import { RegisterMessagingGroup } from '../../src/commands/messaging-groups';
+import { AddDestination } from '../../src/commands/destinations';
 import { centralDatabasePath, openDataDir } from '../../src/core';
 import { runCli, startCli } from '../support/cli';
+import { seedSevenEvents } from '../support/seed-log';
 import { useTempDir } from '../support/temp';
 
 describe('switchyard CLI (built): events and replay --verify', () => {
   const tempDir = useTempDir();
   const dataDir = () => join(tempDir(), 'data');
 
-  /** Two agent groups and a chat (positions 1-3), then four destination commands (4-7). */
-  const seed = () => {
-    const core = openDataDir(dataDir());
-    try {
-      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-1', { agentGroupId: 'ag-1', name: 'One', folder: 'one' }));
-      core.bus.dispatch(CreateAgentGroup.envelope('c-ag-2', { agentGroupId: 'ag-2', name: 'Two', folder: 'two' }));
-      core.bus.dispatch(RegisterMessagingGroup.envelope('c-mg-1', { messagingGroupId: 'mg-1', channelType: 'telegram', platformId: '-1' }));
-      core.bus.dispatch(AddDestination.envelope('c-1', { agentGroupId: 'ag-1', localName: 'family', targetType: 'channel', targetId: 'mg-1' }, { actor: 'operator:alice' }));
-      core.bus.dispatch(AddDestination.envelope('c-2', { agentGroupId: 'ag-1', localName: 'research', targetType: 'agent', targetId: 'ag-2' }));
-      core.bus.dispatch(RemoveDestination.envelope('c-3', { agentGroupId: 'ag-1', localName: 'research' }));
-      core.bus.dispatch(AddDestination.envelope('c-4', { agentGroupId: 'ag-2', localName: 'parent', targetType: 'agent', targetId: 'ag-1' }));
-    } finally {
-      core.close();
-    }
-  };
+  /** Seven events through the bus (see seedSevenEvents). */
+  const seed = () => seedSevenEvents(dataDir());
 
   it('replay --verify says equal on a log made through the bus', () => {
     seed();

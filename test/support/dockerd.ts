@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { describeWhere, suiteMode, type Requirement } from './requirement';
 
 export interface Dockerd {
   socketPath: string;
@@ -17,33 +18,14 @@ export function dockerdUnavailable(): string | undefined {
   return undefined;
 }
 
-/** CI sets CI=true (some set 1); there, a test that cannot run is a failure, not a skip. */
-export const inCi = (env: NodeJS.ProcessEnv = process.env): boolean => env.CI !== undefined && !['', '0', 'false'].includes(env.CI.toLowerCase());
+const DOCKER: Requirement = { tests: 'docker runtime tests', ciProvides: '.ci/run installs docker.io and runs as root' };
 
-/**
- * What a docker suite does: run; skip with a warning on a developer's machine without an
- * engine; or, in CI, fail saying why — a skipped test there would read as a passed one.
- */
-export function dockerSuiteMode(unavailable: string | undefined, env: NodeJS.ProcessEnv = process.env): { run: true } | { skip: string } | { fail: string } {
-  if (unavailable === undefined) return { run: true };
-  if (inCi(env)) return { fail: `docker runtime tests cannot run in CI (CI=${env.CI}): ${unavailable}. .ci/run installs docker.io and runs as root.` };
-  return { skip: `docker runtime tests SKIPPED: ${unavailable} (.ci/run installs docker.io)` };
-}
+/** The docker suites' mode: run, skip with a warning, or in CI fail (see suiteMode). */
+export const dockerSuiteMode = (unavailable: string | undefined, env: NodeJS.ProcessEnv = process.env) => suiteMode(DOCKER, unavailable, env);
 
-/** `describe` for tests needing a Docker engine: runs, skips with a warning, or in CI fails (see dockerSuiteMode). */
+/** `describe` for tests needing a Docker engine: runs, skips with a warning, or in CI fails. */
 export function describeWithDockerd(name: string, body: () => void): void {
-  const mode = dockerSuiteMode(dockerdUnavailable());
-  if ('run' in mode) describe(name, body);
-  else if ('fail' in mode) {
-    describe(name, () => {
-      it('has a Docker engine to run against', () => {
-        throw new Error(mode.fail);
-      });
-    });
-  } else {
-    console.warn(mode.skip);
-    describe.skip(name, body);
-  }
+  describeWhere(DOCKER, dockerdUnavailable(), name, body);
 }
 
 /**
