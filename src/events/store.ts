@@ -55,6 +55,11 @@ export interface SubscribeOptions {
   batchSize?: number;
   /** Only events of this type (or these): read through the type index, the others never parsed. */
   type?: string | readonly string[];
+  /**
+   * Told, after each read that reached the log's end, the position the log was read through:
+   * with a type filter the last event delivered can lie far behind it.
+   */
+  onReadThrough?: (position: number) => void;
 }
 
 export interface EventStoreOptions {
@@ -256,13 +261,21 @@ export class EventStore {
           do {
             pending = false;
             for (;;) {
+              // Taken before the read: everything committed up to it is in what the read sees.
+              const end = options.onReadThrough ? this.lastPosition() : 0;
               const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
               for (const event of batch) {
                 if (subscriber.closed) return;
                 last = event.position;
                 subscriber.next(event);
               }
-              if (batch.length < batchSize) break;
+              if (batch.length < batchSize) {
+                if (end > last && !subscriber.closed) {
+                  last = end;
+                  options.onReadThrough?.(end);
+                }
+                break;
+              }
             }
           } while (pending && !subscriber.closed);
         } catch (error) {
