@@ -143,6 +143,7 @@ export class Host {
     const component = (name: string) => logger.child({ component: name });
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
     teardown.add('runtime', () => runtime.close());
+    core.views.host.wake = { runtime: runtime.kind, defaultImage: config.agentImage };
     const containers = new ContainerLifecycle(core, {
       dataDir: config.dataDir,
       installId: installId(config.dataDir),

@@ -11,7 +11,7 @@ import type { Logger } from '../logger';
 export interface Reactor {
   /** Names its checkpoint: keep it stable across releases. */
   readonly name: string;
-  /** Which event types it acts on; others only advance its checkpoint. */
+  /** Which event types it acts on: the only ones read for it (filtered in SQL); the others only advance its checkpoint. */
   readonly handles: ReadonlySet<string>;
   /**
    * Handles the events of one burst together (e.g. one file transaction for many rows).
@@ -52,6 +52,8 @@ export class ReactorRunner {
   private position = 0;
   private savedPosition = 0;
   private buffer: RecordedEvent[] = [];
+  /** How far the subscription last read the log, past events of types this reactor does not handle. */
+  private readThrough = 0;
   /** Events the reactor gave back, oldest first: the checkpoint stays below the first. */
   private deferred: readonly RecordedEvent[] = [];
   private flushScheduled = false;
@@ -100,24 +102,36 @@ export class ReactorRunner {
   private subscribe(): void {
     const batchSize = this.options.batchSize ?? 1000;
     this.subscription = this.store
-      .subscribe({ after: this.position, ...(this.options.pollIntervalMs !== undefined && { pollIntervalMs: this.options.pollIntervalMs }) })
+      .subscribe({
+        after: this.position,
+        type: [...this.reactor.handles],
+        onReadThrough: (position) => {
+          this.readThrough = position;
+          this.scheduleFlush();
+        },
+        ...(this.options.pollIntervalMs !== undefined && { pollIntervalMs: this.options.pollIntervalMs }),
+      })
       .subscribe({
         next: (event) => {
           this.buffer.push(event);
           if (this.buffer.length >= batchSize) this.flush();
-          else if (!this.flushScheduled) {
-            this.flushScheduled = true;
-            setImmediate(() => this.flush());
-          }
+          else this.scheduleFlush();
         },
         error: (error: unknown) => this.retryLater(error, 'event subscription failed'),
       });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private unsubscribe(): void {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.buffer = [];
+    this.readThrough = 0;
   }
 
   private flush(): void {
@@ -125,10 +139,12 @@ export class ReactorRunner {
     // A flush scheduled before stop() (or before a failure unsubscribed) must not touch a closed store.
     if (!this.running) return;
     const events = this.buffer;
-    if (events.length === 0 && this.deferred.length === 0) return;
+    // The log was read through here: past the buffered events, nothing more for this reactor.
+    const readThrough = Math.max(this.readThrough, events.at(-1)?.position ?? 0);
+    if (readThrough <= this.position && this.deferred.length === 0) return;
     this.buffer = [];
-    const fresh = events.filter((event) => this.reactor.handles.has(event.type));
-    const offered = [...this.deferred, ...fresh];
+    this.readThrough = 0;
+    const offered = [...this.deferred, ...events];
     if (offered.length > 0) {
       try {
         this.deferred = this.reactor.handleBatch(offered) ?? [];
@@ -140,7 +156,7 @@ export class ReactorRunner {
       }
     }
     this.failures = 0;
-    if (events.length > 0) this.position = events[events.length - 1]!.position;
+    this.position = Math.max(this.position, readThrough);
     this.saveCheckpoint(offered.length > 0);
     if (this.deferred.length > 0) this.offerDeferredLater();
     this.progress.next(this.position);

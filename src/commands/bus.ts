@@ -71,6 +71,30 @@ export interface CommandBusOptions {
   logger?: Logger;
 }
 
+interface ParsedCommand {
+  envelope: CommandEnvelope;
+  definition: CommandDefinition;
+  payload: unknown;
+  payloadHash: string;
+}
+
+/** Thrown out of an optimistic batch to roll it back: one of its commands failed. */
+class OptimisticBatchAborted extends Error {
+  constructor(readonly failure: unknown) {
+    super('a command of the batch failed');
+  }
+}
+
+function failed(input: unknown, error: unknown): BatchResult {
+  const envelope = input as Partial<CommandEnvelope> | undefined;
+  return {
+    status: 'failed',
+    commandId: typeof envelope?.commandId === 'string' ? envelope.commandId : undefined,
+    type: typeof envelope?.type === 'string' ? envelope.type : undefined,
+    error: error instanceof Error ? error : new Error(String(error)),
+  };
+}
+
 interface CommandRow {
   type: string;
   payload_hash: string;
@@ -131,28 +155,52 @@ export class CommandBus {
   }
 
   /**
-   * Group commit: handles the commands in one transaction, each in its own savepoint, so
-   * the fsync is paid once while one command's failure rolls back only that command.
+   * Group commit: handles the commands in one transaction, so the fsync is paid once.
+   * Optimistic: the batch first runs without savepoints (each costs a journal write per
+   * page touched). Only when a command throws is that pass rolled back and the batch redone
+   * with each command in its own savepoint, so the failing one leaves no trace and the
+   * others commit. Deciders are pure, so the redo decides the same.
    */
   dispatchBatch(inputs: readonly unknown[]): BatchResult[] {
+    const parsed = inputs.map((input): ParsedCommand | BatchResult => {
+      try {
+        return this.parse(input);
+      } catch (error) {
+        return failed(input, error);
+      }
+    });
+    try {
+      return this.store.transaction(() =>
+        parsed.map((command) => {
+          if ('status' in command) return command;
+          try {
+            return this.execute(command);
+          } catch (error) {
+            throw new OptimisticBatchAborted(error);
+          }
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof OptimisticBatchAborted)) throw error;
+    }
     return this.store.transaction(() =>
-      inputs.map((input): BatchResult => {
+      parsed.map((command): BatchResult => {
+        if ('status' in command) return command;
         try {
-          return this.store.transaction(() => this.handle(input));
+          return this.store.transaction(() => this.execute(command));
         } catch (error) {
-          const envelope = input as Partial<CommandEnvelope> | undefined;
-          return {
-            status: 'failed',
-            commandId: typeof envelope?.commandId === 'string' ? envelope.commandId : undefined,
-            type: typeof envelope?.type === 'string' ? envelope.type : undefined,
-            error: error instanceof Error ? error : new Error(String(error)),
-          };
+          return failed(command.envelope, error);
         }
       }),
     );
   }
 
   private handle(input: unknown): Outcome {
+    return this.execute(this.parse(input));
+  }
+
+  /** Validation only: no reads, no writes, so a bad command costs its batch nothing. */
+  private parse(input: unknown): ParsedCommand {
     const envelopeResult = CommandEnvelope.safeParse(input);
     if (!envelopeResult.success) {
       const type = (input as { type?: unknown } | undefined)?.type;
@@ -163,6 +211,10 @@ export class CommandBus {
     if (!definition) throw new UnknownCommandError(envelope.type);
     const payload = parsePayload(definition, envelope.payload);
     const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(payload)).digest('hex');
+    return { envelope, definition, payload, payloadHash };
+  }
+
+  private execute({ envelope, definition, payload, payloadHash }: ParsedCommand): Outcome {
     const prior = this.findCommand.get(envelope.commandId) as CommandRow | undefined;
     if (prior) {
       if (prior.payload_hash !== payloadHash) throw new CommandIdConflictError(envelope.commandId, prior.type, envelope.type);
@@ -222,7 +274,7 @@ export class CommandBus {
     }
     const recorded: RecordedEvent[] = [];
     for (const [stream, streamEvents] of byStream) {
-      for (const event of this.store.append(stream, 'any', streamEvents, metadata)) {
+      for (const event of this.store.appendInTransaction(stream, 'any', streamEvents, metadata)) {
         this.projections.apply(event);
         recorded.push(event);
       }

@@ -13,12 +13,47 @@ import { Id } from '../events/primitives';
 import type { Views } from '../projections';
 import type { AgentGroup } from '../projections/agent-groups';
 import { LIVE_STATUSES, type ContainerRow, type ContainerStatus } from '../projections/containers';
-import { defineCommand, newId, reject, type Rejection } from './define';
+import type { PendingEvent } from '../events/define';
+import { defineCommand, newId, reject, type CommandContext, type Rejection } from './define';
 import { QUARANTINED } from './quarantine';
 
 /** The image a group's next agent starts in: the operator's choice, then the image built from its approved packages, then the host's default. */
 export const agentImage = (views: Views, agentGroup: AgentGroup, defaultImage: string): string =>
   agentGroup.containerConfig.imageTag ?? views.images.current(agentGroup.id)?.tag ?? defaultImage;
+
+/** What the host starts agents with: its configuration, not the agent's choice. */
+export const WakeSettings = z.object({
+  /** The runtime the host runs. */
+  runtime: RuntimeKind,
+  /** The image when the agent group names none in its container config. */
+  defaultImage: z.string().min(1),
+});
+export type WakeSettings = z.output<typeof WakeSettings>;
+
+/**
+ * The events that start a container for a session able to run one: none when it already
+ * has one starting, running, idle or stopping. Shared by WakeSession and by a routed
+ * inbound message, which decides its session's wake in its own command.
+ */
+export function wakeEvents(
+  views: Views,
+  session: { id: string; agentGroupId: string; container: ContainerRow | undefined },
+  agentGroup: AgentGroup,
+  settings: WakeSettings & { wokenBy: string },
+  context: CommandContext,
+): PendingEvent[] {
+  if (session.container && LIVE_STATUSES.has(session.container.status)) return [];
+  return [
+    ContainerStarting.create({
+      sessionId: session.id,
+      agentGroupId: session.agentGroupId,
+      incarnationId: newId('inc', context),
+      runtime: settings.runtime,
+      image: agentImage(views, agentGroup, settings.defaultImage),
+      wokenBy: settings.wokenBy,
+    }),
+  ];
+}
 
 /**
  * Starts a container for the session unless it has one starting, running, idle or
@@ -27,32 +62,14 @@ export const agentImage = (views: Views, agentGroup: AgentGroup, defaultImage: s
  */
 export const WakeSession = defineCommand(
   'WakeSession',
-  z.object({
-    sessionId: Id,
-    wokenBy: z.string().min(1).max(200),
-    /** The runtime the host runs (its configuration, not the agent's choice). */
-    runtime: RuntimeKind,
-    /** The image when the agent group names none in its container config. */
-    defaultImage: z.string().min(1),
-  }),
+  WakeSettings.extend({ sessionId: Id, wokenBy: z.string().min(1).max(200) }),
   (views, command, context) => {
     const session = views.sessions.get(command.sessionId);
     if (!session) return reject('unknown-session', `no session ${command.sessionId}`);
     const agentGroup = views.agentGroups.get(session.agent_group_id);
     if (!agentGroup) return reject('agent-group-deleted', `agent group ${session.agent_group_id} of session ${session.id} was deleted`);
     if (session.status === QUARANTINED) return reject('session-quarantined', `session ${session.id} is quarantined: release it first`);
-    const container = views.containers.get(session.id);
-    if (container && LIVE_STATUSES.has(container.status)) return [];
-    return [
-      ContainerStarting.create({
-        sessionId: session.id,
-        agentGroupId: session.agent_group_id,
-        incarnationId: newId('inc', context),
-        runtime: command.runtime,
-        image: agentImage(views, agentGroup, command.defaultImage),
-        wokenBy: command.wokenBy,
-      }),
-    ];
+    return wakeEvents(views, { id: session.id, agentGroupId: session.agent_group_id, container: views.containers.get(session.id) }, agentGroup, command, context);
   },
 );
 

@@ -21,12 +21,12 @@ export const AddDestination = defineCommand(
   'AddDestination',
   z.object({ agentGroupId: Id, localName: LocalName, targetType: TargetType, targetId: Id }),
   (views, command) => {
-    if (!views.agentGroups.get(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
+    if (!views.agentGroups.exists(command.agentGroupId)) return reject('unknown-agent-group', `no agent group ${command.agentGroupId}`);
     if (command.targetType === 'agent' && command.targetId === command.agentGroupId) {
       return reject('self-destination', `agent group ${command.agentGroupId} cannot hold a destination to itself`);
     }
     const targetExists =
-      command.targetType === 'channel' ? views.messagingGroups.get(command.targetId) : views.agentGroups.get(command.targetId);
+      command.targetType === 'channel' ? views.messagingGroups.get(command.targetId) : views.agentGroups.exists(command.targetId);
     if (!targetExists) {
       return reject('unknown-target', `no ${command.targetType === 'channel' ? 'messaging group' : 'agent group'} ${command.targetId}`);
     }

@@ -9,6 +9,8 @@ import { CommandIdConflictError, type CommandBus, type Outcome } from './bus';
 import type { GroupCommitter } from './group-commit';
 import { defineCommand, newId, reject, type CommandMetadata } from './define';
 import { judgeTrigger } from './trigger';
+import { wakeEvents } from './containers';
+import { QUARANTINED } from './quarantine';
 
 /** A platform's id for a chat, thread or message; channel adapters check it at their edge too. */
 export const PlatformRef = z.string().min(1).max(500);
@@ -148,6 +150,13 @@ export const ReceiveInbound = defineCommand('ReceiveInbound', ReceiveInboundPayl
       },
     }),
   );
+  // The wake in the same command: one transaction per message, not a second for WakeSession.
+  const wake = views.host.wake;
+  const agentGroup = wake && existing?.status !== QUARANTINED ? views.agentGroups.get(chosen.agentGroupId) : undefined;
+  if (wake && agentGroup) {
+    const session = { id: sessionId, agentGroupId: chosen.agentGroupId, container: existing && views.containers.get(sessionId) };
+    events.push(...wakeEvents(views, session, agentGroup, { ...wake, wokenBy: 'inbound' }, context));
+  }
   return events;
 });
 

@@ -56,6 +56,11 @@ export interface SubscribeOptions {
   batchSize?: number;
   /** Only events of this type (or these): read through the type index, the others never parsed. */
   type?: string | readonly string[];
+  /**
+   * Told, after each read that reached the log's end, the position the log was read through:
+   * with a type filter the last event delivered can lie far behind it.
+   */
+  onReadThrough?: (position: number) => void;
 }
 
 export interface EventStoreOptions {
@@ -152,32 +157,45 @@ export class EventStore {
     events: readonly EventToAppend[],
     metadata: EventMetadata,
   ): RecordedEvent[] {
-    return this.transaction(() => {
-      const actual = this.streamVersion(stream);
-      if (!versionMatches(expected, actual)) throw new WrongExpectedVersionError(stream, expected, actual);
-      const metadataJson = JSON.stringify(metadata);
-      const recorded: RecordedEvent[] = [];
-      let version = actual;
-      for (let i = 0; i < events.length; i++) {
-        const { type, data: raw } = events[i]!;
-        const definition = this.registry.get(type);
-        const data = definition.schema.parse(raw);
-        const eventId = deriveEventId(metadata.commandId, stream, i);
-        version += 1;
-        let position: number;
-        try {
-          position = Number(
-            this.insertEvent.run(eventId, stream, version, type, definition.version, JSON.stringify(data), metadataJson)
-              .lastInsertRowid,
-          );
-        } catch (error) {
-          throw translateConstraint(error, { eventId, commandId: metadata.commandId, stream, expected, actual });
-        }
-        recorded.push({ position, eventId, stream, streamVersion: version, type, schemaVersion: definition.version, data, metadata });
+    return this.transaction(() => this.appendInTransaction(stream, expected, events, metadata));
+  }
+
+  /**
+   * append() without a savepoint of its own, for a caller whose transaction (or savepoint)
+   * already makes its work all-or-nothing, as the bus's does per command: one savepoint
+   * per command, not one more per stream.
+   */
+  appendInTransaction(
+    stream: string,
+    expected: ExpectedVersion,
+    events: readonly EventToAppend[],
+    metadata: EventMetadata,
+  ): RecordedEvent[] {
+    if (!this.db.inTransaction) throw new Error('appendInTransaction needs an open transaction: use append()');
+    const actual = this.streamVersion(stream);
+    if (!versionMatches(expected, actual)) throw new WrongExpectedVersionError(stream, expected, actual);
+    const metadataJson = JSON.stringify(metadata);
+    const recorded: RecordedEvent[] = [];
+    let version = actual;
+    for (let i = 0; i < events.length; i++) {
+      const { type, data: raw } = events[i]!;
+      const definition = this.registry.get(type);
+      const data = definition.schema.parse(raw);
+      const eventId = deriveEventId(metadata.commandId, stream, i);
+      version += 1;
+      let position: number;
+      try {
+        position = Number(
+          this.insertEvent.run(eventId, stream, version, type, definition.version, JSON.stringify(data), metadataJson)
+            .lastInsertRowid,
+        );
+      } catch (error) {
+        throw translateConstraint(error, { eventId, commandId: metadata.commandId, stream, expected, actual });
       }
-      if (recorded.length > 0) this.appendedSinceCommit = true;
-      return recorded;
-    });
+      recorded.push({ position, eventId, stream, streamVersion: version, type, schemaVersion: definition.version, data, metadata });
+    }
+    if (recorded.length > 0) this.appendedSinceCommit = true;
+    return recorded;
   }
 
   /** The event at a position, if any. */
@@ -244,13 +262,21 @@ export class EventStore {
           do {
             pending = false;
             for (;;) {
+              // Taken before the read: everything committed up to it is in what the read sees.
+              const end = options.onReadThrough ? this.lastPosition() : 0;
               const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
               for (const event of batch) {
                 if (subscriber.closed) return;
                 last = event.position;
                 subscriber.next(event);
               }
-              if (batch.length < batchSize) break;
+              if (batch.length < batchSize) {
+                if (end > last && !subscriber.closed) {
+                  last = end;
+                  options.onReadThrough?.(end);
+                }
+                break;
+              }
             }
           } while (pending && !subscriber.closed);
         } catch (error) {

@@ -93,11 +93,13 @@ export const agentGroupsProjection = defineProjection({
 
 export class AgentGroupsView {
   private readonly byId: Database.Statement;
+  private readonly liveId: Database.Statement;
   private readonly byFolder: Database.Statement;
   private readonly all: Database.Statement;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare('SELECT * FROM agent_groups WHERE id = ?');
+    this.liveId = db.prepare('SELECT 1 FROM agent_groups WHERE id = ? AND deleted_at IS NULL').pluck();
     this.byFolder = db.prepare('SELECT * FROM agent_groups WHERE folder = ?');
     this.all = db.prepare('SELECT * FROM agent_groups WHERE deleted_at IS NULL ORDER BY name, id');
   }
@@ -106,6 +108,11 @@ export class AgentGroupsView {
   get(id: string): AgentGroup | undefined {
     const row = this.byId.get(id) as AgentGroupRow | undefined;
     return row && row.deleted_at === null ? toAgentGroup(row) : undefined;
+  }
+
+  /** Whether it exists and is not deleted: for deciders that need no more, without building the group (its config parsed). */
+  exists(id: string): boolean {
+    return this.liveId.get(id) !== undefined;
   }
 
   /** Including deleted ones: a folder name is never reused. */

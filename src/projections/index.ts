@@ -13,6 +13,7 @@ import type { Projection } from './runner';
 import { sessionsProjection, SessionsView } from './sessions';
 import { tasksProjection, TasksView } from './tasks';
 import { wiringsProjection, WiringsView } from './wirings';
+import { HostSettings } from './host-settings';
 
 /** Every inline projection, in the order they are applied. */
 export const projections: readonly Projection[] = [
@@ -50,6 +51,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     retries: new RetriesView(db),
     questions: new QuestionsView(db),
     images: new ImagesView(db),
+    host: new HostSettings(),
   };
 }
 export type Views = ReturnType<typeof createViews>;

@@ -106,4 +106,18 @@ describe('ReactorRunner: a failure never stops a reactor, and the checkpoint onl
     await runner.caughtUp();
     expect(again.applied).toEqual(['locked#0', 'other#0']);
   });
+
+  it('events of types a reactor does not handle are never read for it (filtered in SQL), and its position and checkpoint still pass them', async () => {
+    const reactor = new ScriptedReactor();
+    (reactor as { handles: ReadonlySet<string> }).handles = new Set(['SomethingElse']);
+    for (let i = 0; i < 3; i++) append(`unrelated-${i}`, 200);
+    const parsed = jest.spyOn(testRegistry, 'upcast');
+    runner = new ReactorRunner(store, reactor, { pollIntervalMs: 10 });
+    runner.start();
+    await runner.caughtUp();
+    runner.stop();
+    expect(parsed).not.toHaveBeenCalled();
+    expect(reactor.batches).toEqual([]);
+    expect(checkpoint()).toBe(store.lastPosition());
+  });
 });

@@ -129,6 +129,26 @@ describe('CommandBus', () => {
     expect(core.views.destinations.find('ag-1', 'half')).toBeUndefined();
   });
 
+  it('group commit: a batch whose commands all succeed runs in one transaction, without a savepoint per command or per append', () => {
+    const transactions = jest.spyOn(core.store, 'transaction');
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), grant('b-2', 'two'), grant('b-3', 'three')]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'accepted']);
+    expect(transactions).toHaveBeenCalledTimes(1);
+  });
+
+  it('group commit: a batch with a failing command is redone with one savepoint per command, and only the failing one is lost', () => {
+    const explode = { ...AddDestination, type: 'Explode', decide: () => { throw new Error('decider bug'); } };
+    core.bus.register(explode);
+    const transactions = jest.spyOn(core.store, 'transaction');
+    const committed = core.store.committedTransactions();
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), { type: 'Explode', commandId: 'b-2', payload: grant('x').payload }, grant('b-3', 'two')]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'failed', 'accepted']);
+    // The optimistic pass, the redo, and one savepoint for each of the three commands.
+    expect(transactions).toHaveBeenCalledTimes(5);
+    expect(core.store.committedTransactions() - committed).toBe(1);
+    expect(eventsAfterSetup().map((e) => e.metadata.commandId)).toEqual(['b-1', 'b-3']);
+  });
+
   it('publishes events to subscribers only after the transaction commits', async () => {
     const seen = firstValueFrom(core.store.subscribe({ after: 2 }).pipe(take(2), toArray()));
     expect(() =>

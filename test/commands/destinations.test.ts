@@ -1,4 +1,5 @@
 import { AddDestination, normalizeLocalName, RemoveDestination } from '../../src/commands/destinations';
+import { AgentGroupDeleted } from '../../src/events/agent-groups';
 import { DestinationAdded, DestinationRemoved } from '../../src/events/destinations';
 import { given } from '../support/decider';
 import { agentGroupCreated, chatRegistered } from '../support/fixtures';
@@ -27,6 +28,12 @@ describe('AddDestination', () => {
     given(...scene, DestinationAdded.create(family), DestinationRemoved.create({ agentGroupId: 'ag-1', localName: 'family' }))
       .when(AddDestination, family)
       .then(DestinationAdded.create(family));
+  });
+
+  it('refuses a deleted agent group, as holder or as target', () => {
+    const deleted = AgentGroupDeleted.create({ agentGroupId: 'ag-2' });
+    given(...scene, deleted).when(AddDestination, { ...family, agentGroupId: 'ag-2' }).thenRejects('unknown-agent-group');
+    given(...scene, deleted).when(AddDestination, { ...family, targetType: 'agent', targetId: 'ag-2' }).thenRejects('unknown-target');
   });
 
   it('refuses an unknown agent group or target', () => {

@@ -13,6 +13,7 @@ import type { RecordedEvent } from '../../events/define';
 import { InboundRouted } from '../../events/inbound';
 import { TaskScheduled } from '../../events/tasks';
 import type { Logger } from '../../logger';
+import { LIVE_STATUSES } from '../../projections/containers';
 import { buildDestinations, writeDestinationsFile } from '../destinations-file';
 import type { Reactor } from '../reactor';
 import { groupDir, initSessionFolder, sessionDir } from '../session-db';
@@ -64,7 +65,11 @@ export class ContainerLifecycle implements Reactor {
   /** The burst's wakes go to the log as one group commit: a burst of inbound messages costs one fsync here, not one each. */
   handleBatch(events: readonly RecordedEvent[]): void {
     const wakes: CommandEnvelope[] = [];
-    const wake = (sessionId: string, wokenBy: string, cause: RecordedEvent) => wakes.push(this.wakeCommand(sessionId, wokenBy, cause));
+    // A session whose agent is already live needs no wake: WakeSession would decide nothing, at the cost of a commit.
+    // A routed message usually finds it so, because its own command decided the wake.
+    const wake = (sessionId: string, wokenBy: string, cause: RecordedEvent) => {
+      if (!this.hasLiveContainer(sessionId)) wakes.push(this.wakeCommand(sessionId, wokenBy, cause));
+    };
     for (const event of events) {
       if (event.position <= this.options.liveFrom && !ContainerStarting.is(event) && !ContainerStopRequested.is(event)) continue;
       if (InboundRouted.is(event)) wake(event.data.sessionId, 'inbound', event);
@@ -83,6 +88,11 @@ export class ContainerLifecycle implements Reactor {
     // A wake that failed fails the burst, as a single dispatch did: the runner retries it, and command ids make the others' repeat harmless.
     const failed = this.core.bus.dispatchBatch(wakes).find((result) => result.status === 'failed');
     if (failed?.status === 'failed') throw failed.error;
+  }
+
+  private hasLiveContainer(sessionId: string): boolean {
+    const container = this.core.views.containers.get(sessionId);
+    return container !== undefined && LIVE_STATUSES.has(container.status);
   }
 
   /** Asks the log for a container; the command id ties it to the event that caused it, so a replay wakes nothing twice. */

@@ -79,6 +79,26 @@ describe('container lifecycle', () => {
     expect(core.views.sessions.list().map((session) => core.views.containers.get(session.id)?.status)).toEqual(['running', 'running', 'running']);
   });
 
+  it("given the host's wake settings, when one message is routed to a session without an agent, then routing and the wake are one transaction, and the agent starts exactly once", async () => {
+    core.views.host.wake = { runtime: runtime.kind, defaultImage: 'img' };
+    core.bus.dispatch(RegisterMessagingGroup.envelope('mg-c', { messagingGroupId: 'mg-c', channelType: 'webhook', platformId: 'c' }));
+    core.bus.dispatch(WireChannel.envelope('wire-c', { messagingGroupId: 'mg-c', agentGroupId: 'ag-andy' }));
+    await react();
+    const before = core.store.committedTransactions();
+
+    const outcome = core.bus.dispatch(receiveInbound({ channelType: 'webhook', platformId: 'c', messageId: 'c-1', content: { text: 'hi' }, timestamp: new Date().toISOString() }));
+
+    expect(core.store.committedTransactions() - before).toBe(1);
+    expect(outcome.status === 'accepted' && outcome.events.map((event) => event.type)).toEqual(['SessionOpened', 'InboundRouted', 'ContainerStarting']);
+    const startsBefore = runtime.starts.length;
+    await react();
+    const session = core.views.sessions.list().find((s) => s.messaging_group_id === 'mg-c')!;
+    expect(runtime.starts.length - startsBefore).toBe(1);
+    expect(runtime.starts.at(-1)).toMatchObject({ sessionDir: expect.stringContaining(session.id) });
+    expect(core.views.containers.get(session.id)!.status).toBe('running');
+    expect(core.store.db.prepare("SELECT count(*) FROM commands WHERE type = 'WakeSession' AND command_id LIKE ?").pluck().get(`wake:${session.id}:%`)).toBe(0);
+  });
+
   it("starts an agent with the session, group and install-wide global folders, creating the global folder, and tells it whether its group is admin", () => {
     const dataDir = join(tempDir(), 'data');
     expect(runtime.starts).toEqual([
