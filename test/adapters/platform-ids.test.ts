@@ -49,6 +49,8 @@ describe('reactions, edits and replies reach the platform with its own message i
   /** Posts a platform message and returns the id the agent sees for it in messages_in. */
   async function receive(platformId: string, messageId: string): Promise<string> {
     expect((await postInbound(channel.url(), { platformId, messageId, content: { text: 'hello' } })).status).toBe(202);
+    // The 202 says the message is in the log; the folder writer puts it in inbound.db right after.
+    await host.settled();
     const db = new Database(join(folder(), 'inbound.db'), { readonly: true });
     try {
       const rows = db.prepare("SELECT id, content FROM messages_in WHERE kind = 'chat' ORDER BY seq").all() as { id: string }[];
