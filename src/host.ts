@@ -31,6 +31,7 @@ import { DestinationsFileReactor } from './adapters/destinations-file';
 import { OutboundPoller } from './adapters/outbound-poller';
 import { ReactorRunner } from './adapters/reactor';
 import { SessionFolderReactor } from './adapters/session-folder';
+import { WorkerInboundWriter } from './adapters/inbound-writer';
 import { SessionGuard } from './adapters/session-guard';
 import { TypingNotices } from './adapters/typing';
 import type { Logger } from './logger';
@@ -158,8 +159,11 @@ export class Host {
     const guard = new SessionGuard(core, { logger: component('session-guard') });
     const decisions = logDecisions(core.store, component('decisions'), core.store.lastPosition());
     teardown.add('decision log', () => decisions.unsubscribe());
+    const inboundWriter = WorkerInboundWriter.startIfBuilt();
+    // Added before the reactors, so closed after they stopped: the folder writer's last burst is written.
+    teardown.add('inbound.db writer', () => inboundWriter.close());
     const reactors = [
-      new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard }), { logger }),
+      new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard, writer: inboundWriter }), { logger }),
       new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
       new ReactorRunner(core.store, containers, { logger }),
     ];

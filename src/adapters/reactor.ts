@@ -18,8 +18,10 @@ export interface Reactor {
    * Returns the events it could not apply yet because one session's folder was busy: they
    * are offered again, ahead of newer ones, and the checkpoint stays below them. Throws
    * when it could do nothing (a full disk): the whole burst is retried with backoff.
+   * A reactor whose work finishes in another thread returns a promise of the same: no
+   * other burst is handed to it meanwhile, and its checkpoint moves once it settles.
    */
-  handleBatch(events: readonly RecordedEvent[]): readonly RecordedEvent[] | void;
+  handleBatch(events: readonly RecordedEvent[]): readonly RecordedEvent[] | void | Promise<readonly RecordedEvent[] | void>;
 }
 
 /** Events a checkpoint may lag when none of them concerned the reactor. */
@@ -57,6 +59,8 @@ export class ReactorRunner {
   /** Events the reactor gave back, oldest first: the checkpoint stays below the first. */
   private deferred: readonly RecordedEvent[] = [];
   private flushScheduled = false;
+  /** The burst the reactor is working on in another thread, if any. */
+  private inFlight: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private running = false;
@@ -89,9 +93,16 @@ export class ReactorRunner {
     return this.deferred;
   }
 
-  stop(): void {
-    if (!this.running) return;
+  /** Hands the reactor what it has read, waits for work it does in another thread, and saves the checkpoint. */
+  stop(): Promise<void> {
+    if (!this.running) return Promise.resolve();
     this.flush();
+    if (this.inFlight) return this.inFlight.then(() => this.stopNow());
+    this.stopNow();
+    return Promise.resolve();
+  }
+
+  private stopNow(): void {
     this.running = false;
     this.unsubscribe();
     clearTimeout(this.retryTimer);
@@ -137,7 +148,7 @@ export class ReactorRunner {
   private flush(): void {
     this.flushScheduled = false;
     // A flush scheduled before stop() (or before a failure unsubscribed) must not touch a closed store.
-    if (!this.running) return;
+    if (!this.running || this.inFlight) return;
     const events = this.buffer;
     // The log was read through here: past the buffered events, nothing more for this reactor.
     const readThrough = Math.max(this.readThrough, events.at(-1)?.position ?? 0);
@@ -145,21 +156,40 @@ export class ReactorRunner {
     this.buffer = [];
     this.readThrough = 0;
     const offered = [...this.deferred, ...events];
-    if (offered.length > 0) {
-      try {
-        this.deferred = this.reactor.handleBatch(offered) ?? [];
-      } catch (error) {
-        // Nothing of the burst is taken as done: it is read again from the log.
-        this.unsubscribe();
-        this.retryLater(error, 'reactor failed, retrying', offered[0]);
-        return;
-      }
+    if (offered.length === 0) return this.handled([], readThrough, false);
+    try {
+      const result = this.reactor.handleBatch(offered);
+      if (!(result instanceof Promise)) return this.handled(result ?? [], readThrough, true);
+      this.inFlight = result.then(
+        (deferred) => {
+          this.inFlight = undefined;
+          if (!this.running) return;
+          this.handled(deferred ?? [], readThrough, true);
+          if (this.buffer.length > 0 || this.readThrough > this.position) this.scheduleFlush();
+        },
+        (error: unknown) => {
+          this.inFlight = undefined;
+          if (this.running) this.failed(error, offered[0]!);
+        },
+      );
+    } catch (error) {
+      this.failed(error, offered[0]!);
     }
+  }
+
+  private handled(deferred: readonly RecordedEvent[], readThrough: number, relevant: boolean): void {
+    this.deferred = deferred;
     this.failures = 0;
     this.position = Math.max(this.position, readThrough);
-    this.saveCheckpoint(offered.length > 0);
+    this.saveCheckpoint(relevant);
     if (this.deferred.length > 0) this.offerDeferredLater();
     this.progress.next(this.position);
+  }
+
+  /** Nothing of the burst is taken as done: it is read again from the log. */
+  private failed(error: unknown, first: RecordedEvent): void {
+    this.unsubscribe();
+    this.retryLater(error, 'reactor failed, retrying', first);
   }
 
   /** Handled through: the position before the first deferred event, or the last one seen. */

@@ -80,27 +80,44 @@ export class SessionGuard {
   run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T): GuardedOutcome<T> {
     if (!this.isActive(sessionId)) return { status: 'skipped' };
     try {
-      const value = work();
-      this.busySince.delete(sessionId);
-      return { status: 'done', value };
+      return this.succeeded(sessionId, work());
     } catch (error) {
-      const failure = classifySessionFailure(error);
-      if (failure === 'host') {
-        this.options.logger?.warn({ err: error, event: 'SessionFolderStorageFailed', sessionId, component }, 'no space or I/O error in a session folder: retrying later');
+      return this.judge(sessionId, component, evidence, error);
+    }
+  }
+
+  /** run, for work that finishes later (in another thread): judged when it does. */
+  async runAsync<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => Promise<T>): Promise<GuardedOutcome<T>> {
+    if (!this.isActive(sessionId)) return { status: 'skipped' };
+    try {
+      return this.succeeded(sessionId, await work());
+    } catch (error) {
+      return this.judge(sessionId, component, evidence, error);
+    }
+  }
+
+  private succeeded<T>(sessionId: string, value: T): GuardedOutcome<T> {
+    this.busySince.delete(sessionId);
+    return { status: 'done', value };
+  }
+
+  private judge(sessionId: string, component: string, evidence: Record<string, unknown>, error: unknown): GuardedOutcome<never> {
+    const failure = classifySessionFailure(error);
+    if (failure === 'host') {
+      this.options.logger?.warn({ err: error, event: 'SessionFolderStorageFailed', sessionId, component }, 'no space or I/O error in a session folder: retrying later');
+      return { status: 'retry-later', error };
+    }
+    if (failure === 'busy') {
+      const now = this.clock();
+      const since = this.busySince.get(sessionId) ?? now;
+      this.busySince.set(sessionId, since);
+      if (now - since < (this.options.persistentAfterMs ?? 60_000)) {
+        this.options.logger?.warn({ err: error, event: 'SessionFolderBusy', sessionId, component, busyForMs: now - since }, 'session folder busy: retrying later');
         return { status: 'retry-later', error };
       }
-      if (failure === 'busy') {
-        const now = this.clock();
-        const since = this.busySince.get(sessionId) ?? now;
-        this.busySince.set(sessionId, since);
-        if (now - since < (this.options.persistentAfterMs ?? 60_000)) {
-          this.options.logger?.warn({ err: error, event: 'SessionFolderBusy', sessionId, component, busyForMs: now - since }, 'session folder busy: retrying later');
-          return { status: 'retry-later', error };
-        }
-      }
-      this.quarantine(sessionId, QUARANTINE_REASON[failure], component, error, evidence);
-      return { status: 'quarantined', error };
     }
+    this.quarantine(sessionId, QUARANTINE_REASON[failure], component, error, evidence);
+    return { status: 'quarantined', error };
   }
 
   /** Records the quarantine (and the agent's stop) in the log; a session already quarantined stays as it is. */

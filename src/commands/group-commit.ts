@@ -8,9 +8,13 @@ interface Waiting {
 
 export interface GroupCommitOptions {
   /**
-   * How long the first command of a batch waits for others. 0 (the default) gathers what
-   * arrives within the current turn of the event loop; a couple of milliseconds also
-   * gathers requests that arrive on separate sockets while the last fsync ran.
+   * How long the first command of a batch waits for others, when traffic shows that
+   * others come: the last batch held more than one caller's commands, or was committed
+   * less than this long ago. 0 (the default) gathers what arrives within the current turn
+   * of the event loop; a couple of milliseconds also gathers requests that arrive on
+   * separate sockets while the last fsync ran. A lone caller is not made to wait: like
+   * PostgreSQL's commit_delay with commit_siblings, the delay is paid only where there is
+   * likely someone to share the commit with.
    */
   maxWaitMs?: number;
   /** A batch this large is dispatched at once, without waiting out the rest of maxWaitMs. */
@@ -30,6 +34,9 @@ export class GroupCommitter {
   private cancelFlush: (() => void) | undefined;
   private readonly maxWaitMs: number;
   private readonly maxCommands: number;
+  /** Whether the last batch gathered more than one caller, and when it was committed: what says company is coming. */
+  private sharedLastCommit = false;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly bus: CommandBus,
@@ -57,7 +64,7 @@ export class GroupCommitter {
   }
 
   private scheduleFlush(): () => void {
-    if (this.maxWaitMs > 0) {
+    if (this.maxWaitMs > 0 && (this.sharedLastCommit || performance.now() - this.lastCommitAt < this.maxWaitMs)) {
       const timer = setTimeout(() => this.flush(), this.maxWaitMs);
       return () => clearTimeout(timer);
     }
@@ -69,6 +76,7 @@ export class GroupCommitter {
     this.cancelFlush?.();
     this.cancelFlush = undefined;
     const waiting = this.waiting;
+    this.sharedLastCommit = waiting.length > 1;
     this.waiting = [];
     this.waitingCommands = 0;
     let results: BatchResult[];
@@ -77,6 +85,8 @@ export class GroupCommitter {
     } catch (error) {
       for (const w of waiting) w.reject(error);
       return;
+    } finally {
+      this.lastCommitAt = performance.now();
     }
     let offset = 0;
     for (const w of waiting) {
