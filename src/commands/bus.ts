@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -108,6 +108,14 @@ function toIssues(error: z.ZodError, prefix: string): FieldIssue[] {
   }));
 }
 
+/**
+ * What a retried command id is compared by. One-shot hash(): the same digest as
+ * createHash().update() of the same bytes, without a Hash object per command.
+ */
+function hashPayload(type: string, payload: unknown): string {
+  return hash('sha256', `${type}\u0000${JSON.stringify(payload)}`, 'hex');
+}
+
 /** Validates a command's payload, throwing an error that names each bad field. */
 export function parsePayload<S extends z.ZodType>(definition: CommandDefinition<string, S>, payload: unknown): z.output<S> {
   const parsed = definition.schema.safeParse(payload);
@@ -210,7 +218,7 @@ export class CommandBus {
     const definition = this.definitions.get(envelope.type);
     if (!definition) throw new UnknownCommandError(envelope.type);
     const payload = parsePayload(definition, envelope.payload);
-    const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(payload)).digest('hex');
+    const payloadHash = hashPayload(envelope.type, payload);
     return { envelope, definition, payload, payloadHash };
   }
 

@@ -25,6 +25,12 @@ describe('CommandBus', () => {
   const commandCount = () => (core.store.db.prepare('SELECT count(*) FROM commands').pluck().get() as number) - 2;
   const eventsAfterSetup = () => [...core.store.readAll({ after: 2 })];
 
+  it('given a command with non-ASCII text, when it is recorded, then its payload hash is the one earlier versions stored (a retry across an upgrade still matches)', () => {
+    core.bus.dispatch(AddDestination.envelope('cmd-1', { agentGroupId: 'ag-1', localName: 'zoë', targetType: 'channel', targetId: 'mg-1' }));
+    const stored = core.store.db.prepare("SELECT payload_hash FROM commands WHERE command_id = 'cmd-1'").pluck().get();
+    expect(stored).toBe('48da3082dd28ed1bbd05df92bb021e0a7b231ca7fa549b4eef61ded1b2020f59');
+  });
+
   it('appends the decided events with full metadata and projects them in the same transaction', () => {
     const outcome = core.bus.dispatch(grant('cmd-1'));
     expect(outcome).toMatchObject({ status: 'accepted', duplicate: false, events: [{ position: 3, type: 'DestinationAdded', stream: 'agent-group-ag-1' }] });

@@ -100,6 +100,10 @@ describe('EventStore', () => {
       expect(a!.eventId).toMatch(/^evt-[0-9a-f]{32}$/);
     });
 
+    it('given a command id with non-ASCII text, when its event id is derived, then it is the id every earlier version derived (logs already hold them)', () => {
+      expect(deriveEventId('inbound:cli:msg-ü-1', 'session-s1', 2)).toBe('evt-9f0089555ecee4657483319fd9525e6a');
+    });
+
     it('given full metadata, when the event is read back, then the metadata round-trips exactly', () => {
       const metadata: EventMetadata = {
         commandId: 'inbound:cli:msg-ü-1',
