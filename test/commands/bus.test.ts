@@ -142,6 +142,29 @@ describe('CommandBus', () => {
     expect(transactions).toHaveBeenCalledTimes(1);
   });
 
+  it('group commit: a batch reads the commands table for its ids in one query, and a repeated id in it still finds the first one', () => {
+    const statement = Object.getPrototypeOf(core.store.db.prepare('SELECT 1')) as { get: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown };
+    const commandReads: string[] = [];
+    const count = (method: 'get' | 'all') => {
+      const original = statement[method];
+      return jest.spyOn(statement, method).mockImplementation(function (this: { source: string }, ...args: unknown[]) {
+        if (this.source.includes('FROM commands WHERE command_id')) commandReads.push(method);
+        return original.apply(this, args);
+      });
+    };
+    const spies = [count('get'), count('all')];
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), grant('b-2', 'two'), grant('b-3', 'three'), grant('b-1', 'one')]);
+    expect(results.map((r) => [r.status, 'duplicate' in r && r.duplicate])).toEqual([
+      ['accepted', false],
+      ['accepted', false],
+      ['accepted', false],
+      ['accepted', true],
+    ]);
+    // One read for the batch, one more for the id it holds twice.
+    spies.forEach((spy) => spy.mockRestore());
+    expect(commandReads).toEqual(['all', 'get']);
+  });
+
   it('group commit: a batch with a failing command is redone with one savepoint per command, and only the failing one is lost', () => {
     const explode = { ...AddDestination, type: 'Explode', decide: () => { throw new Error('decider bug'); } };
     core.bus.register(explode);
