@@ -86,6 +86,8 @@ export class EventStore {
   private readonly commits = new Subject<void>();
   private appendedSinceCommit = false;
   private committed = 0;
+  /** Writes waiting for the next transaction to carry them, by key. */
+  private readonly riders = new Map<string, () => void>();
   private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly insertEvent: Database.Statement;
   private readonly selectStreamVersion: Database.Statement;
@@ -122,19 +124,46 @@ export class EventStore {
    */
   transaction<T>(fn: () => T): T {
     if (this.db.inTransaction) return this.runInTransaction(fn) as T;
+    // Taken now: a rider queued while fn runs is carried by the next transaction instead.
+    const riding = [...this.riders];
     let result: T;
     try {
-      result = this.runInTransaction.immediate(fn) as T;
+      result = this.runInTransaction.immediate(() => {
+        for (const [, write] of riding) write();
+        return fn();
+      }) as T;
     } catch (error) {
+      // The riders rolled back with the rest: they stay queued for the next transaction.
       this.appendedSinceCommit = false;
       throw error;
     }
+    for (const [key, write] of riding) if (this.riders.get(key) === write) this.riders.delete(key);
     this.committed++;
     if (this.appendedSinceCommit) {
       this.appendedSinceCommit = false;
       this.commits.next();
     }
     return result;
+  }
+
+  /**
+   * Runs write inside the next outermost transaction, whoever opens it (most often a
+   * command's), instead of paying a commit (an fsync under synchronous=FULL) of its own; a
+   * later write under the same key replaces one still waiting, and inside a transaction it
+   * joins that one. A crash loses what still waits: only for writes whose loss costs a redo
+   * at most, as a reactor's checkpoint does. flushRiders() commits them when none comes.
+   */
+  writeWithNextTransaction(key: string, write: () => void): void {
+    if (this.db.inTransaction) {
+      write();
+      return;
+    }
+    this.riders.set(key, write);
+  }
+
+  /** Commits the writes waiting for a transaction in one of their own; nothing when none waits. */
+  flushRiders(): void {
+    if (this.riders.size > 0 && !this.db.inTransaction) this.transaction(() => undefined);
   }
 
   /** How many outermost transactions have committed: what group commit saves shows here. */

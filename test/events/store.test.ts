@@ -350,6 +350,33 @@ describe('EventStore', () => {
     });
   });
 
+  describe('writes that ride with the next transaction', () => {
+    const marks = () => store.db.prepare('SELECT consumer, position FROM checkpoints ORDER BY consumer').raw().all();
+    const mark = (consumer: string, position: number) => () =>
+      store.db.prepare("INSERT OR REPLACE INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, 'now')").run(consumer, position);
+
+    it('given queued writes, when the next transaction commits, then they commit in it (the latest per key) and no transaction of their own is made', () => {
+      const before = store.committedTransactions();
+      store.writeWithNextTransaction('a', mark('a', 1));
+      store.writeWithNextTransaction('a', mark('a', 2));
+      store.writeWithNextTransaction('b', mark('b', 7));
+      expect(marks()).toEqual([]);
+      appendTest('stream-a', 'cmd-1');
+      expect(marks()).toEqual([['a', 2], ['b', 7]]);
+      expect(store.committedTransactions() - before).toBe(1);
+      store.flushRiders();
+      expect(store.committedTransactions() - before).toBe(1);
+    });
+
+    it('given a queued write, when the transaction carrying it rolls back, then it waits for the next one', () => {
+      store.writeWithNextTransaction('a', mark('a', 1));
+      expect(() => store.append('stream-a', 'any', [{ type: 'TestAppended', data: { index: 'bad' } }], testMetadata('cmd-1'))).toThrow(z.ZodError);
+      expect(marks()).toEqual([]);
+      store.flushRiders();
+      expect(marks()).toEqual([['a', 1]]);
+    });
+  });
+
   describe('append-only', () => {
     it('given events, when UPDATE runs on the events table, then the trigger refuses it and nothing changes', () => {
       appendTest('stream-a', 'cmd-1', 2);
