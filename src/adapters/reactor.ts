@@ -186,10 +186,11 @@ export class ReactorRunner {
     const name = this.reactor.name;
     this.store.writeWithNextTransaction(`checkpoint:${name}`, () => this.checkpoints.save(name, through));
     this.savedPosition = through;
+    // Unref'd: a process ending without stop() loses only a redo of this window, as a crash does.
     this.checkpointTimer ??= setTimeout(() => {
       this.checkpointTimer = undefined;
       if (this.running) this.store.flushRiders();
-    }, this.options.checkpointLagMs ?? CHECKPOINT_LAG_MS);
+    }, this.options.checkpointLagMs ?? CHECKPOINT_LAG_MS).unref();
   }
 
   private backoff(): number {
