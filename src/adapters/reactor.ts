@@ -26,6 +26,11 @@ export interface Reactor {
 
 /** Events a checkpoint may lag when none of them concerned the reactor. */
 const SAVE_AT_LEAST_EVERY = 500;
+/**
+ * How long a checkpoint waits for another write transaction to carry it before it commits
+ * on its own: after a crash, the reactor redoes at most the events handled in this window.
+ */
+const CHECKPOINT_LAG_MS = 1000;
 
 export interface ReactorRunnerOptions {
   logger?: Logger;
@@ -35,6 +40,8 @@ export interface ReactorRunnerOptions {
   /** First wait before a failed burst, or deferred events, are tried again; doubled each time up to maxRetryMs. */
   retryMs?: number;
   maxRetryMs?: number;
+  /** How long a checkpoint may wait to ride along with another transaction (default 1 s). */
+  checkpointLagMs?: number;
 }
 
 /**
@@ -62,6 +69,7 @@ export class ReactorRunner {
   /** The burst the reactor is working on in another thread, if any. */
   private inFlight: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private running = false;
   private logger: Logger | undefined;
@@ -108,6 +116,10 @@ export class ReactorRunner {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.saveCheckpoint(true);
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    // A stop is not a crash: what it handled is not redone after a restart.
+    this.store.flushRiders();
   }
 
   private subscribe(): void {
@@ -192,13 +204,23 @@ export class ReactorRunner {
     this.retryLater(error, 'reactor failed, retrying', first);
   }
 
-  /** Handled through: the position before the first deferred event, or the last one seen. */
+  /**
+   * Handled through: the position before the first deferred event, or the last one seen.
+   * Saved in the next write transaction (the next command's, most often), not in one of
+   * its own: an fsync per burst, per reactor, was a third of the commits of a routed message.
+   */
   private saveCheckpoint(relevant: boolean): void {
     const through = this.deferred.length > 0 ? Math.min(this.position, this.deferred[0]!.position - 1) : this.position;
-    // Each save is an fsync: skip it for bursts the reactor had nothing to do with.
+    // Skip it for bursts the reactor had nothing to do with: on a quiet host it would commit alone.
     if (through === this.savedPosition || !(relevant || through - this.savedPosition >= SAVE_AT_LEAST_EVERY)) return;
-    this.checkpoints.save(this.reactor.name, through);
+    const name = this.reactor.name;
+    this.store.writeWithNextTransaction(`checkpoint:${name}`, () => this.checkpoints.save(name, through));
     this.savedPosition = through;
+    // Unref'd: a process ending without stop() loses only a redo of this window, as a crash does.
+    this.checkpointTimer ??= setTimeout(() => {
+      this.checkpointTimer = undefined;
+      if (this.running) this.store.flushRiders();
+    }, this.options.checkpointLagMs ?? CHECKPOINT_LAG_MS).unref();
   }
 
   private backoff(): number {

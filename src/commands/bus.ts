@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -96,6 +96,7 @@ function failed(input: unknown, error: unknown): BatchResult {
 }
 
 interface CommandRow {
+  command_id: string;
   type: string;
   payload_hash: string;
   outcome: string;
@@ -106,6 +107,14 @@ function toIssues(error: z.ZodError, prefix: string): FieldIssue[] {
     path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(command)',
     message: issue.message,
   }));
+}
+
+/**
+ * What a retried command id is compared by. One-shot hash(): the same digest as
+ * createHash().update() of the same bytes, without a Hash object per command.
+ */
+function hashPayload(type: string, payload: unknown): string {
+  return hash('sha256', `${type}\u0000${JSON.stringify(payload)}`, 'hex');
 }
 
 /** Validates a command's payload, throwing an error that names each bad field. */
@@ -125,6 +134,9 @@ export class CommandBus {
   private readonly clock: () => Date;
   private readonly logger: Logger | undefined;
   private readonly findCommand: Database.Statement;
+  private readonly findCommands: Database.Statement;
+  /** The last clock reading and its ISO string: the commands of one millisecond share one. */
+  private lastTime = { ms: Number.NaN, iso: '' };
   private readonly recordCommand: Database.Statement;
 
   constructor(
@@ -135,7 +147,10 @@ export class CommandBus {
   ) {
     this.clock = options.clock ?? (() => new Date());
     this.logger = options.logger;
-    this.findCommand = store.db.prepare('SELECT type, payload_hash, outcome FROM commands WHERE command_id = ?');
+    this.findCommand = store.db.prepare('SELECT command_id, type, payload_hash, outcome FROM commands WHERE command_id = ?');
+    this.findCommands = store.db.prepare(
+      'SELECT command_id, type, payload_hash, outcome FROM commands WHERE command_id IN (SELECT value FROM json_each(?))',
+    );
     this.recordCommand = store.db.prepare(
       'INSERT INTO commands (command_id, type, payload_hash, outcome, handled_at) VALUES (?, ?, ?, ?, ?)',
     );
@@ -151,7 +166,10 @@ export class CommandBus {
 
   /** Handles one command in its own transaction. Throws on invalid input or a conflict. */
   dispatch(input: unknown): Outcome {
-    return this.store.transaction(() => this.handle(input));
+    return this.store.transaction(() => {
+      const command = this.parse(input);
+      return this.execute(command, this.findCommand.get(command.envelope.commandId) as CommandRow | undefined);
+    });
   }
 
   /**
@@ -170,33 +188,55 @@ export class CommandBus {
       }
     });
     try {
-      return this.store.transaction(() =>
-        parsed.map((command) => {
+      return this.store.transaction(() => {
+        const priorOf = this.priorCommands(parsed);
+        return parsed.map((command) => {
           if ('status' in command) return command;
           try {
-            return this.execute(command);
+            return this.execute(command, priorOf(command.envelope.commandId));
           } catch (error) {
             throw new OptimisticBatchAborted(error);
           }
-        }),
-      );
+        });
+      });
     } catch (error) {
       if (!(error instanceof OptimisticBatchAborted)) throw error;
     }
-    return this.store.transaction(() =>
-      parsed.map((command): BatchResult => {
+    return this.store.transaction(() => {
+      const priorOf = this.priorCommands(parsed);
+      return parsed.map((command): BatchResult => {
         if ('status' in command) return command;
         try {
-          return this.store.transaction(() => this.execute(command));
+          return this.store.transaction(() => this.execute(command, priorOf(command.envelope.commandId)));
         } catch (error) {
           return failed(command.envelope, error);
         }
-      }),
-    );
+      });
+    });
   }
 
-  private handle(input: unknown): Outcome {
-    return this.execute(this.parse(input));
+  /**
+   * The commands-table rows of a batch's ids, read in one query inside its transaction
+   * rather than one query per command. An id seen a second time in the batch is looked up
+   * again: the row its first command wrote (or did not, if that one rolled back) is newer
+   * than the read.
+   */
+  private priorCommands(commands: readonly (ParsedCommand | BatchResult)[]): (commandId: string) => CommandRow | undefined {
+    const ids = commands.flatMap((command) => ('status' in command ? [] : [command.envelope.commandId]));
+    const rows = new Map((this.findCommands.all(JSON.stringify(ids)) as CommandRow[]).map((row) => [row.command_id, row]));
+    const seen = new Set<string>();
+    return (commandId) => {
+      if (seen.has(commandId)) return this.findCommand.get(commandId) as CommandRow | undefined;
+      seen.add(commandId);
+      return rows.get(commandId);
+    };
+  }
+
+  /** The clock as an ISO string, formatted once per millisecond however many commands share it. */
+  private now(): string {
+    const ms = this.clock().getTime();
+    if (ms !== this.lastTime.ms) this.lastTime = { ms, iso: new Date(ms).toISOString() };
+    return this.lastTime.iso;
   }
 
   /** Validation only: no reads, no writes, so a bad command costs its batch nothing. */
@@ -210,12 +250,12 @@ export class CommandBus {
     const definition = this.definitions.get(envelope.type);
     if (!definition) throw new UnknownCommandError(envelope.type);
     const payload = parsePayload(definition, envelope.payload);
-    const payloadHash = createHash('sha256').update(envelope.type).update('\u0000').update(JSON.stringify(payload)).digest('hex');
+    const payloadHash = hashPayload(envelope.type, payload);
     return { envelope, definition, payload, payloadHash };
   }
 
-  private execute({ envelope, definition, payload, payloadHash }: ParsedCommand): Outcome {
-    const prior = this.findCommand.get(envelope.commandId) as CommandRow | undefined;
+  /** Decides, appends and records one command; prior is its commands-table row, if it was handled before. */
+  private execute({ envelope, definition, payload, payloadHash }: ParsedCommand, prior: CommandRow | undefined): Outcome {
     if (prior) {
       if (prior.payload_hash !== payloadHash) throw new CommandIdConflictError(envelope.commandId, prior.type, envelope.type);
       return { ...(JSON.parse(prior.outcome) as Outcome), duplicate: true };
@@ -224,7 +264,7 @@ export class CommandBus {
     const context: CommandContext = {
       commandId: envelope.commandId,
       actor: envelope.actor ?? 'host',
-      issuedAt: envelope.issuedAt ?? this.clock().toISOString(),
+      issuedAt: envelope.issuedAt ?? this.now(),
       correlationId: envelope.correlationId ?? envelope.commandId,
       causationId: envelope.causationId ?? envelope.commandId,
     };
@@ -264,7 +304,7 @@ export class CommandBus {
       correlationId: context.correlationId,
       causationId: context.causationId,
       actor: context.actor,
-      recordedAt: this.clock().toISOString(),
+      recordedAt: this.now(),
     };
     const byStream = new Map<string, PendingEvent[]>();
     for (const event of events) {

@@ -48,7 +48,11 @@ describe('ReactorRunner: a failure never stops a reactor, and the checkpoint onl
   });
 
   const append = (command: string, count: number) => store.append(`test-${command}`, 'any', testEvents(command, count), testMetadata(command));
-  const checkpoint = () => new Checkpoints(store.db).get('scripted');
+  /** The checkpoint as the next commit leaves it: a saved checkpoint waits for a transaction to carry it. */
+  const checkpoint = () => {
+    store.flushRiders();
+    return new Checkpoints(store.db).get('scripted');
+  };
 
   it('a burst that fails (a full disk) is read again from the log after a backoff and handled once, without a restart', async () => {
     const reactor = new ScriptedReactor();
@@ -105,6 +109,38 @@ describe('ReactorRunner: a failure never stops a reactor, and the checkpoint onl
     runner.start();
     await runner.caughtUp();
     expect(again.applied).toEqual(['locked#0', 'other#0']);
+  });
+
+  it('given a handled burst, when its checkpoint is saved, then it commits with the next write transaction instead of in one of its own', async () => {
+    const reactor = new ScriptedReactor();
+    // Longer than the test: only another transaction, or the stop, can carry the checkpoint.
+    runner = new ReactorRunner(store, reactor, { pollIntervalMs: 10, checkpointLagMs: 60_000 });
+    runner.start();
+    const before = store.committedTransactions();
+    append('a', 2);
+    await runner.caughtUp();
+    expect(reactor.applied).toEqual(['a#0', 'a#1']);
+    expect(store.committedTransactions() - before).toBe(1);
+    expect(new Checkpoints(store.db).get('scripted')).toBe(0);
+
+    const [b] = append('b', 1);
+    // The append's own transaction carried the checkpoint of the burst before it.
+    expect(store.committedTransactions() - before).toBe(2);
+    expect(new Checkpoints(store.db).get('scripted')).toBe(b!.position - 1);
+    await runner.caughtUp();
+    runner.stop();
+    // The stop commits the last one: a clean restart redoes nothing.
+    expect(store.committedTransactions() - before).toBe(3);
+    expect(new Checkpoints(store.db).get('scripted')).toBe(b!.position);
+  });
+
+  it('given a quiet log after a burst, when the checkpoint lag passes, then the checkpoint commits on its own', async () => {
+    const reactor = new ScriptedReactor();
+    runner = new ReactorRunner(store, reactor, { pollIntervalMs: 10, checkpointLagMs: 5 });
+    runner.start();
+    const [a] = append('a', 1);
+    await runner.caughtUp();
+    await waitUntil(() => new Checkpoints(store.db).get('scripted') === a!.position, 'the checkpoint committed alone');
   });
 
   it('events of types a reactor does not handle are never read for it (filtered in SQL), and its position and checkpoint still pass them', async () => {

@@ -25,6 +25,12 @@ describe('CommandBus', () => {
   const commandCount = () => (core.store.db.prepare('SELECT count(*) FROM commands').pluck().get() as number) - 2;
   const eventsAfterSetup = () => [...core.store.readAll({ after: 2 })];
 
+  it('given a command with non-ASCII text, when it is recorded, then its payload hash is the one earlier versions stored (a retry across an upgrade still matches)', () => {
+    core.bus.dispatch(AddDestination.envelope('cmd-1', { agentGroupId: 'ag-1', localName: 'zoë', targetType: 'channel', targetId: 'mg-1' }));
+    const stored = core.store.db.prepare("SELECT payload_hash FROM commands WHERE command_id = 'cmd-1'").pluck().get();
+    expect(stored).toBe('48da3082dd28ed1bbd05df92bb021e0a7b231ca7fa549b4eef61ded1b2020f59');
+  });
+
   it('appends the decided events with full metadata and projects them in the same transaction', () => {
     const outcome = core.bus.dispatch(grant('cmd-1'));
     expect(outcome).toMatchObject({ status: 'accepted', duplicate: false, events: [{ position: 3, type: 'DestinationAdded', stream: 'agent-group-ag-1' }] });
@@ -134,6 +140,29 @@ describe('CommandBus', () => {
     const results = core.bus.dispatchBatch([grant('b-1', 'one'), grant('b-2', 'two'), grant('b-3', 'three')]);
     expect(results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'accepted']);
     expect(transactions).toHaveBeenCalledTimes(1);
+  });
+
+  it('group commit: a batch reads the commands table for its ids in one query, and a repeated id in it still finds the first one', () => {
+    const statement = Object.getPrototypeOf(core.store.db.prepare('SELECT 1')) as { get: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown };
+    const commandReads: string[] = [];
+    const count = (method: 'get' | 'all') => {
+      const original = statement[method];
+      return jest.spyOn(statement, method).mockImplementation(function (this: { source: string }, ...args: unknown[]) {
+        if (this.source.includes('FROM commands WHERE command_id')) commandReads.push(method);
+        return original.apply(this, args);
+      });
+    };
+    const spies = [count('get'), count('all')];
+    const results = core.bus.dispatchBatch([grant('b-1', 'one'), grant('b-2', 'two'), grant('b-3', 'three'), grant('b-1', 'one')]);
+    expect(results.map((r) => [r.status, 'duplicate' in r && r.duplicate])).toEqual([
+      ['accepted', false],
+      ['accepted', false],
+      ['accepted', false],
+      ['accepted', true],
+    ]);
+    // One read for the batch, one more for the id it holds twice.
+    spies.forEach((spy) => spy.mockRestore());
+    expect(commandReads).toEqual(['all', 'get']);
   });
 
   it('group commit: a batch with a failing command is redone with one savepoint per command, and only the failing one is lost', () => {

@@ -100,6 +100,10 @@ describe('EventStore', () => {
       expect(a!.eventId).toMatch(/^evt-[0-9a-f]{32}$/);
     });
 
+    it('given a command id with non-ASCII text, when its event id is derived, then it is the id every earlier version derived (logs already hold them)', () => {
+      expect(deriveEventId('inbound:cli:msg-ü-1', 'session-s1', 2)).toBe('evt-9f0089555ecee4657483319fd9525e6a');
+    });
+
     it('given full metadata, when the event is read back, then the metadata round-trips exactly', () => {
       const metadata: EventMetadata = {
         commandId: 'inbound:cli:msg-ü-1',
@@ -343,6 +347,33 @@ describe('EventStore', () => {
       expect(result).toBe(3);
       expect(store.db.inTransaction).toBe(false);
       expect(positions()).toEqual([1, 2, 3]);
+    });
+  });
+
+  describe('writes that ride with the next transaction', () => {
+    const marks = () => store.db.prepare('SELECT consumer, position FROM checkpoints ORDER BY consumer').raw().all();
+    const mark = (consumer: string, position: number) => () =>
+      store.db.prepare("INSERT OR REPLACE INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, 'now')").run(consumer, position);
+
+    it('given queued writes, when the next transaction commits, then they commit in it (the latest per key) and no transaction of their own is made', () => {
+      const before = store.committedTransactions();
+      store.writeWithNextTransaction('a', mark('a', 1));
+      store.writeWithNextTransaction('a', mark('a', 2));
+      store.writeWithNextTransaction('b', mark('b', 7));
+      expect(marks()).toEqual([]);
+      appendTest('stream-a', 'cmd-1');
+      expect(marks()).toEqual([['a', 2], ['b', 7]]);
+      expect(store.committedTransactions() - before).toBe(1);
+      store.flushRiders();
+      expect(store.committedTransactions() - before).toBe(1);
+    });
+
+    it('given a queued write, when the transaction carrying it rolls back, then it waits for the next one', () => {
+      store.writeWithNextTransaction('a', mark('a', 1));
+      expect(() => store.append('stream-a', 'any', [{ type: 'TestAppended', data: { index: 'bad' } }], testMetadata('cmd-1'))).toThrow(z.ZodError);
+      expect(marks()).toEqual([]);
+      store.flushRiders();
+      expect(marks()).toEqual([['a', 1]]);
     });
   });
 
