@@ -172,6 +172,22 @@ function frozen(views: Views): Views {
 const ANSWER = Symbol('answer');
 
 /**
+ * The views the proposed judgements are made against. The scratch holds only the routing
+ * read models, so its audit and agent-message tables are empty: the limits find no earlier
+ * row there. Those answers are given here without asking SQLite, which the rate limit did
+ * once per outbound decision, each time with a new time (no memo could keep it).
+ */
+function proposedViews(scratch: Core): Views {
+  const views = frozen(scratch.views);
+  const audit = Object.create(views.audit) as Views['audit'];
+  audit.outboundSince = () => new Map();
+  audit.lastInboundPosition = () => null;
+  const agentMessages = Object.create(views.agentMessages) as Views['agentMessages'];
+  Object.assign(agentMessages, { chainOf: () => undefined, newestIn: () => undefined });
+  return { ...views, audit, agentMessages };
+}
+
+/**
  * Told how many positions of its window a judging has passed, now and then: for a
  * progress line, since a long log takes seconds.
  */
@@ -182,14 +198,14 @@ const PROGRESS_EVERY = 4096;
 
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
-  const proposedViews = frozen(scratch.views);
+  const proposed = proposedViews(scratch);
   const flips: Flip[] = [];
   let decisions = 0;
   let seen = 0;
   for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
     if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
     const recorded = recordedJudgement(event)!;
-    const proposedJudgement = rejudge(proposedViews, event)!;
+    const proposedJudgement = rejudge(proposed, event)!;
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
       continue;
     }
