@@ -8,6 +8,7 @@ import { AddDestination, RemoveDestination } from './commands/destinations';
 import { UnwireChannel, WireChannel } from './commands/messaging-groups';
 import { rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
+import type { RecordedEvent } from './events/define';
 import { InboundDropped, InboundRouted } from './events/inbound';
 import { OutboundDropped, OutboundRouted } from './events/outbound';
 import { projections, type Views } from './projections';
@@ -196,6 +197,14 @@ export type WhatIfProgress = (positionsDone: number) => void;
 /** Decisions judged between two progress reports: rare enough to cost nothing. */
 const PROGRESS_EVERY = 4096;
 
+/**
+ * Whether the rate limit dropped this row. The limit is judged before any destination or
+ * wiring and counts a session's rows whatever became of them, so no proposed change moves
+ * it: the row stays dropped. (The scratch has no audit to count from, so re-judging it
+ * there would let every such row through.)
+ */
+const rateLimited = (event: RecordedEvent) => OutboundDropped.is(event) && event.data.reason === 'rate-limited';
+
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
   const proposed = proposedViews(scratch);
@@ -205,7 +214,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
   for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
     if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
     const recorded = recordedJudgement(event)!;
-    const proposedJudgement = rejudge(proposed, event)!;
+    const proposedJudgement = rateLimited(event) ? recorded : rejudge(proposed, event)!;
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
       continue;
     }
