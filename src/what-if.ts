@@ -10,7 +10,7 @@ import { rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
 import type { RecordedEvent } from './events/define';
 import { InboundDropped, InboundRouted } from './events/inbound';
-import { OutboundDropped, OutboundRouted } from './events/outbound';
+import { OutboundDropped, OutboundRouted, type OutboundDropReason } from './events/outbound';
 import { projections, type Views } from './projections';
 
 /**
@@ -198,12 +198,14 @@ export type WhatIfProgress = (positionsDone: number) => void;
 const PROGRESS_EVERY = 4096;
 
 /**
- * Whether the rate limit dropped this row. The limit is judged before any destination or
- * wiring and counts a session's rows whatever became of them, so no proposed change moves
- * it: the row stays dropped. (The scratch has no audit to count from, so re-judging it
- * there would let every such row through.)
+ * Whether the rate or the hop limit dropped this row. Both are judged from the log's
+ * history, which the scratch does not hold (re-judged there, every such row the ACL allows
+ * would pass) and no change of destinations or wiring rewrites: the rate limit counts a
+ * session's rows whatever became of them, before any destination is looked at; the hop
+ * limit counts the chain the agent messages were delivered in. So the row stays dropped.
  */
-const rateLimited = (event: RecordedEvent) => OutboundDropped.is(event) && event.data.reason === 'rate-limited';
+const LIMITS: ReadonlySet<string> = new Set<OutboundDropReason>(['rate-limited', 'loop-limit']);
+const droppedByLimit = (event: RecordedEvent) => OutboundDropped.is(event) && LIMITS.has(event.data.reason);
 
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
@@ -214,7 +216,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
   for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
     if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
     const recorded = recordedJudgement(event)!;
-    const proposedJudgement = rateLimited(event) ? recorded : rejudge(proposed, event)!;
+    const proposedJudgement = droppedByLimit(event) ? recorded : rejudge(proposed, event)!;
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
       continue;
     }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { CreateAgentGroup, UpdateAgentGroup } from '../src/commands/agent-groups';
 import type { CommandEnvelope } from '../src/commands/define';
+import { DeliverAgentMessage } from '../src/commands/delivery';
 import { AddDestination, RemoveDestination } from '../src/commands/destinations';
 import { receiveInbound } from '../src/commands/inbound';
 import { RegisterMessagingGroup, UnwireChannel, WireChannel } from '../src/commands/messaging-groups';
@@ -10,10 +11,13 @@ import { openCore, type Core } from '../src/core';
 import { InboundDropped, InboundRouted } from '../src/events/inbound';
 import { OutboundDropped, OutboundRouted } from '../src/events/outbound';
 import type { Views } from '../src/projections';
+import type { AgentMessageRow } from '../src/projections/agent-messages';
 import { whatIf, type ProposedChange, type WhatIfWindow } from '../src/what-if';
 import { useTempDir } from './support/temp';
 
 const START = Date.parse('2026-11-24T09:00:00.000Z');
+
+type DeliveredMessage = Pick<AgentMessageRow, 'message_id' | 'target_session_id'>;
 
 /**
  * A history with every kind of decision re-judging meets: rows past a session's rate
@@ -40,17 +44,29 @@ function recordHistory(path: string): Core {
   run(AddDestination.envelope('andy-family', { agentGroupId: 'ag-andy', localName: 'family', targetType: 'channel', targetId: 'mg-family' }));
   run(AddDestination.envelope('andy-work', { agentGroupId: 'ag-andy', localName: 'work', targetType: 'channel', targetId: 'mg-work' }));
   run(AddDestination.envelope('bea-work', { agentGroupId: 'ag-bea', localName: 'work', targetType: 'channel', targetId: 'mg-work' }));
+  run(AddDestination.envelope('andy-bea', { agentGroupId: 'ag-andy', localName: 'bea', targetType: 'agent', targetId: 'ag-bea' }));
+  run(AddDestination.envelope('bea-andy', { agentGroupId: 'ag-bea', localName: 'andy', targetType: 'agent', targetId: 'ag-andy' }));
+  run(UpdateAgentGroup.envelope('bea-hops', { agentGroupId: 'ag-bea', maxHops: 1 }));
 
   let n = 0;
   const inbound = (platformId: string, text: string) => run(receiveInbound({ channelType: 'telegram', platformId, messageId: `in-${++n}`, content: { text }, timestamp: new Date(now).toISOString() }));
   const session = (agentGroupId: string) => core.views.sessions.forAgentGroup(agentGroupId)[0]!.id;
-  const outbound = (agentGroupId: string, where: { platformId: string } | { to: string }, secondsLater = 5) => {
+  const outbound = (agentGroupId: string, where: { platformId: string } | { to: string } | { agent: string; reply?: DeliveredMessage }, secondsLater = 5) => {
     n++;
     const row = 'to' in where
       ? { platform_id: null, channel_type: null, content: JSON.stringify({ text: 'hi', to: where.to }) }
-      : { platform_id: where.platformId, channel_type: 'telegram', content: JSON.stringify({ text: 'hi' }) };
+      : 'agent' in where
+        ? { platform_id: where.agent, channel_type: 'agent', content: JSON.stringify({ text: 'hi' }), in_reply_to: where.reply?.message_id ?? null }
+        : { platform_id: where.platformId, channel_type: 'telegram', content: JSON.stringify({ text: 'hi' }) };
     const timestamp = new Date(now).toISOString();
-    run(routeOutbound({ sessionId: session(agentGroupId), row: { id: `out-${n}`, seq: 2 * n + 1, in_reply_to: null, timestamp, deliver_after: null, recurrence: null, kind: 'chat', thread_id: null, ...row } }), secondsLater);
+    const sessionId = 'agent' in where && where.reply ? where.reply.target_session_id : session(agentGroupId);
+    run(routeOutbound({ sessionId, row: { id: `out-${n}`, seq: 2 * n + 1, in_reply_to: null, timestamp, deliver_after: null, recurrence: null, kind: 'chat', thread_id: null, ...row } }), secondsLater);
+    return { sessionId, outboundId: `out-${n}` };
+  };
+  /** What the delivery reactor does with a routed agent-to-agent row: the message it was delivered as. */
+  const deliverToAgent = (row: { sessionId: string; outboundId: string }, targetAgentGroupId: string): DeliveredMessage => {
+    run(DeliverAgentMessage.envelope(`deliver-${row.outboundId}`, { ...row, targetAgentGroupId, kind: 'chat', content: JSON.stringify({ text: 'hi' }), inReplyTo: null }));
+    return core.store.db.prepare('SELECT message_id, target_session_id FROM agent_messages ORDER BY delivered_position DESC LIMIT 1').get() as DeliveredMessage;
   };
 
   inbound('p-family', 'hello andy');
@@ -71,6 +87,9 @@ function recordHistory(path: string): Core {
   inbound('p-club', 'anyone?');
   run(WireChannel.envelope('wire-work-again', { messagingGroupId: 'mg-work', agentGroupId: 'ag-bea' }));
   inbound('p-work', 'back again');
+  // Andy asks Bea; Bea's answer would be the chain's second hop, and her limit is one.
+  const asked = deliverToAgent(outbound('ag-andy', { agent: 'ag-bea' }, 61), 'ag-bea');
+  outbound('ag-bea', { agent: 'ag-andy', reply: asked });
   outbound('ag-andy', { platformId: 'p-club' });
   return core;
 }
@@ -127,11 +146,11 @@ describe('what-if', () => {
     try {
       const last = core.store.lastPosition();
       const reasons = core.store.db.prepare("SELECT DISTINCT reason FROM audit WHERE outcome = 'dropped' ORDER BY 1").pluck().all();
-      expect(reasons).toEqual(['no-agent-wired', 'no-trigger-matched', 'not-permitted', 'rate-limited', 'unknown-destination']);
+      expect(reasons).toEqual(['loop-limit', 'no-agent-wired', 'no-trigger-matched', 'not-permitted', 'rate-limited', 'unknown-destination']);
       const changes: Array<[ProposedChange, WhatIfWindow]> = [
         [{ removeDestinations: [{ agentGroupId: 'ag-andy', localName: 'family' }] }, { after: 0, until: last }],
         [{ addDestinations: [{ agentGroupId: 'ag-andy', localName: 'work', targetType: 'channel', targetId: 'mg-work' }] }, { after: 0, until: last }],
-        [{ addDestinations: [{ agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }, { agentGroupId: 'ag-andy', localName: 'weather', targetType: 'agent', targetId: 'ag-bea' }] }, { after: 0, until: last }],
+        [{ addDestinations: [{ agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }, { agentGroupId: 'ag-andy', localName: 'weather', targetType: 'channel', targetId: 'mg-work' }] }, { after: 0, until: last }],
         [{ unwire: [{ messagingGroupId: 'mg-family', agentGroupId: 'ag-andy' }], wire: [{ messagingGroupId: 'mg-club', agentGroupId: 'ag-bea' }] }, { after: 0, until: last }],
         [{ addDestinations: [{ agentGroupId: 'ag-bea', localName: 'family', targetType: 'channel', targetId: 'mg-family' }] }, { after: 20, until: last, agentGroupId: 'ag-bea' }],
       ];
@@ -145,14 +164,14 @@ describe('what-if', () => {
     }
   });
 
-  it('leaves a row the rate limit dropped dropped, even when the change grants its target: no change of routing gives a session more rows a minute', () => {
+  it('leaves a row the rate or hop limit dropped dropped, even when the change grants its target: no change of routing gives a session more rows a minute or shortens a chain', () => {
     const core = recordHistory(join(dir(), 'switchyard.db'));
     try {
       const window = { after: 0, until: core.store.lastPosition() };
       const report = whatIf(core, { addDestinations: [{ agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }] }, window);
       const rateLimited = [...core.store.readAll({ ...window, type: OutboundDropped.type })].filter((event) => (event.data as { reason: string }).reason === 'rate-limited');
       expect(rateLimited.map((event) => (event.data as { row: { platform_id: string } }).row.platform_id)).toContain('p-club');
-      expect(report.flips.filter((flip) => flip.recorded.verdict === 'dropped: rate-limited')).toEqual([]);
+      expect(report.flips.filter((flip) => ['dropped: rate-limited', 'dropped: loop-limit'].includes(flip.recorded.verdict))).toEqual([]);
       expect(report.flips.filter((flip) => flip.cause === 'change').map((flip) => [flip.recorded.verdict, flip.proposed.verdict])).toEqual([
         ['dropped: not-permitted', 'routed by "club"'],
         ['dropped: not-permitted', 'routed by "club"'],
