@@ -173,19 +173,28 @@ function frozen(views: Views): Views {
 const ANSWER = Symbol('answer');
 
 /**
- * The views the proposed judgements are made against. The scratch holds only the routing
- * read models, so its audit and agent-message tables are empty: the limits find no earlier
- * row there. Those answers are given here without asking SQLite, which the rate limit did
- * once per outbound decision, each time with a new time (no memo could keep it).
+ * The views with the rate limit's count answered as no rows. Only rows the limits did not
+ * drop are re-judged (see droppedByLimit), so the count must find the allowance unspent, as
+ * it did when each was decided; the audit's count has no upper bound, so on the live log it
+ * would also count every row the session wrote after this one (a query per decision, too).
  */
-function proposedViews(scratch: Core): Views {
-  const views = frozen(scratch.views);
+function uncounted(views: Views): Views {
   const audit = Object.create(views.audit) as Views['audit'];
   audit.outboundSince = () => new Map();
-  audit.lastInboundPosition = () => null;
+  return { ...views, audit };
+}
+
+/**
+ * The views the proposed judgements are made against. The scratch holds only the routing
+ * read models, so it has no agent messages and no audit: those answers are given here
+ * without asking SQLite.
+ */
+function proposedViews(scratch: Core): Views {
+  const views = uncounted(frozen(scratch.views));
+  views.audit.lastInboundPosition = () => null;
   const agentMessages = Object.create(views.agentMessages) as Views['agentMessages'];
   Object.assign(agentMessages, { chainOf: () => undefined, newestIn: () => undefined });
-  return { ...views, audit, agentMessages };
+  return { ...views, agentMessages };
 }
 
 /**
@@ -210,6 +219,7 @@ const droppedByLimit = (event: RecordedEvent) => OutboundDropped.is(event) && LI
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
   const proposed = proposedViews(scratch);
+  const today = uncounted(core.views);
   const flips: Flip[] = [];
   let decisions = 0;
   let seen = 0;
@@ -222,7 +232,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
     }
     decisions++;
     if (proposedJudgement.routed === recorded.routed) continue;
-    const today = rejudge(core.views, event)!;
+    const todayJudgement = rejudge(today, event)!;
     const data = event.data as { messageId?: string; outboundId?: string };
     flips.push({
       position: event.position,
@@ -232,7 +242,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
       agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
       recorded,
       proposed: proposedJudgement,
-      cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
+      cause: todayJudgement.routed === recorded.routed ? 'change' : 'since-recorded',
     });
   }
   return { decisions, flips };

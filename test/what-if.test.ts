@@ -100,7 +100,8 @@ const DECISIONS = [InboundRouted.type, InboundDropped.type, OutboundRouted.type,
  * What-if the plain way, to hold the fast path to: a copy of the whole database with the
  * change applied through its bus, every decision re-judged by the deciders against it
  * with the audit as it stood just before that decision (so the rate limit counts the
- * rows the session had written by then), nothing kept between decisions.
+ * rows the session had written by then), nothing kept between decisions; today's judgement,
+ * which tells a flip's cause, the same way on the log's own database.
  */
 function straightforwardFlips(core: Core, dir: string, change: ProposedChange, window: WhatIfWindow) {
   const copyPath = join(dir, `copy-${Math.random().toString(36).slice(2)}.db`);
@@ -114,22 +115,25 @@ function straightforwardFlips(core: Core, dir: string, change: ProposedChange, w
       ...(change.wire ?? []).map((payload, i) => WireChannel.envelope(`wire-${i}`, payload as never)),
     ];
     for (const command of commands) expect(copy.bus.dispatch(command).status).toBe('accepted');
-    const rowsBefore = copy.store.db.prepare(
+    const rowsBefore = core.store.db.prepare(
       `SELECT CASE WHEN outcome = 'dropped' THEN reason END AS dropped, count(*) AS count FROM audit
        WHERE session_id = ? AND direction = 'outbound' AND decided_at > ? AND decided_position < ? GROUP BY 1`,
     );
     const flips: unknown[][] = [];
     let decisions = 0;
-    for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISIONS })) {
-      const audit = Object.create(copy.views.audit) as Views['audit'];
+    const asDecided = (views: Views, position: number): Views => {
+      const audit = Object.create(views.audit) as Views['audit'];
       audit.outboundSince = (sessionId, since) =>
-        new Map((rowsBefore.all(sessionId, since, event.position) as { dropped: string | null; count: number }[]).map((r) => [r.dropped, r.count]));
+        new Map((rowsBefore.all(sessionId, since, position) as { dropped: string | null; count: number }[]).map((r) => [r.dropped, r.count]));
+      return { ...views, audit };
+    };
+    for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISIONS })) {
       const recorded = recordedJudgement(event)!;
-      const proposed = rejudge({ ...copy.views, audit }, event)!;
+      const proposed = rejudge(asDecided(copy.views, event.position), event)!;
       if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposed.agentGroupId !== window.agentGroupId) continue;
       decisions++;
       if (proposed.routed === recorded.routed) continue;
-      const today = rejudge(core.views, event)!;
+      const today = rejudge(asDecided(core.views, event.position), event)!;
       flips.push([event.position, recorded.verdict, proposed.verdict, today.routed === recorded.routed ? 'change' : 'since-recorded']);
     }
     return { decisions, flips };
@@ -148,7 +152,7 @@ describe('what-if', () => {
       const reasons = core.store.db.prepare("SELECT DISTINCT reason FROM audit WHERE outcome = 'dropped' ORDER BY 1").pluck().all();
       expect(reasons).toEqual(['loop-limit', 'no-agent-wired', 'no-trigger-matched', 'not-permitted', 'rate-limited', 'unknown-destination']);
       const changes: Array<[ProposedChange, WhatIfWindow]> = [
-        [{ removeDestinations: [{ agentGroupId: 'ag-andy', localName: 'family' }] }, { after: 0, until: last }],
+        [{ removeDestinations: [{ agentGroupId: 'ag-andy', localName: 'family' }, { agentGroupId: 'ag-andy', localName: 'mg-family' }] }, { after: 0, until: last }],
         [{ addDestinations: [{ agentGroupId: 'ag-andy', localName: 'work', targetType: 'channel', targetId: 'mg-work' }] }, { after: 0, until: last }],
         [{ addDestinations: [{ agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }, { agentGroupId: 'ag-andy', localName: 'weather', targetType: 'channel', targetId: 'mg-work' }] }, { after: 0, until: last }],
         [{ unwire: [{ messagingGroupId: 'mg-family', agentGroupId: 'ag-andy' }], wire: [{ messagingGroupId: 'mg-club', agentGroupId: 'ag-bea' }] }, { after: 0, until: last }],
