@@ -124,6 +124,9 @@ export async function runOperateBench(dir: string, events: number): Promise<Oper
   }
 }
 
+/** Issue 16's target for re-judging the 1M-event log, decisions a second. */
+const WHAT_IF_TARGET = 250_000;
+
 export function printOperateBench(f: OperateFigures): void {
   const target = (ms: number) => `target < 10 ms  ${ms < 10 ? 'PASS' : 'MISS'}`;
   console.log(`\nOperating from the log: ${count(f.events)} events through the bus (generated in ${f.generationSeconds.toFixed(1)} s, not a figure), median of 5`);
@@ -133,6 +136,6 @@ export function printOperateBench(f: OperateFigures): void {
   const w = f.whatIf;
   console.log(
     `  what-if (revoke one, whole log) ${w.ms.toFixed(0).padStart(7)} ms   ${count(w.decisions)} decisions, ${count(w.flips)} flips, ${w.threads} threads: ` +
-      `${count(Math.round(w.decisionsPerSecond))} decisions/s   target ≥ 100,000/s  ${w.decisionsPerSecond >= 100_000 ? 'PASS' : 'MISS'}`,
+      `${count(Math.round(w.decisionsPerSecond))} decisions/s   target ≥ ${count(WHAT_IF_TARGET)}/s  ${w.decisionsPerSecond >= WHAT_IF_TARGET ? 'PASS' : 'MISS'}`,
   );
 }

@@ -8,8 +8,9 @@ import { AddDestination, RemoveDestination } from './commands/destinations';
 import { UnwireChannel, WireChannel } from './commands/messaging-groups';
 import { rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
+import type { RecordedEvent } from './events/define';
 import { InboundDropped, InboundRouted } from './events/inbound';
-import { OutboundDropped, OutboundRouted } from './events/outbound';
+import { OutboundDropped, OutboundRouted, type OutboundDropReason } from './events/outbound';
 import { projections, type Views } from './projections';
 
 /**
@@ -172,6 +173,31 @@ function frozen(views: Views): Views {
 const ANSWER = Symbol('answer');
 
 /**
+ * The views with the rate limit's count answered as no rows. Only rows the limits did not
+ * drop are re-judged (see droppedByLimit), so the count must find the allowance unspent, as
+ * it did when each was decided; the audit's count has no upper bound, so on the live log it
+ * would also count every row the session wrote after this one (a query per decision, too).
+ */
+function uncounted(views: Views): Views {
+  const audit = Object.create(views.audit) as Views['audit'];
+  audit.outboundSince = () => new Map();
+  return { ...views, audit };
+}
+
+/**
+ * The views the proposed judgements are made against. The scratch holds only the routing
+ * read models, so it has no agent messages and no audit: those answers are given here
+ * without asking SQLite.
+ */
+function proposedViews(scratch: Core): Views {
+  const views = uncounted(frozen(scratch.views));
+  views.audit.lastInboundPosition = () => null;
+  const agentMessages = Object.create(views.agentMessages) as Views['agentMessages'];
+  Object.assign(agentMessages, { chainOf: () => undefined, newestIn: () => undefined });
+  return { ...views, agentMessages };
+}
+
+/**
  * Told how many positions of its window a judging has passed, now and then: for a
  * progress line, since a long log takes seconds.
  */
@@ -180,22 +206,33 @@ export type WhatIfProgress = (positionsDone: number) => void;
 /** Decisions judged between two progress reports: rare enough to cost nothing. */
 const PROGRESS_EVERY = 4096;
 
+/**
+ * Whether the rate or the hop limit dropped this row. Both are judged from the log's
+ * history, which the scratch does not hold (re-judged there, every such row the ACL allows
+ * would pass) and no change of destinations or wiring rewrites: the rate limit counts a
+ * session's rows whatever became of them, before any destination is looked at; the hop
+ * limit counts the chain the agent messages were delivered in. So the row stays dropped.
+ */
+const LIMITS: ReadonlySet<string> = new Set<OutboundDropReason>(['rate-limited', 'loop-limit']);
+const droppedByLimit = (event: RecordedEvent) => OutboundDropped.is(event) && LIMITS.has(event.data.reason);
+
 /** Re-judges the decisions of one window against the scratch: how many, and which flip. */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
-  const proposedViews = frozen(scratch.views);
+  const proposed = proposedViews(scratch);
+  const today = uncounted(core.views);
   const flips: Flip[] = [];
   let decisions = 0;
   let seen = 0;
   for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
     if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
     const recorded = recordedJudgement(event)!;
-    const proposedJudgement = rejudge(proposedViews, event)!;
+    const proposedJudgement = droppedByLimit(event) ? recorded : rejudge(proposed, event)!;
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
       continue;
     }
     decisions++;
     if (proposedJudgement.routed === recorded.routed) continue;
-    const today = rejudge(core.views, event)!;
+    const todayJudgement = rejudge(today, event)!;
     const data = event.data as { messageId?: string; outboundId?: string };
     flips.push({
       position: event.position,
@@ -205,7 +242,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
       agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
       recorded,
       proposed: proposedJudgement,
-      cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
+      cause: todayJudgement.routed === recorded.routed ? 'change' : 'since-recorded',
     });
   }
   return { decisions, flips };
