@@ -81,6 +81,7 @@ function slope(points: readonly [number, number][]): number {
  * to the platform. The host's RSS and heap are sampled every 10 s.
  */
 export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<SoakFigures> {
+  console.log(`\nSoak: ${minutes} min, ${count(rate)} msg/s over the webhook to ${chats} chats, each answered by a reply row (external runtime: the bench plays the agents); host in its own process, sampled every ${SAMPLE_EVERY_MS / 1000} s`);
   const platform = await startPlatform();
   const host = await startHostProcess({ kind: 'webhook', chats, deliverUrl: platform.url });
   const http = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -96,6 +97,7 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
   let sent = 0;
   let replies = 0;
   let refused = 0;
+  let acknowledged = 0;
   const inFlight = new Set<Promise<void>>();
   const samples: SoakSample[] = [];
   try {
@@ -105,6 +107,11 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
     const sample = async () => {
       const figures = await host.measure();
       samples.push({ seconds: elapsed(), rssBytes: figures.rssBytes, heapUsedBytes: figures.heapUsedBytes });
+      // As it goes: a long soak that falls behind or grows shows it before its end.
+      console.log(
+        `  ${elapsed().toFixed(0).padStart(5)} s  RSS ${(figures.rssBytes / 2 ** 20).toFixed(0)} MiB  heap ${(figures.heapUsedBytes / 2 ** 20).toFixed(0)} MiB  ` +
+          `sent ${count(sent)}  acknowledged ${count(acknowledged)}  delivered ${count(figures.deliveries)}  events ${count(figures.position - first.position)}`,
+      );
     };
     await sample();
     let nextSample = SAMPLE_EVERY_MS;
@@ -119,6 +126,7 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
         const request = post(host.ready.url!, http, { platformId: `p-${c}`, messageId: `m-${i}`, content: { text: `hello ${i}` } })
           .then((status) => {
             if (status !== 202) refused++;
+            else acknowledged++;
           }, () => void refused++)
           .finally(() => inFlight.delete(request));
         inFlight.add(request);
@@ -163,7 +171,6 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
 export function printSoak(soak: SoakFigures): void {
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   const span = ({ start, max, end }: SoakFigures['rss']) => `start ${mib(start)} / max ${mib(max)} / end ${mib(end)} MiB`;
-  console.log(`\nSoak: ${soak.minutes} min, ${count(soak.rate)} msg/s over the webhook to ${soak.chats} chats, each answered by a reply row (external runtime: the bench plays the agents); host in its own process, sampled every ${SAMPLE_EVERY_MS / 1000} s`);
   console.log(`  sent ${count(soak.messagesSent)} messages, ${count(soak.repliesWritten)} replies written, ${count(soak.repliesDelivered)} delivered, ${count(soak.events)} events written; errors: ${count(soak.refused)} messages refused, ${count(soak.deliveryFailures)} failed delivery attempts`);
   console.log(`  RSS ${span(soak.rss)}   heap ${span(soak.heap)}`);
   console.log(
