@@ -35,6 +35,8 @@ export interface SoakSample {
 
 export interface SoakFigures extends SoakOptions {
   messagesSent: number;
+  /** Messages answered 202 by the end of the soak's time: fewer than sent means the host fell behind the rate. */
+  acknowledgedInTime: number;
   repliesWritten: number;
   repliesDelivered: number;
   /** Events the host wrote to its log during the soak. */
@@ -141,6 +143,7 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
       const wait = slice * SLICE_MS - (performance.now() - started);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
+    const acknowledgedInTime = acknowledged;
     await Promise.all(inFlight);
     const last: HostFigures = await host.measure();
     const secondHalf = samples.filter((s) => s.seconds >= (minutes * 60) / 2).map((s): [number, number] => [s.seconds / 60, s.rssBytes / 2 ** 20]);
@@ -149,6 +152,7 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
     return {
       minutes, rate, chats,
       messagesSent: sent,
+      acknowledgedInTime,
       repliesWritten: replies,
       repliesDelivered: last.deliveries,
       events: last.position - first.position,
@@ -171,7 +175,7 @@ export async function runSoak({ minutes, rate, chats }: SoakOptions): Promise<So
 export function printSoak(soak: SoakFigures): void {
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   const span = ({ start, max, end }: SoakFigures['rss']) => `start ${mib(start)} / max ${mib(max)} / end ${mib(end)} MiB`;
-  console.log(`  sent ${count(soak.messagesSent)} messages, ${count(soak.repliesWritten)} replies written, ${count(soak.repliesDelivered)} delivered, ${count(soak.events)} events written; errors: ${count(soak.refused)} messages refused, ${count(soak.deliveryFailures)} failed delivery attempts`);
+  console.log(`  sent ${count(soak.messagesSent)} messages (${count(soak.acknowledgedInTime)} acknowledged within the soak's time), ${count(soak.repliesWritten)} replies written, ${count(soak.repliesDelivered)} delivered, ${count(soak.events)} events written; errors: ${count(soak.refused)} messages refused, ${count(soak.deliveryFailures)} failed delivery attempts`);
   console.log(`  RSS ${span(soak.rss)}   heap ${span(soak.heap)}`);
   console.log(
     `  RSS slope over the second half: ${soak.slopeMiBPerMinute.toFixed(2)} MiB/min   target < ${SOAK_TARGET.slopeMiBPerMinute} MiB/min (flat)  ${verdict(soak.flat)}`,
