@@ -46,7 +46,7 @@ function rawSingleRowRate(dir: string, rows: number): number {
 }
 
 /** A platform that answers every POST (the typing notices) at once. */
-async function startPlatform(): Promise<{ server: Server; url: string }> {
+export async function startPlatform(): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
@@ -55,7 +55,7 @@ async function startPlatform(): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-function post(url: string, agent: Agent, body: unknown): Promise<number> {
+export function post(url: string, agent: Agent, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
       res.resume();

@@ -1,39 +1,22 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { filter, firstValueFrom, scan } from 'rxjs';
-import type { ChannelAdapter } from '../src/adapters/channels/channel';
 import { sessionDir } from '../src/adapters/session-db';
-import { CreateAgentGroup, UpdateAgentGroup } from '../src/commands/agent-groups';
+import { CreateAgentGroup } from '../src/commands/agent-groups';
 import { receiveInbound } from '../src/commands/inbound';
 import { RegisterMessagingGroup, WireChannel } from '../src/commands/messaging-groups';
 import { RouteOutbound } from '../src/commands/outbound';
 import { loadConfig } from '../src/config';
 import { Host } from '../src/host';
 import { createLogger } from '../src/logger';
+import { InstantChannel, startHostProcess, startWithSessions, stopAndRemove } from './host-process';
 import { count, percentile, verdict } from './measure';
 
 /** Issue 16's targets for replies and for idle sessions. */
 export const OUTBOUND_TARGET = { p50Ms: 20, p99Ms: 100, idleFds: 64, idleRssMiB: 200, idleCpuShare: 0.05 };
-
-/** The platform end of the benchmark: in-process, answers at once, so the host is what is measured. */
-class InstantChannel implements ChannelAdapter {
-  readonly channelType = 'bench';
-  private sent = 0;
-  /** Called with each delivery's platform id, as it is delivered. */
-  onDeliver: ((platformId: string) => void) | undefined;
-  async setup(): Promise<void> {}
-  async teardown(): Promise<void> {}
-  isConnected(): boolean {
-    return true;
-  }
-  async deliver(platformId: string): Promise<string> {
-    this.onDeliver?.(platformId);
-    return `pm-${++this.sent}`;
-  }
-}
 
 interface OutboundFigures {
   sessions: number;
@@ -55,39 +38,8 @@ function writeRows(dir: string, platformId: string, rows: number, from = 0): voi
   db.close();
 }
 
-/**
- * A host on the external runtime (the bench plays the agents, writing their rows itself,
- * so no agent process is measured) with `sessions` wired chats, each with its session open.
- */
-async function startWithSessions(sessions: number, env: Record<string, string> = {}): Promise<{ host: Host; channel: InstantChannel; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-outbound-'));
-  const channel = new InstantChannel();
-  const host = await Host.start(loadConfig({ dataDir }, { SWITCHYARD_RUNTIME: 'external', ...env }), { channels: [channel], logger: createLogger('silent') });
-  const { bus } = host.core;
-  bus.dispatch(CreateAgentGroup.envelope('ag', { agentGroupId: 'ag-bench', name: 'Bench', folder: 'bench' }));
-  // The default 60 rows a minute would drop all but the first 60 rows as rate-limited (and the bench would wait for ever).
-  bus.dispatch(UpdateAgentGroup.envelope('limits', { agentGroupId: 'ag-bench', outboundPerMinute: 100_000 }));
-  // In batches: a thousand sessions are set up in seconds, not a thousand fsyncs each.
-  for (let first = 0; first < sessions; first += 100) {
-    bus.dispatchBatch(
-      Array.from({ length: Math.min(100, sessions - first) }, (_, k) => first + k).flatMap((s) => [
-        RegisterMessagingGroup.envelope(`mg-${s}`, { messagingGroupId: `mg-${s}`, channelType: 'bench', platformId: `p-${s}` }),
-        WireChannel.envelope(`wire-${s}`, { messagingGroupId: `mg-${s}`, agentGroupId: 'ag-bench' }),
-        receiveInbound({ channelType: 'bench', platformId: `p-${s}`, messageId: 'hello', content: { text: 'hi' }, timestamp: new Date().toISOString() }),
-      ]),
-    );
-  }
-  await host.settled();
-  return { host, channel, dataDir };
-}
-
-async function stopAndRemove(host: Host, dataDir: string): Promise<void> {
-  await host.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-}
-
 async function measureOutbound(sessions: number, rowsPerSession: number): Promise<OutboundFigures> {
-  const { host, dataDir } = await startWithSessions(sessions, { SWITCHYARD_POLL_INTERVAL_MS: '20' });
+  const { host, dataDir } = await startWithSessions(sessions, new InstantChannel(), { SWITCHYARD_POLL_INTERVAL_MS: '20' });
   try {
     const total = sessions * rowsPerSession;
     const delivered = firstValueFrom(
@@ -115,7 +67,7 @@ async function measureOutbound(sessions: number, rowsPerSession: number): Promis
  * folder watch: from the agent's commit to outbound.db to the channel's deliver call.
  */
 async function measureReplyLatency(rows: number): Promise<{ p50: number; p99: number }> {
-  const { host, channel, dataDir } = await startWithSessions(1);
+  const { host, channel, dataDir } = await startWithSessions(1, new InstantChannel());
   try {
     const session = host.core.views.sessions.list()[0]!;
     const dir = sessionDir(dataDir, session.agent_group_id, session.id);
@@ -144,21 +96,22 @@ export interface IdleFigures {
 
 /**
  * `sessions` open sessions whose agents write nothing, under the default poll: what the
- * host holds (file descriptors, RSS) and spends (CPU) once their handles have gone idle.
+ * host process holds (file descriptors, RSS) and spends (CPU) once their handles have gone
+ * idle. The host runs in a process of its own, so none of this is the bench's.
  */
 async function measureIdleSessions(sessions: number, settleMs: number, windowMs: number): Promise<IdleFigures> {
-  const { host, dataDir } = await startWithSessions(sessions);
+  const host = await startHostProcess({ kind: 'idle', sessions });
   try {
     // Past the poller's idle time (10 s), so what is measured is the idle state.
     await new Promise((resolve) => setTimeout(resolve, settleMs));
-    const cpu = process.cpuUsage();
+    const before = await host.measure();
     const started = performance.now();
     await new Promise((resolve) => setTimeout(resolve, windowMs));
-    const used = process.cpuUsage(cpu);
+    const after = await host.measure();
     const seconds = (performance.now() - started) / 1000;
-    return { sessions, fds: readdirSync('/proc/self/fd').length, rssBytes: process.memoryUsage().rss, cpuShare: (used.user + used.system) / 1e6 / seconds, seconds };
+    return { sessions, fds: after.fds, rssBytes: after.rssBytes, cpuShare: (after.cpuSeconds - before.cpuSeconds) / seconds, seconds };
   } finally {
-    await stopAndRemove(host, dataDir);
+    await host.stop();
   }
 }
 

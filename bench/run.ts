@@ -7,6 +7,7 @@ import { FIRST_WINDOW, generateLog, measureReadInChild, type ReadFigures } from 
 import { printOperateBench, runOperateBench } from './operate';
 import { printOutboundBench, runOutboundBench } from './outbound';
 import { printPostgresBench, runPostgresBench } from './postgres';
+import { printSoak, runSoak, soakOptionsFrom } from './soak';
 import { printTriggerBench, runTriggerBench } from './triggers';
 import { runWriteBench, type WriteBench, type WriteFigures, type WriteRound } from './write-path';
 import { printWriteCostsBench, runWriteCostsBench } from './write-costs';
@@ -16,6 +17,7 @@ const QUICK = process.argv.includes('--quick') || process.env.SWITCHYARD_BENCH_Q
 const WRITE = QUICK ? { singleCommands: 1_000, batchCommands: 20_000, batchSize: 100, rounds: 3 } : { singleCommands: 2_000, batchCommands: 50_000, batchSize: 100, rounds: 3 };
 const LOG_EVENTS = QUICK ? 200_000 : 1_000_000;
 /** The operating benchmark builds its log through the bus (minutes at 1M): SWITCHYARD_BENCH_OPERATE_EVENTS shrinks it. */
+const SOAK = soakOptionsFrom(process.argv, QUICK);
 const OPERATE_EVENTS = Number(process.env.SWITCHYARD_BENCH_OPERATE_EVENTS ?? (QUICK ? 100_000 : 1_000_000));
 const TARGET = { groupCommitRatio: 0.8, readAllPerSecond: 200_000 };
 /**
@@ -91,6 +93,9 @@ async function main(): Promise<void> {
       const outbound = await runOutboundBench(QUICK);
       printOutboundBench(outbound);
 
+      const soak = await runSoak(SOAK);
+      printSoak(soak);
+
       const triggers = runTriggerBench();
       printTriggerBench(triggers);
 
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
       return {
         inbound,
         outbound,
+        soak,
         triggers,
         operate,
         write: { ...write, groupCommitTarget: TARGET.groupCommitRatio, groupCommitPass: groupCommitMet(write.batch) },

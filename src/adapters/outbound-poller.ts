@@ -9,7 +9,7 @@ import { Checkpoints } from '../events/checkpoints';
 import { InboundRouted } from '../events/inbound';
 import { OutboundDropped, type OutboundRowAsRead } from '../events/outbound';
 import type { Logger } from '../logger';
-import type { SessionRow } from '../projections/sessions';
+import type { SessionFolderRef } from '../projections/sessions';
 import { watchFolderFiles } from './folder-watch';
 import { OUTBOUND_DB, openOutboundDb, sessionDir, UnsafePathError } from './session-db';
 import { SessionGuard } from './session-guard';
@@ -27,6 +27,15 @@ export interface OutboundPollerOptions {
   watch?: boolean;
   /** A session whose outbound.db has not changed for this long gives its handle back (default 10 s); reopened on its next change. */
   idleHandleMs?: number;
+  /**
+   * The slowest the timed poll gets for a session whose folder watch is live and whose
+   * outbound.db stays unchanged (default 5 s): its interval doubles from `intervalMs` up
+   * to this, and drops back at its next change. A session without a working watch is
+   * read every `intervalMs`, as before.
+   */
+  idlePollMaxMs?: number;
+  /** At most this many outbound.db handles stay open; the least recently read is closed first (default 32). */
+  maxOpenHandles?: number;
   /** Rows read per session per tick: bounds one group-commit batch. */
   batchSize?: number;
   clock?: () => Date;
@@ -124,6 +133,16 @@ interface Handle {
 }
 
 /**
+ * When the timed poll next reads an idle, watched session, and the interval that got it
+ * there. Absent for a session that changed at its last read or has no live watch: read
+ * at every tick.
+ */
+interface Backoff {
+  nextAt: number;
+  intervalMs: number;
+}
+
+/**
  * A file's timestamps are coarse (the kernel's tick): a commit right after a look could
  * leave size and times as they were. Only a file untouched for this long is trusted to
  * be unchanged when it looks the same.
@@ -153,7 +172,7 @@ function outboundFile(path: string, now: number): { identity: string; state: str
  */
 export class OutboundPoller {
   private readonly checkpoints: Checkpoints;
-  /** Open outbound.db handles by session, with the identity of the file each was opened on. */
+  /** Open outbound.db handles by session, with the identity of the file each was opened on, least recently read first. */
   private readonly handles = new Map<string, Handle>();
   private readonly cursors = new Map<string, Cursor>();
   private timer: NodeJS.Timeout | undefined;
@@ -163,6 +182,8 @@ export class OutboundPoller {
   private readonly watchers = new Map<string, FSWatcher>();
   /** Sessions a watch (or a routed message) asked to be read on the next turn of the event loop. */
   private readonly wanted = new Set<string>();
+  /** Idle watched sessions the timed poll leaves alone until their time comes (one scheduler for all of them: the tick). */
+  private readonly backoffs = new Map<string, Backoff>();
   private routed: Subscription | undefined;
 
   constructor(
@@ -201,19 +222,29 @@ export class OutboundPoller {
     for (const { db } of this.handles.values()) db.close();
     this.handles.clear();
     this.cursors.clear();
+    this.backoffs.clear();
   }
 
-  /** One pass over every active session. Returns the number of rows dispatched. */
+  /**
+   * One pass over every active session, but for the idle watched ones whose backed-off
+   * time has not come: their watch reads them the moment they change. Returns the number
+   * of rows dispatched.
+   */
   tick(): number {
-    const active = this.core.views.sessions.list().filter((session) => session.status === 'active');
+    const active = this.core.views.sessions.activeFolders();
     // A session that stopped being active (closed, quarantined) is no longer watched.
     const activeIds = new Set(active.map((session) => session.id));
     for (const sessionId of [...this.watchers.keys()]) if (!activeIds.has(sessionId)) this.unwatch(sessionId);
-    return this.pollSessions(active);
+    const now = this.now();
+    return this.pollSessions(active.filter((session) => (this.backoffs.get(session.id)?.nextAt ?? now) <= now));
+  }
+
+  private now(): number {
+    return (this.options.clock?.() ?? new Date()).getTime();
   }
 
   /** Reads the given sessions; one loop owns them, so a pass never overlaps another. */
-  private pollSessions(sessions: readonly SessionRow[]): number {
+  private pollSessions(sessions: readonly SessionFolderRef[]): number {
     if (this.ticking) return 0;
     this.ticking = true;
     try {
@@ -239,6 +270,8 @@ export class OutboundPoller {
 
   /** Reads a session on the next turn of the event loop; many asks before then are one read. */
   private want(sessionId: string): void {
+    // A change seen: the timed poll is back to its full rate for this session until it is idle again.
+    this.backoffs.delete(sessionId);
     if (this.wanted.size === 0) {
       setImmediate(() => {
         if (!this.timer) return; // stopped meanwhile
@@ -254,7 +287,7 @@ export class OutboundPoller {
   }
 
   /** Starts watching a session's folder once it has been read from; a folder that cannot be watched is left to the tick. */
-  private watch(session: SessionRow): void {
+  private watch(session: SessionFolderRef): void {
     if (!(this.options.watch ?? true) || this.watchers.has(session.id) || !this.cursors.has(session.id)) return;
     const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
     const stopWatching = (error: unknown) => {
@@ -271,6 +304,24 @@ export class OutboundPoller {
   private unwatch(sessionId: string): void {
     this.watchers.get(sessionId)?.close();
     this.watchers.delete(sessionId);
+    // Without a watch only the poll sees its rows: read at every tick again.
+    this.backoffs.delete(sessionId);
+  }
+
+  /**
+   * After a read that found the file as it was: a watched session's next timed read is put
+   * off twice as long as the last (up to idlePollMaxMs, never past a waiting row's due
+   * time); any change, or no live watch, brings it back to every tick.
+   */
+  private scheduleNextRead(sessionId: string, unchanged: boolean, now: number): void {
+    if (!unchanged || !this.watchers.has(sessionId)) {
+      this.backoffs.delete(sessionId);
+      return;
+    }
+    const base = this.options.intervalMs ?? 250;
+    const intervalMs = Math.min(Math.max(base, (this.backoffs.get(sessionId)?.intervalMs ?? base / 2) * 2), this.options.idlePollMaxMs ?? 5_000);
+    const firstDue = this.cursors.get(sessionId)?.waiting.reduce((earliest, w) => Math.min(earliest, w.dueAt), Infinity) ?? Infinity;
+    this.backoffs.set(sessionId, { nextAt: Math.min(now + intervalMs, firstDue), intervalMs });
   }
 
   /**
@@ -281,9 +332,9 @@ export class OutboundPoller {
    * is the rowid below which every row is decided: after a restart the rows above it are
    * read again, and command ids make the repeat harmless.
    */
-  private pollSession(session: SessionRow): number {
+  private pollSession(session: SessionFolderRef): number {
     const dir = sessionDir(this.dataDir, session.agent_group_id, session.id);
-    const now = (this.options.clock?.() ?? new Date()).getTime();
+    const now = this.now();
     // Absent: not yet made by the host. A link or anything else in its place throws.
     const file = outboundFile(join(dir, OUTBOUND_DB), Date.now());
     if (!file) {
@@ -296,6 +347,7 @@ export class OutboundPoller {
     if (comeDue.length === 0 && file.state !== undefined && file.state === cursor.seen) {
       // Nothing written since the last read: no query, and after a while no open handle either.
       if (now - cursor.changedAt >= (this.options.idleHandleMs ?? 10_000)) this.closeHandle(session.id);
+      this.scheduleNextRead(session.id, true, now);
       return 0;
     }
     const handle = this.outboundDb(session.id, dir, file.identity);
@@ -335,6 +387,7 @@ export class OutboundPoller {
       });
     }
     this.cursors.set(session.id, next);
+    this.scheduleNextRead(session.id, false, now);
     return due.length;
   }
 
@@ -363,11 +416,22 @@ export class OutboundPoller {
   /**
    * The session's outbound.db, reopened (and checked again) whenever the file at its path
    * is no longer the one the handle has: an agent that swaps it for a link is caught.
+   * Open handles are capped: each holds a descriptor and ~150 KB of SQLite's caches and
+   * statements, and the allocator keeps what a thousand of them once took (a host that
+   * read 1,000 new sessions at once stayed 150 MiB larger for good). Reopening one
+   * costs about half a millisecond.
    */
   private outboundDb(sessionId: string, dir: string, identity: string): Handle {
     const open = this.handles.get(sessionId);
-    if (open && open.identity === identity) return open;
+    if (open && open.identity === identity) {
+      // Most recently read goes last, so the first in the map is the one to close.
+      this.handles.delete(sessionId);
+      this.handles.set(sessionId, open);
+      return open;
+    }
     this.closeHandle(sessionId);
+    const leastRecent = this.handles.keys().next();
+    if (!leastRecent.done && this.handles.size >= (this.options.maxOpenHandles ?? 32)) this.closeHandle(leastRecent.value);
     const db = openOutboundDb(dir);
     const handle = {
       db,

@@ -177,6 +177,62 @@ describe('the outbound poller decides every row the container writes, once (real
     expect(openOutboundFiles()).toBe(0);
   });
 
+  /** Makes outbound.db look written long ago, so its size and times alone tell whether it changed since. */
+  const settle = (folder = dir) => {
+    const longAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(join(folder, 'outbound.db'), longAgo, longAgo);
+  };
+
+  it('leaves an idle session whose folder watch is live to its watch, yet still reads a row the watch missed once its backed-off poll comes', () => {
+    const poll = poller({ intervalMs: 250, idlePollMaxMs: 2_000 });
+    insertRows(chat('first', 1));
+    poll.tick(); // read, and its folder watched from now on
+    settle();
+    poll.tick(); // the file is seen as it is
+    poll.tick(); // unchanged: its next timed read is put off
+
+    // The watch's event only ever arrives on a later turn of the event loop, which these
+    // synchronous ticks never give it: as far as the poller knows, the watch missed it.
+    insertRows(chat('missed', 3));
+    settle();
+    for (let i = 0; i < 5; i++) poll.tick();
+    expect(outcomes()).toEqual({ first: 'routed' });
+
+    now = new Date(now.getTime() + 2_000);
+    poll.tick();
+    expect(outcomes()).toEqual({ first: 'routed', missed: 'routed' });
+    poll.stop();
+  });
+
+  it('reads a session without a folder watch at every tick, as before', () => {
+    const poll = poller({ intervalMs: 250, idlePollMaxMs: 2_000, watch: false });
+    insertRows(chat('first', 1));
+    poll.tick();
+    settle();
+    poll.tick();
+    poll.tick();
+    insertRows(chat('next', 3));
+    settle();
+    poll.tick();
+    expect(outcomes()).toEqual({ first: 'routed', next: 'routed' });
+    poll.stop();
+  });
+
+  it('keeps no more outbound.db handles open than its cap, closing the least recently read, and still decides every session’s rows', () => {
+    const folders = core.views.sessions.list().map((session) => sessionDir(dataDir(), session.agent_group_id, session.id));
+    expect(folders.length).toBeGreaterThan(2);
+    const poll = poller({ maxOpenHandles: 2, watch: false });
+    folders.forEach((folder, i) => {
+      initSessionFolder(folder);
+      writeOutbound(folder, [{ id: `row-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `from session ${i}` } }]);
+    });
+    poll.tick();
+    expect(openOutboundFiles()).toBe(2);
+    expect(decisions().map((d) => d.outboundId).sort()).toEqual(folders.map((_, i) => `row-${i}`).sort());
+    poll.stop();
+    expect(openOutboundFiles()).toBe(0);
+  });
+
   it('decides a row written later with a seq below the checkpoint, and NULL, text, fractional, negative and host-parity seqs, each once', () => {
     const poll = poller();
     insertRows(chat('first', 9));
