@@ -248,21 +248,33 @@ export class OutboundPoller {
     if (this.ticking) return 0;
     this.ticking = true;
     try {
-      let dispatched = 0;
-      for (const session of sessions) {
-        try {
-          // A busy or quarantined folder is simply not read this time; the others are.
-          const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.pollSession(session));
-          if (outcome.status === 'done') {
-            dispatched += outcome.value;
-            this.watch(session);
-          } else this.forget(session.id);
-        } catch (error) {
-          this.forget(session.id);
-          this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');
+      // One commit (one fsync) for the rows of every session of the pass, not one per
+      // session: each session's work is a savepoint of it, so one that fails costs only its own.
+      return this.core.store.transaction(() => {
+        let dispatched = 0;
+        for (const session of sessions) {
+          try {
+            // A busy or quarantined folder is simply not read this time; the others are.
+            const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.core.store.transaction(() => this.pollSession(session)));
+            if (outcome.status === 'done') {
+              dispatched += outcome.value;
+              this.watch(session);
+            } else this.forget(session.id);
+          } catch (error) {
+            this.forget(session.id);
+            this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');
+          }
         }
+        return dispatched;
+      });
+    } catch (error) {
+      // The pass did not commit: the cursors are ahead of what was recorded. Read those rows again.
+      for (const session of sessions) {
+        this.forget(session.id);
+        this.cursors.delete(session.id);
       }
-      return dispatched;
+      this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessions: sessions.length }, 'outbound poll not committed: its rows are read again');
+      return 0;
     } finally {
       this.ticking = false;
     }

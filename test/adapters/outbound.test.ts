@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync, utimesSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
@@ -231,6 +231,28 @@ describe('the outbound poller decides every row the container writes, once (real
     expect(decisions().map((d) => d.outboundId).sort()).toEqual(folders.map((_, i) => `row-${i}`).sort());
     poll.stop();
     expect(openOutboundFiles()).toBe(0);
+  });
+
+  it('given rows in several sessions, when one pass reads them, then all are decided in one transaction; a session whose folder is tampered with costs only its own rows', () => {
+    const folders = core.views.sessions.list().map((session) => sessionDir(dataDir(), session.agent_group_id, session.id));
+    expect(folders.length).toBeGreaterThan(2);
+    const poll = poller({ watch: false });
+    folders.forEach((folder, i) => {
+      initSessionFolder(folder);
+      writeOutbound(folder, [{ id: `row-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `from session ${i}` } }]);
+    });
+    const before = core.store.committedTransactions();
+    poll.tick();
+    expect(core.store.committedTransactions() - before).toBe(1);
+    expect(decisions().map((d) => d.outboundId).sort()).toEqual(folders.map((_, i) => `row-${i}`).sort());
+
+    folders.forEach((folder, i) => writeOutbound(folder, [{ id: `again-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `again ${i}` } }]));
+    rmSync(join(folders[0]!, 'outbound.db'));
+    symlinkSync(join(folders[1]!, 'outbound.db'), join(folders[0]!, 'outbound.db'));
+    poll.tick();
+    const again = decisions().map((d) => d.outboundId).filter((id) => id.startsWith('again-'));
+    expect(again.sort()).toEqual(folders.slice(1).map((_, i) => `again-${i + 1}`).sort());
+    poll.stop();
   });
 
   it('decides a row written later with a seq below the checkpoint, and NULL, text, fractional, negative and host-parity seqs, each once', () => {

@@ -34,6 +34,12 @@ describe('indexes the write path reads through', () => {
     expect(plan(core, lookup!)).toEqual([expect.stringContaining('USING INDEX sessions_by_chat (messaging_group_id=? AND thread_id=? AND agent_group_id=? AND session_mode=?)')]);
   });
 
+  it('given the rate limit’s count of a session’s outbound rows of the last minute, when planned, then it reads the outbound rows’ own index alone, never the table', () => {
+    const count = viewStatements(core).find((sql) => sql.includes("direction = 'outbound' AND decided_at > ?"));
+    expect(count).toBeDefined();
+    expect(plan(core, count!).join('\n')).toContain('USING COVERING INDEX audit_outbound_by_session_time (session_id=? AND decided_at>?)');
+  });
+
   it.each([
     ['a command id’s earlier outcome', 'SELECT command_id, type, payload_hash, outcome FROM commands WHERE command_id = ?', 'USING PRIMARY KEY'],
     ['a stream’s version', 'SELECT stream_version FROM events WHERE stream = ? ORDER BY stream_version DESC LIMIT 1', 'USING COVERING INDEX sqlite_autoindex_events_2'],
