@@ -217,15 +217,8 @@ export interface InboundWriter {
 
 /** On the calling thread: for tests from sources and for one-shot commands. */
 export const inProcessInboundWriter: InboundWriter = {
-  write: (dir, events) => {
-    try {
-      writeSessionEvents(dir, events);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  },
-  close: () => Promise.resolve(),
+  write: async (dir, events) => writeSessionEvents(dir, events),
+  close: async () => undefined,
 };
 
 /** A failure as it crosses the thread boundary: what classifySessionFailure needs to judge it. */

@@ -255,7 +255,7 @@ export class OutboundPoller {
         for (const session of sessions) {
           try {
             // A busy or quarantined folder is simply not read this time; the others are.
-            const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.core.store.transaction(() => this.pollSession(session)));
+            const outcome = this.guard.run(session.id, 'outbound-poller', {}, () => this.pollSession(session));
             if (outcome.status === 'done') {
               dispatched += outcome.value;
               this.watch(session);
