@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import type { Outcome } from '../../commands/bus';
+import { CommandIdConflictError, type Outcome } from '../../commands/bus';
 import type { CommandEnvelope } from '../../commands/define';
 import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed, StopContainer, WakeSession } from '../../commands/containers';
 import type { Core } from '../../core';
@@ -38,7 +38,12 @@ export interface ContainerLifecycleOptions {
    */
   liveFrom: number;
   logger?: Logger;
+  /** Whether this host runs the session's agent (with the log on PostgreSQL: holds its lease). Default: all. */
+  owns?: (sessionId: string) => boolean;
 }
+
+/** The session an event of the lifecycle concerns. */
+const sessionOf = (event: RecordedEvent): string => (AgentMessageDelivered.is(event) ? event.data.targetSessionId : (event.data as { sessionId: string }).sessionId);
 
 /**
  * Carries out the container lifecycle the log decides: wakes a session when work arrives
@@ -54,6 +59,8 @@ export class ContainerLifecycle implements Reactor {
   );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
   private readonly queues = new SerialQueues((error, sessionId) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'));
+  /** Starts decided for sessions another host ran at the time: the one to carry out if this host takes the session over. */
+  private readonly startsElsewhere = new Map<string, z.output<typeof ContainerStarting.schema>>();
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -71,6 +78,10 @@ export class ContainerLifecycle implements Reactor {
       if (!this.hasLiveContainer(sessionId)) wakes.push(this.wakeCommand(sessionId, wokenBy, cause));
     };
     for (const event of events) {
+      if (!this.owns(sessionOf(event))) {
+        if (ContainerStarting.is(event)) this.startsElsewhere.set(event.data.sessionId, event.data);
+        continue;
+      }
       if (event.position <= this.options.liveFrom && !ContainerStarting.is(event) && !ContainerStopRequested.is(event)) continue;
       if (InboundRouted.is(event)) wake(event.data.sessionId, 'inbound', event);
       else if (AgentMessageDelivered.is(event)) wake(event.data.targetSessionId, 'agent-message', event);
@@ -88,6 +99,31 @@ export class ContainerLifecycle implements Reactor {
     // A wake that failed fails the burst, as a single dispatch did: the runner retries it, and command ids make the others' repeat harmless.
     const failed = this.core.bus.dispatchBatch(wakes).find((result) => result.status === 'failed');
     if (failed?.status === 'failed') throw failed.error;
+  }
+
+  private owns(sessionId: string): boolean {
+    return this.options.owns?.(sessionId) ?? true;
+  }
+
+  /**
+   * A session this host has just taken over: a start decided while nobody ran it is carried
+   * out; an agent the log thinks alive elsewhere (on a host that died with it) is recorded
+   * as gone, and the session woken here, to read what is pending in its new folder.
+   */
+  takeOver(sessionId: string): void {
+    const container = this.core.views.containers.get(sessionId);
+    const starting = this.startsElsewhere.get(sessionId);
+    this.startsElsewhere.delete(sessionId);
+    if (container?.status === 'starting') {
+      // Seen while another host ran the session: carried out here. Seen while this host
+      // held the lease already: its start is under way here, and must not be undone.
+      if (starting?.incarnationId === container.incarnation_id) this.enqueue(sessionId, () => this.start(starting));
+      return;
+    }
+    if (container && LIVE_STATUSES.has(container.status)) {
+      this.dispatch(RecordContainerExit.envelope(`exit:${container.incarnation_id}`, { sessionId, incarnationId: container.incarnation_id, exitCode: null, signal: null, reconciled: true }));
+    }
+    this.wake(sessionId, 'takeover');
   }
 
   private hasLiveContainer(sessionId: string): boolean {
@@ -119,6 +155,8 @@ export class ContainerLifecycle implements Reactor {
     if (!this.options.runtime.watchesAgents) return;
     const running = new Map((await this.options.runtime.list(this.options.installId)).map((c) => [c.incarnationId, c]));
     for (const container of this.core.views.containers.listLive()) {
+      // Another host's agents are that host's to reconcile.
+      if (!this.owns(container.session_id)) continue;
       const found = running.get(container.incarnation_id);
       running.delete(container.incarnation_id);
       const ids = { sessionId: container.session_id, incarnationId: container.incarnation_id };
@@ -139,6 +177,7 @@ export class ContainerLifecycle implements Reactor {
   async stopAll(): Promise<void> {
     const reason = 'host-shutdown';
     for (const container of this.core.views.containers.listLive()) {
+      if (!this.owns(container.session_id)) continue;
       const outcome = this.dispatch(StopContainer.envelope(`stop:${container.incarnation_id}:${reason}`, { sessionId: container.session_id, reason }));
       if (outcome.status === 'accepted') this.enqueue(container.session_id, () => this.stop({ sessionId: container.session_id, incarnationId: container.incarnation_id }));
     }
@@ -175,8 +214,10 @@ export class ContainerLifecycle implements Reactor {
       return;
     }
     const outcome = this.dispatch(RecordContainerStarted.envelope(`started:${incarnationId}`, { sessionId, incarnationId, runtimeId }));
-    // Asked to stop while it was starting: the stop request found no runtime id to act on.
-    if (outcome.status === 'rejected' && this.core.views.containers.get(sessionId)?.status === 'stopping') await this.stopAgent({ sessionId, incarnationId, runtimeId });
+    // Asked to stop while it was starting (the stop request found no runtime id to act on),
+    // or no longer the session's agent at all: either way this process must not run on.
+    const now = this.core.views.containers.get(sessionId);
+    if (outcome.status === 'rejected' && (now?.status === 'stopping' || now?.incarnation_id !== incarnationId)) await this.stopAgent({ sessionId, incarnationId, runtimeId });
   }
 
   /** The session folder, the group folder and the destinations file, written before every start (spec §7). */
@@ -229,8 +270,16 @@ export class ContainerLifecycle implements Reactor {
 
   private recordExit(exit: ContainerExit): void {
     const { sessionId, incarnationId, exitCode, signal, stderrTail } = exit;
-    const outcome = this.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode, signal, stderrTail: stderrTail.slice(-8000) }));
     const log = { event: 'ContainerExited', sessionId, incarnationId, exitCode, signal };
+    let outcome: Outcome;
+    try {
+      outcome = this.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode, signal, stderrTail: stderrTail.slice(-8000) }));
+    } catch (error) {
+      // Its end was recorded already, as reconciled (taken over, or found gone): the process's own exit adds nothing.
+      if (!(error instanceof CommandIdConflictError)) throw error;
+      this.options.logger?.debug(log, 'exit of an agent whose end was recorded already');
+      return;
+    }
     if (outcome.status === 'accepted') this.options.logger?.info(log, 'container exited');
     else this.options.logger?.debug({ ...log, code: outcome.code }, 'exit of a container that was no longer current');
   }
