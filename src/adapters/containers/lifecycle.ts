@@ -61,6 +61,8 @@ export class ContainerLifecycle implements Reactor {
   private readonly queues = new SerialQueues((error, sessionId) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'));
   /** Starts decided for sessions another host ran at the time: the one to carry out if this host takes the session over. */
   private readonly startsElsewhere = new Map<string, z.output<typeof ContainerStarting.schema>>();
+  /** The incarnations this host has set out to run, until they exit: a takeover must not count them as another host's. */
+  private readonly startedHere = new Set<string>();
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -92,7 +94,7 @@ export class ContainerLifecycle implements Reactor {
       else if (QuestionAnswered.is(event)) wake(event.data.sessionId, 'question-answered', event);
       // Stopped so that an approved change or a rebuilt image takes effect: the next start has it, and the notice waits for it.
       else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) wake(event.data.sessionId, event.data.reason, event);
-      else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
+      else if (ContainerStarting.is(event)) this.startHere(event.data);
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }
     if (wakes.length === 0) return;
@@ -114,10 +116,11 @@ export class ContainerLifecycle implements Reactor {
     const container = this.core.views.containers.get(sessionId);
     const starting = this.startsElsewhere.get(sessionId);
     this.startsElsewhere.delete(sessionId);
+    // Its start was seen once this host held the lease already (a session it opened itself): under way or running here.
+    if (container && this.startedHere.has(container.incarnation_id)) return;
     if (container?.status === 'starting') {
-      // Seen while another host ran the session: carried out here. Seen while this host
-      // held the lease already: its start is under way here, and must not be undone.
-      if (starting?.incarnationId === container.incarnation_id) this.enqueue(sessionId, () => this.start(starting));
+      // Decided while another host ran the session: carried out here. Not seen yet: the reactor starts it when it is.
+      if (starting?.incarnationId === container.incarnation_id) this.startHere(starting);
       return;
     }
     if (container && LIVE_STATUSES.has(container.status)) {
@@ -189,6 +192,11 @@ export class ContainerLifecycle implements Reactor {
     await this.queues.settled();
   }
 
+  private startHere(starting: z.output<typeof ContainerStarting.schema>): void {
+    this.startedHere.add(starting.incarnationId);
+    this.enqueue(starting.sessionId, () => this.start(starting));
+  }
+
   private enqueue(sessionId: string, action: () => Promise<void>): void {
     this.queues.enqueue(sessionId, action);
   }
@@ -196,9 +204,14 @@ export class ContainerLifecycle implements Reactor {
   private async start(starting: z.output<typeof ContainerStarting.schema>): Promise<void> {
     const { sessionId, incarnationId } = starting;
     const container = this.core.views.containers.get(sessionId);
-    if (container?.incarnation_id !== incarnationId || container.status !== 'starting') return;
-    const failed = (phase: 'prepare' | 'start', error: unknown) =>
+    if (container?.incarnation_id !== incarnationId || container.status !== 'starting') {
+      this.startedHere.delete(incarnationId);
+      return;
+    }
+    const failed = (phase: 'prepare' | 'start', error: unknown) => {
+      this.startedHere.delete(incarnationId);
       this.dispatch(RecordContainerStartFailed.envelope(`start-failed:${incarnationId}`, { sessionId, incarnationId, phase, error: error instanceof Error ? error.message : String(error) }));
+    };
     let spec: ContainerSpec;
     try {
       spec = this.prepare(sessionId, incarnationId, container.image);
@@ -270,6 +283,7 @@ export class ContainerLifecycle implements Reactor {
 
   private recordExit(exit: ContainerExit): void {
     const { sessionId, incarnationId, exitCode, signal, stderrTail } = exit;
+    this.startedHere.delete(incarnationId);
     const log = { event: 'ContainerExited', sessionId, incarnationId, exitCode, signal };
     let outcome: Outcome;
     try {
