@@ -19,7 +19,7 @@ import { QuestionAnswerRefused } from './events/questions';
 import { logDecisions } from './adapters/decision-log';
 import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
-import { PostgresLeases, sessionLease } from './adapters/pg-leases';
+import { channelLease, PostgresLeases, sessionLease } from './adapters/pg-leases';
 import { redactUrl } from './adapters/pg-replica';
 import { takeOverSession } from './adapters/session-takeover';
 import { SessionOpened } from './events/inbound';
@@ -150,8 +150,10 @@ export class Host {
     teardown.add('store', () => core.close());
     if (core.replica) teardown.add('replica follower', await core.replica.follow());
     const component = (name: string) => logger.child({ component: name });
-    // With the log on PostgreSQL, a host runs only the sessions whose lease it holds.
-    const leases = config.store === undefined ? undefined : PostgresLeases.open(config.store, installId(config.dataDir), () => core.views.sessions.list().filter((s) => s.status === 'active').map((s) => sessionLease(s.id)), { logger: component('leases') });
+    // With the log on PostgreSQL, a host runs only the sessions whose lease it holds, and receives on a channel's one connection only with its lease.
+    const connections = new Map(options.channels.flatMap((channel) => (channel.connection ? [[channelLease(channel.channelType), channel.connection] as const] : [])));
+    const wanted = () => [...connections.keys(), ...core.views.sessions.list().filter((s) => s.status === 'active').map((s) => sessionLease(s.id))];
+    const leases = config.store === undefined ? undefined : PostgresLeases.open(config.store, installId(config.dataDir), wanted, { logger: component('leases') });
     if (leases) teardown.add('leases', () => leases.stop());
     const owns = leases && ((sessionId: string) => leases.holds(sessionLease(sessionId)));
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
@@ -233,6 +235,7 @@ export class Host {
         conversations: host.conversations(channel.channelType),
         onInbound: (report) => host.receive(report),
         onAction: async (report) => host.decideByClick(report),
+        holdConnection: leases === undefined,
       });
     }
     delivery.start();
@@ -245,7 +248,17 @@ export class Host {
     sweep.run();
     sweep.start();
     if (leases) {
-      leases.onAcquired((name) => void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, name.slice('session:'.length)));
+      const failed = (name: string) => (error: unknown) => logger.error({ err: error, event: 'ChannelConnectionFailed', lease: name }, 'holding or releasing a channel connection failed');
+      leases.onAcquired((name) => {
+        const connection = connections.get(name);
+        if (connection) void connection.hold().catch(failed(name));
+        else void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, name.slice('session:'.length));
+      });
+      leases.onLost((name) => {
+        const connection = connections.get(name);
+        if (connection) void connection.release().catch(failed(name));
+        else containers.release(name.slice('session:'.length));
+      });
       leases.start();
       // A session this host opens is leased by it at once, before another host's next tick.
       const opened = core.store.subscribe({ after: core.store.lastPosition(), type: SessionOpened.type }).subscribe(() => void leases.tick());

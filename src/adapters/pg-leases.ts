@@ -18,6 +18,8 @@ const TAKE_OR_RENEW = `INSERT INTO leases (name, holder, expires_at)
   RETURNING name`;
 
 export const sessionLease = (sessionId: string) => `session:${sessionId}`;
+/** The lease on a channel's receiving connection (see ChannelConnection): one host at a time holds it. */
+export const channelLease = (channelType: string) => `channel:${channelType}`;
 
 export interface LeaseOptions {
   ttlMs?: number;
@@ -41,6 +43,7 @@ export class PostgresLeases {
   private ticking: Promise<void> | undefined;
   private again = false;
   private acquired: (name: string) => void = () => undefined;
+  private lost: (name: string) => void = () => undefined;
   private readonly ttlMs: number;
 
   private constructor(
@@ -76,6 +79,11 @@ export class PostgresLeases {
   /** Told of each lease this host newly holds (after the tick that took it). */
   onAcquired(handler: (name: string) => void): void {
     this.acquired = handler;
+  }
+
+  /** Told of each lease this host no longer holds: taken by another host, or lapsed while renewals failed. */
+  onLost(handler: (name: string) => void): void {
+    this.lost = handler;
   }
 
   start(): void {
@@ -122,20 +130,34 @@ export class PostgresLeases {
       now = new Set(result.rows.map((row) => row.name));
     } catch (error) {
       this.options.logger?.warn({ err: error, event: 'LeaseRenewalFailed' }, 'could not renew the leases: they lapse unless the next try succeeds');
+      // Past their expiry another host may hold them: whatever they guarded stops here, and starts again once they are back.
+      if (Date.now() >= this.validUntil) this.change(new Set(), 'lease lapsed');
       return;
     }
+    this.validUntil = started + this.ttlMs;
+    this.change(now, 'lease lost to another host');
+  }
+
+  private change(now: Set<string>, lostAs: string): void {
     const previous = this.held;
     this.held = now;
-    this.validUntil = started + this.ttlMs;
-    for (const name of previous) if (!now.has(name)) this.options.logger?.warn({ event: 'LeaseLost', lease: name, holder: this.holder }, 'lease lost to another host');
+    for (const name of previous) {
+      if (now.has(name)) continue;
+      this.options.logger?.warn({ event: 'LeaseLost', lease: name, holder: this.holder }, lostAs);
+      this.tell(this.lost, name);
+    }
     for (const name of now) {
       if (previous.has(name)) continue;
       this.options.logger?.info({ event: 'LeaseAcquired', lease: name, holder: this.holder }, 'lease acquired');
-      try {
-        this.acquired(name);
-      } catch (error) {
-        this.options.logger?.error({ err: error, event: 'LeaseTakeOverFailed', lease: name }, 'taking over a lease failed');
-      }
+      this.tell(this.acquired, name);
+    }
+  }
+
+  private tell(handler: (name: string) => void, name: string): void {
+    try {
+      handler(name);
+    } catch (error) {
+      this.options.logger?.error({ err: error, event: 'LeaseHandlerFailed', lease: name }, 'acting on a lease change failed');
     }
   }
 }

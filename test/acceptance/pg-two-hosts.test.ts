@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { startHost } from '../support/host-process';
-import { LOADED_MACHINE_MS, newDatabase, postgresRows, queryRows, replicaRows, wireAndy } from '../support/pg-hosts';
+import { killAgentsOf, LOADED_MACHINE_MS, newDatabase, postgresRows, queryRows, replicaRows, wireAndy } from '../support/pg-hosts';
 import { describeWithPostgres, usePostgres } from '../support/postgres';
 import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
@@ -49,23 +48,6 @@ async function everyMessageDelivered(url: string, count: number, ms = 90_000): P
     if (Date.now() > deadline) throw new Error(`after ${ms} ms only ${delivered} of ${count} messages have a delivered answer`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-/** The agents a SIGKILLed host left running (child processes of the process runtime): stopped, and waited for, at the end of a test. */
-async function killAgentsOf(runtimeIds: unknown[][]): Promise<void> {
-  const commandLine = (pid: number) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  // Only pids that are still agent runners: a stopped agent's pid may belong to anything by now.
-  const isAgent = (pid: number) => commandLine(pid).includes(join('docker', 'runner', 'main.js'));
-  const agents = runtimeIds.map(([runtimeId]) => Number(String(runtimeId).replace('process-', ''))).filter(isAgent);
-  for (const pid of agents) process.kill(pid, 'SIGKILL');
-  // Gone before the test's folders are removed: a dying agent may still be writing there.
-  await waitUntil(() => !agents.some(isAgent), 'the agents to end');
 }
 
 describeWithPostgres('two hosts on one PostgreSQL database (built CLI), each with its own data directory and webhook port', () => {

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { centralDatabasePath } from '../../src/core';
 import { runCli } from './cli';
+import { waitUntil } from './wait';
 import type { PostgresServer } from './postgres';
 
 /** The events columns both stores have, in one order. */
@@ -50,15 +53,33 @@ export function replicaRows(dataDir: string): unknown[][] {
   }
 }
 
-/** Agent group ag-andy wired to webhook chats with these platform ids, through the CLI writing to PostgreSQL. */
-export function wireAndy(dataDir: string, url: string, platformIds: readonly string[]): void {
+/** Agent group ag-andy wired to chats (webhook ones unless told) with these platform ids, through the CLI writing to PostgreSQL. */
+export function wireAndy(dataDir: string, url: string, platformIds: readonly string[], channelType = 'webhook'): void {
   const cli = (...args: string[]) => {
     const result = runCli(['--data-dir', dataDir, ...args], { SWITCHYARD_STORE: url });
     if (result.status !== 0) throw new Error(`switchyard ${args.join(' ')} failed: ${result.stderr}`);
   };
   cli('groups', 'create', '--name', 'Andy', '--folder', 'andy', '--id', 'ag-andy');
   for (const platformId of platformIds) {
-    cli('channels', 'register', '--channel-type', 'webhook', '--platform-id', platformId, '--name', `Chat ${platformId}`, '--id', `mg-${platformId}`);
-    cli('wirings', 'add', '--chat', `mg-${platformId}`, '--agent-group', 'ag-andy');
+    const id = `mg-${platformId.replace(/\W/g, '')}`;
+    cli('channels', 'register', '--channel-type', channelType, '--platform-id', platformId, '--name', `Chat ${platformId}`, '--id', id);
+    cli('wirings', 'add', '--chat', id, '--agent-group', 'ag-andy');
   }
+}
+
+/** The agents a SIGKILLed host left running (child processes of the process runtime): stopped, and waited for, at the end of a test. */
+export async function killAgentsOf(runtimeIds: unknown[][]): Promise<void> {
+  const commandLine = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  // Only pids that are still agent runners: a stopped agent's pid may belong to anything by now.
+  const isAgent = (pid: number) => commandLine(pid).includes(join('docker', 'runner', 'main.js'));
+  const agents = runtimeIds.map(([runtimeId]) => Number(String(runtimeId).replace('process-', ''))).filter(isAgent);
+  for (const pid of agents) process.kill(pid, 'SIGKILL');
+  // Gone before the test's folders are removed: a dying agent may still be writing there.
+  await waitUntil(() => !agents.some(isAgent), 'the agents to end');
 }

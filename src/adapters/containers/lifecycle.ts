@@ -129,6 +129,18 @@ export class ContainerLifecycle implements Reactor {
     this.wake(sessionId, 'takeover');
   }
 
+  /**
+   * A session whose lease went to another host (this one lapsed): its agent here must not
+   * run on beside the one started there. Its exit is recorded only if the log still names it.
+   */
+  release(sessionId: string): void {
+    this.enqueue(sessionId, async () => {
+      for (const running of await this.options.runtime.list(this.options.installId)) {
+        if (running.sessionId === sessionId) await this.options.runtime.stop(running.runtimeId);
+      }
+    });
+  }
+
   private hasLiveContainer(sessionId: string): boolean {
     const container = this.core.views.containers.get(sessionId);
     return container !== undefined && LIVE_STATUSES.has(container.status);
