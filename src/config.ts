@@ -6,6 +6,11 @@ import { UNCLAIMED_SYSTEM_ROW_MS } from './commands/retries';
 export const Config = z.object({
   dataDir: z.string().min(1).default('./data'),
   synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  /**
+   * The event log on PostgreSQL (postgres://…), shared by every host using it; unset = the
+   * data directory's SQLite file alone. Never echoed: it may hold a password.
+   */
+  store: z.string().regex(/^postgres(ql)?:\/\//, 'expected a PostgreSQL connection string (postgres://…)').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The webhook channel's inbound port on loopback; unset = no webhook channel. 0 = any free port. */
   webhookPort: z.coerce.number().int().min(0).max(65535).optional(),
@@ -47,6 +52,7 @@ export type Config = z.infer<typeof Config>;
 
 const FLAGS: Partial<Record<keyof Config, string>> = {
   dataDir: '--data-dir',
+  store: '--store',
   logLevel: '--log-level',
   webhookPort: '--webhook-port',
   webhookDeliverUrl: '--webhook-deliver-url',
@@ -60,6 +66,7 @@ const FLAGS: Partial<Record<keyof Config, string>> = {
 const ENVIRONMENT: Record<keyof Config, string> = {
   dataDir: 'SWITCHYARD_DATA_DIR',
   synchronous: 'SWITCHYARD_SYNCHRONOUS',
+  store: 'SWITCHYARD_STORE',
   logLevel: 'SWITCHYARD_LOG_LEVEL',
   webhookPort: 'SWITCHYARD_WEBHOOK_PORT',
   webhookDeliverUrl: 'SWITCHYARD_WEBHOOK_DELIVER_URL',

@@ -7,6 +7,7 @@ import { assertDatabaseFile, createDatabaseFile, openDatabase, type Synchronous 
 import { eventRegistry } from './events';
 import { EventStore } from './events/store';
 import type { Logger } from './logger';
+import { PostgresReplica } from './adapters/pg-replica';
 import { createViews, projections, type Views } from './projections';
 import { ProjectionRunner } from './projections/runner';
 
@@ -15,6 +16,8 @@ export interface Core {
   bus: CommandBus;
   views: Views;
   projections: ProjectionRunner;
+  /** With a PostgreSQL store: the replica this file is of it. */
+  replica?: PostgresReplica;
   close(): void;
 }
 
@@ -27,6 +30,12 @@ export interface CoreOptions {
    * read-only and never changed.
    */
   readonly?: boolean;
+  /**
+   * A PostgreSQL connection string: the log's truth is there and this file becomes its
+   * replica (caught up now, and in every write transaction). Ignored when readonly: reads
+   * are served by the replica as it stands.
+   */
+  store?: string;
 }
 
 /** A database an older switchyard wrote: a read-only open does not migrate it. */
@@ -74,7 +83,25 @@ export function openCore(path: string, options: CoreOptions = {}): Core {
     ...(options.logger && { logger: options.logger.child({ component: 'bus' }) }),
   });
   bus.register(...commandDefinitions);
-  return { store, bus, views, projections: runner, close: () => store.close() };
+  if (options.store === undefined || options.readonly) return { store, bus, views, projections: runner, close: () => store.close() };
+  let replica: PostgresReplica;
+  try {
+    replica = PostgresReplica.open(store, runner, options.store, options.logger ? { logger: options.logger.child({ component: 'replica' }) } : {});
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  return {
+    store,
+    bus,
+    views,
+    projections: runner,
+    replica,
+    close: () => {
+      replica.close();
+      store.close();
+    },
+  };
 }
 
 /** Opens the central database of a data directory, creating the directory if needed. */

@@ -19,6 +19,10 @@ import { QuestionAnswerRefused } from './events/questions';
 import { logDecisions } from './adapters/decision-log';
 import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
+import { channelLease, PostgresLeases, sessionLease } from './adapters/pg-leases';
+import { redactUrl } from './adapters/pg-replica';
+import { takeOverSession } from './adapters/session-takeover';
+import { SessionOpened } from './events/inbound';
 import { writeFileAtomic } from './adapters/session-db';
 import { packageRoot } from './db/package-root';
 import { GroupCommitter } from './commands/group-commit';
@@ -67,6 +71,7 @@ const INBOUND_GATHER_MAX = 128;
 
 /** How often host.json's channel connections are looked at again. */
 const HOST_FACTS_INTERVAL_MS = 15_000;
+const LEASES_FACTS_INTERVAL_MS = 1_000;
 
 /** What a start has set going, undone last first: by a start that fails half-way, and by stop. */
 class Teardown {
@@ -106,6 +111,8 @@ export class Host {
     readonly runtime: ContainerRuntime,
     private readonly logger: Logger,
     private readonly teardown: Teardown,
+    /** With the log on PostgreSQL: the sessions this host runs. */
+    readonly leases?: PostgresLeases,
   ) {
     this.inbound = new GroupCommitter(core.bus, { maxWaitMs: INBOUND_GATHER_MS, maxCommands: INBOUND_GATHER_MAX });
   }
@@ -139,9 +146,16 @@ export class Host {
   /** Starts each part and registers its stop; the stops run in reverse, so the order here is also stop's. */
   private static async assemble(config: Config, options: HostOptions, teardown: Teardown): Promise<Host> {
     const logger = options.logger;
-    const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger });
+    const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger, ...(config.store !== undefined && { store: config.store }) });
     teardown.add('store', () => core.close());
+    if (core.replica) teardown.add('replica follower', await core.replica.follow());
     const component = (name: string) => logger.child({ component: name });
+    // With the log on PostgreSQL, a host runs only the sessions whose lease it holds, and receives on a channel's one connection only with its lease.
+    const connections = new Map(options.channels.flatMap((channel) => (channel.connection ? [[channelLease(channel.channelType), channel.connection] as const] : [])));
+    const wanted = () => [...connections.keys(), ...core.views.sessions.list().filter((s) => s.status === 'active').map((s) => sessionLease(s.id))];
+    const leases = config.store === undefined ? undefined : PostgresLeases.open(config.store, installId(config.dataDir), wanted, { logger: component('leases') });
+    if (leases) teardown.add('leases', () => leases.stop());
+    const owns = leases && ((sessionId: string) => leases.holds(sessionLease(sessionId)));
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
     teardown.add('runtime', () => runtime.close());
     core.views.host.wake = { runtime: runtime.kind, defaultImage: config.agentImage };
@@ -153,18 +167,21 @@ export class Host {
       agentEnv: agentEnv(config),
       liveFrom: core.store.lastPosition(),
       logger: component('containers'),
+      ...(owns && { owns }),
     });
     await containers.reconcile();
     // One failure policy for every component that touches session folders, so a folder busy for one is busy for all.
-    const guard = new SessionGuard(core, { logger: component('session-guard') });
+    const guard = new SessionGuard(core, { logger: component('session-guard'), ...(owns && { owns }) });
     const decisions = logDecisions(core.store, component('decisions'), core.store.lastPosition());
     teardown.add('decision log', () => decisions.unsubscribe());
     const inboundWriter = WorkerInboundWriter.startIfBuilt();
     // Added before the reactors, so closed after they stopped: the folder writer's last burst is written.
     teardown.add('inbound.db writer', () => inboundWriter.close());
+    const folders = new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard, writer: inboundWriter });
+    const destinations = new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard });
     const reactors = [
-      new ReactorRunner(core.store, new SessionFolderReactor(config.dataDir, core, { logger: component('session-folder'), guard, writer: inboundWriter }), { logger }),
-      new ReactorRunner(core.store, new DestinationsFileReactor(config.dataDir, core, { logger: component('destinations-file'), guard }), { logger }),
+      new ReactorRunner(core.store, folders, { logger }),
+      new ReactorRunner(core.store, destinations, { logger }),
       new ReactorRunner(core.store, containers, { logger }),
     ];
     // What a group's approved packages become: a docker image, or a package folder for child processes; external agents are someone else's.
@@ -210,7 +227,7 @@ export class Host {
       logger: component('sweep'),
       guard,
     });
-    const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, logger, teardown);
+    const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, logger, teardown, leases);
     for (const channel of options.channels) {
       // Registered first: a channel whose setup failed half-way may hold something already.
       teardown.add(`${channel.channelType} channel`, () => channel.teardown());
@@ -218,6 +235,7 @@ export class Host {
         conversations: host.conversations(channel.channelType),
         onInbound: (report) => host.receive(report),
         onAction: async (report) => host.decideByClick(report),
+        holdConnection: leases === undefined,
       });
     }
     delivery.start();
@@ -229,6 +247,23 @@ export class Host {
     // Work left pending while the host was down is found by a first pass now, not in a minute.
     sweep.run();
     sweep.start();
+    if (leases) {
+      const failed = (name: string) => (error: unknown) => logger.error({ err: error, event: 'ChannelConnectionFailed', lease: name }, 'holding or releasing a channel connection failed');
+      leases.onAcquired((name) => {
+        const connection = connections.get(name);
+        if (connection) void connection.hold().catch(failed(name));
+        else void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, name.slice('session:'.length));
+      });
+      leases.onLost((name) => {
+        const connection = connections.get(name);
+        if (connection) void connection.release().catch(failed(name));
+        else containers.release(name.slice('session:'.length));
+      });
+      leases.start();
+      // A session this host opens is leased by it at once, before another host's next tick.
+      const opened = core.store.subscribe({ after: core.store.lastPosition(), type: SessionOpened.type }).subscribe(() => void leases.tick());
+      teardown.add('lease ticks', () => opened.unsubscribe());
+    }
     host.publishFacts(config.dataDir);
     logger.info(
       { event: 'HostStarted', dataDir: config.dataDir, runtime: runtime.kind, channels: options.channels.map((c) => c.channelType), position: core.store.lastPosition() },
@@ -247,6 +282,8 @@ export class Host {
           startedAt,
           checkedAt: new Date().toISOString(),
           runtime: this.runtime.kind,
+          ...(this.core.replica && { store: redactUrl(this.core.replica.url) }),
+          ...(this.leases && { leases: this.leases.list() }),
           channels: this.channels.map((channel) => ({ channelType: channel.channelType, url: channel.url?.() ?? null, connected: channel.isConnected() })),
         });
       } catch (error) {
@@ -255,7 +292,8 @@ export class Host {
       }
     };
     write();
-    const timer = setInterval(write, HOST_FACTS_INTERVAL_MS);
+    // The leases held change by the second; status shows them.
+    const timer = setInterval(write, this.leases ? LEASES_FACTS_INTERVAL_MS : HOST_FACTS_INTERVAL_MS);
     timer.unref();
     this.teardown.add('host facts', () => {
       clearInterval(timer);

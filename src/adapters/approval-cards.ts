@@ -70,6 +70,7 @@ export class ApprovalCards implements SendableSource {
     const meta = { correlationId: event.metadata.correlationId, causationId: event.eventId };
     return {
       lane: approvalStream(approvalId),
+      sessionId: event.data.sessionId,
       open: (maxAttempts) =>
         RecordApprovalCardAttempt.envelope(`approval-card:${approvalId}:attempt-${approvals.get(approvalId)!.card_attempts + 1}`, { approvalId, maxAttempts }, meta),
       openAttempt: () => {

@@ -28,6 +28,8 @@ const BATCH = 20;
 export interface Sendable {
   /** Sendables of one lane go out in order, a batch at a time; lanes run concurrently. */
   readonly lane: string;
+  /** The session it belongs to: with several hosts, only the one holding its lease sends it. */
+  readonly sessionId?: string;
   /** Records the next attempt; its decider may settle the sendable instead (no attempt left, nothing to call). */
   open(maxAttempts: number): CommandEnvelope;
   /** After open, per the views: the attempt waiting for its call, if open left one. */
@@ -125,13 +127,23 @@ export class DeliveryService {
     if (this.subscription) return;
     this.stopping = new AbortController();
     const from = this.core.store.lastPosition();
-    for (const source of this.sources) for (const sendable of source.unsettled()) this.enqueue(sendable);
+    for (const source of this.sources) for (const sendable of source.unsettled()) this.offer(sendable);
     this.subscription = this.core.store.subscribe({ after: from }).subscribe((event) => {
       for (const source of this.sources) {
         const sendable = source.fromEvent(event);
-        if (sendable) this.enqueue(sendable);
+        if (sendable) this.offer(sendable);
       }
     });
+  }
+
+  /**
+   * A session this host has just taken over (its lease): its rows routed but not settled go
+   * out now, each through the next attempt its decider allows, as after a restart. An attempt
+   * the previous host recorded but never finished is retried, not skipped: at least once.
+   */
+  resume(sessionId: string): void {
+    if (!this.subscription) return;
+    for (const source of this.sources) for (const sendable of source.unsettled()) if (sendable.sessionId === sessionId) this.offer(sendable);
   }
 
   /** Stops taking work and waits for the deliveries in flight to record their outcome. */
@@ -140,6 +152,11 @@ export class DeliveryService {
     this.subscription = undefined;
     this.stopping.abort();
     await Promise.all(this.workers.values());
+  }
+
+  /** Queues a sendable unless another host runs its session: that host sends it. */
+  private offer(sendable: Sendable): void {
+    if (sendable.sessionId === undefined || this.guard.owns(sendable.sessionId)) this.enqueue(sendable);
   }
 
   private enqueue(sendable: Sendable): void {
@@ -264,6 +281,7 @@ export class DeliveryService {
     const row = () => audit.outboundRow(sessionId, outboundId);
     return {
       lane: sessionId,
+      sessionId,
       open: (maxAttempts) =>
         data.target.type === 'agent'
           ? DeliverAgentMessage.envelope(

@@ -101,6 +101,14 @@ export class DestinationsFileReactor implements Reactor {
     return [...affected].filter(([agentGroupId, event]) => !this.rewrite(agentGroupId, event)).map(([, event]) => event);
   }
 
+  /** Writes a session's destinations file now: for a session taken over from another host. */
+  writeFor(sessionId: string): void {
+    const session = this.views.sessions.get(sessionId);
+    if (!session) return;
+    const payload = buildDestinations(this.views, session.agent_group_id);
+    this.guard.run(sessionId, this.name, { takeover: true }, () => writeDestinationsFile(sessionDir(this.dataDir, session.agent_group_id, sessionId), payload));
+  }
+
   private affectedAgentGroups(event: RecordedEvent): string[] {
     if (SessionOpened.is(event) || SessionReleased.is(event) || DestinationAdded.is(event) || DestinationRemoved.is(event)) return [event.data.agentGroupId];
     if (AgentGroupUpdated.is(event) || AgentGroupDeleted.is(event)) return this.views.destinations.agentGroupsTargeting('agent', event.data.agentGroupId);

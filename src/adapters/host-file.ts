@@ -15,6 +15,10 @@ export const HostFacts = z.object({
   /** When the channels' connections were last looked at. */
   checkedAt: z.string(),
   runtime: z.string(),
+  /** With the log on PostgreSQL: its URL without the password. */
+  store: z.string().optional(),
+  /** With the log on PostgreSQL: the leases this host held when it last wrote this. */
+  leases: z.array(z.string()).optional(),
   channels: z.array(z.object({ channelType: z.string(), url: z.string().nullable(), connected: z.boolean() })),
 });
 export type HostFacts = z.infer<typeof HostFacts>;

@@ -5,13 +5,14 @@ import { AgentMessageDelivered } from '../events/agent-messages';
 import type { RecordedEvent } from '../events/define';
 import { SessionOpened } from '../events/inbound';
 import { AgentInstructionsSet } from '../events/admin';
+import { OutboundRouted } from '../events/outbound';
 import type { Core } from '../core';
 import { SessionReleased } from '../events/quarantine';
 import type { Logger } from '../logger';
 import { INBOUND_ROW_EVENT_TYPES, inProcessInboundWriter, type InboundWriter } from './inbound-writer';
 import { SessionGuard } from './session-guard';
 import type { Reactor } from './reactor';
-import { ensureConfinedDir, groupDir, refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
+import { ensureConfinedDir, groupDir, openInboundDb, refusingUnsafePaths, sessionDir, writeFileAtomic } from './session-db';
 
 export interface SessionFolderOptions {
   logger?: Logger;
@@ -80,6 +81,30 @@ export class SessionFolderReactor implements Reactor {
       (error) =>
         this.options.logger?.error({ err: error, event: event.type, position: event.position, correlationId: event.metadata.correlationId }, 'group folder refused: event skipped'),
     );
+  }
+
+  /**
+   * Writes a session's folder anew from its whole history into this host's data directory:
+   * for a session taken over from a host that died, folder and all. A message the log shows
+   * answered (an outbound row routed in reply to it) is written as completed, so the new
+   * agent does not answer it again; what the dead agent read but never answered is pending.
+   */
+  async rematerialize(sessionId: string): Promise<void> {
+    const history = this.history(sessionId, this.core.store.lastPosition());
+    const answered = [...this.core.store.readAll({ type: OutboundRouted.type })].flatMap((event) =>
+      OutboundRouted.is(event) && event.data.sessionId === sessionId && event.data.inReplyTo !== null ? [event.data.inReplyTo] : [],
+    );
+    await this.guard.runAsync(sessionId, this.name, { takeover: true }, async () => {
+      await this.applyToSession(sessionId, history);
+      const session = this.core.views.sessions.get(sessionId);
+      if (!session || answered.length === 0) return;
+      const db = openInboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId));
+      try {
+        db.prepare("UPDATE messages_in SET status = 'completed' WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))").run(JSON.stringify(answered));
+      } finally {
+        db.close();
+      }
+    });
   }
 
   /** A released session is written anew from its whole history: every write is idempotent, so what is there already stays. */

@@ -42,6 +42,11 @@ export interface SessionGuardOptions {
   persistentAfterMs?: number;
   clock?: () => number;
   logger?: Logger;
+  /**
+   * Whether this host runs the session (with the log on PostgreSQL: holds its lease). The
+   * folders of sessions it does not run are left alone: another host has them. Default: all.
+   */
+  owns?: (sessionId: string) => boolean;
 }
 
 /** What became of work on one session's folder: skipped means the session was not active to begin with. */
@@ -71,12 +76,17 @@ export class SessionGuard {
     this.clock = options.clock ?? Date.now;
   }
 
-  /** Whether the host may touch this session's folder now. */
-  isActive(sessionId: string): boolean {
-    return this.core.views.sessions.get(sessionId)?.status === 'active';
+  /** Whether this host runs the session: touches its folder, runs its agent, delivers its messages. */
+  owns(sessionId: string): boolean {
+    return this.options.owns?.(sessionId) ?? true;
   }
 
-  /** Runs work on a session's folder. Skipped when the session is not active (quarantined, unknown); a failure is judged as the policy says. */
+  /** Whether the host may touch this session's folder now. */
+  isActive(sessionId: string): boolean {
+    return this.owns(sessionId) && this.core.views.sessions.get(sessionId)?.status === 'active';
+  }
+
+  /** Runs work on a session's folder. Skipped when the session is not active (quarantined, unknown) or another host's; a failure is judged as the policy says. */
   run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T): GuardedOutcome<T> {
     if (!this.isActive(sessionId)) return { status: 'skipped' };
     try {

@@ -24,7 +24,7 @@ export function dispatchFromCli(
   confirm: (outcome: Extract<Outcome, { status: 'accepted' }>, core: Core) => string,
 ): void {
   const config = configFor(command);
-  const core = openDataDir(config.dataDir, { synchronous: config.synchronous });
+  const core = openDataDir(config.dataDir, { synchronous: config.synchronous, ...(config.store !== undefined && { store: config.store }) });
   try {
     let outcome: Outcome;
     try {

@@ -7,6 +7,7 @@ import { CHAT_STATE_FILE, SqliteStateAdapter } from '../adapters/channels/chat-s
 import { PlatformWebhookListener } from '../adapters/channels/chat-sdk/webhook-listener';
 import { WebhookChannel } from '../adapters/channels/webhook';
 import { LeaseHeldError } from '../adapters/lease';
+import { PostgresError, ReplicaAheadError } from '../adapters/pg-replica';
 import type { Config } from '../config';
 import { MigrationError } from '../db/migrate';
 import { NotADatabaseError } from '../db/sqlite';
@@ -16,6 +17,7 @@ import { startConsole, untilSignalled } from './console';
 import { CliError, configFor, wholeNumber } from './context';
 
 interface StartOptions {
+  store?: string;
   webhookPort?: number;
   webhookDeliverUrl?: string;
   runtime?: string;
@@ -93,6 +95,8 @@ function startFailure(error: unknown, config: Config): CliError | undefined {
     error instanceof LeaseHeldError ||
     error instanceof NotADatabaseError ||
     error instanceof MigrationError ||
+    error instanceof PostgresError ||
+    error instanceof ReplicaAheadError ||
     // System errors (EACCES, ENOSPC …) and SQLite's own (SQLITE_CORRUPT, SQLITE_NOTADB …) carry a code.
     (error instanceof Error && typeof cause.code === 'string');
   return expected ? new CliError(`could not start the host: ${error.message.replaceAll('\n', ' ')}`) : undefined;
@@ -103,6 +107,7 @@ export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run the host: event store, projections, session folders, outbound routing, delivery and channels')
+    .option('--store <url>', 'keep the event log on PostgreSQL (postgres://…), shared with the other hosts using it; this data directory holds its replica')
     .option('--webhook-port <port>', 'serve the webhook channel on this loopback port (0 = any free port)', wholeNumber(0))
     .option('--webhook-deliver-url <url>', 'where the webhook channel POSTs outbound messages')
     .option('--channels <names>', 'the channels to run, comma-separated: webhook, telegram, slack, discord (default: webhook when --webhook-port is set)')
@@ -113,6 +118,7 @@ export function registerStart(program: Command): void {
     .option('--delivery-backoff-ms <ms>', 'the first delay between delivery attempts, doubling after each (default 1000)', wholeNumber(1))
     .action(async (options: StartOptions, command: Command) => {
       const config = configFor(command, {
+        store: options.store,
         webhookPort: options.webhookPort,
         webhookDeliverUrl: options.webhookDeliverUrl,
         runtime: options.runtime,

@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { readHostFacts, type HostFacts } from '../adapters/host-file';
 import { leaseHolder } from '../adapters/lease';
-import { databasePath, openExisting } from './context';
+import { redactUrl } from '../adapters/pg-replica';
+import { configFor, databasePath, openExisting } from './context';
 import { bad, dim, formatTable, ok } from './format';
 
 const HOUR_MS = 3_600_000;
@@ -28,8 +29,12 @@ export function registerStatus(program: Command): void {
         const holder = leaseHolder(dirname(path));
         const since = new Date(Date.now() - HOUR_MS).toISOString();
         const facts = holder === undefined ? undefined : readHostFacts(dirname(path), holder);
+        const configured = configFor(command).store;
         const status = {
           host: holder === undefined ? { running: false } : { running: true, pid: holder, ...facts },
+          /** Where the log's truth is: this file, or the PostgreSQL database it replicates (no password shown). */
+          store: facts?.store ?? (configured === undefined ? 'sqlite' : redactUrl(configured)),
+          leases: facts?.leases ?? [],
           log: { path, lastPosition: core.store.lastPosition(), bytes: statSync(path).size },
           sessions: core.views.sessions.countByStatus(),
           quarantined: core.views.sessions.quarantined().map((s) => ({ sessionId: s.id, agentGroupId: s.agent_group_id, reason: s.quarantine_reason, component: s.quarantine_component, detail: s.quarantine_detail, at: s.quarantined_at })),
@@ -47,6 +52,10 @@ export function registerStatus(program: Command): void {
         console.log(`host      ${status.host.running ? ok(`running (pid ${holder})`) + (facts ? upFor(facts) : '') : dim('not running')}`);
         for (const channel of facts?.channels ?? []) {
           console.log(`  ${channel.channelType} ${channel.connected ? ok('connected') : bad('not connected')}${channel.url ? `  ${channel.url}` : ''}  ${dim(`checked ${facts!.checkedAt}`)}`);
+        }
+        if (status.store !== 'sqlite') {
+          console.log(`store     PostgreSQL ${status.store}  ${dim('(this data directory holds its replica)')}`);
+          console.log(`leases    ${status.leases.length ? status.leases.join(', ') : dim('none held')}`);
         }
         console.log(`log       ${status.log.lastPosition} events, ${(status.log.bytes / 2 ** 20).toFixed(1)} MiB  ${dim(path)}`);
         console.log(`sessions  ${status.sessions.map((s) => `${s.count} ${s.status}`).join(', ') || dim('none')}`);

@@ -52,7 +52,7 @@ export async function assertEmptyTarget(connectionString: string): Promise<void>
     const tables = (
       await client.query<{ name: string }>(
         `SELECT table_name AS name FROM information_schema.tables
-         WHERE table_schema = current_schema() AND table_name NOT IN ('events', 'schema_migrations') ORDER BY table_name`,
+         WHERE table_schema = current_schema() AND table_name NOT IN ('events', 'schema_migrations', 'commands', 'leases') ORDER BY table_name`,
       )
     ).rows.map((row) => row.name);
     if (tables.length > 0) throw new TargetNotEmptyError(`it has the table${tables.length > 1 ? 's' : ''} ${tables.join(', ')}`);
@@ -60,6 +60,10 @@ export async function assertEmptyTarget(connectionString: string): Promise<void>
     if (!hasEvents) return;
     const { count, first, last } = (await client.query<{ count: string; first: string; last: string }>('SELECT count(*) AS count, min(position) AS first, max(position) AS last FROM events')).rows[0]!;
     if (Number(count) > 0) throw new TargetNotEmptyError(`its events table holds ${count} events (positions ${first}–${last})`);
+    // Hosts on this database (migrations/postgres/0002) record their commands beside the log.
+    const hasCommands = (await client.query("SELECT to_regclass('commands') IS NOT NULL AS present")).rows[0].present as boolean;
+    const commands = hasCommands ? Number((await client.query<{ count: string }>('SELECT count(*) AS count FROM commands')).rows[0]!.count) : 0;
+    if (commands > 0) throw new TargetNotEmptyError(`its commands table holds ${commands} commands of hosts that used it`);
   } finally {
     await client.end();
   }
@@ -92,12 +96,38 @@ export async function copyLog(source: EventStore, target: PostgresEventStore, op
   return summer.result();
 }
 
+/**
+ * Copies the handled command ids after the log, in batches: hosts on the PostgreSQL log
+ * answer a command handled before the move as a duplicate, as this data directory did.
+ * Returns how many were copied.
+ */
+export async function copyCommands(source: EventStore, target: PostgresEventStore, batchSize: number): Promise<number> {
+  let after = '';
+  let copied = 0;
+  for (;;) {
+    const rows = source.storedCommands(after, batchSize);
+    if (rows.length === 0) return copied;
+    await target.importCommands(rows);
+    copied += rows.length;
+    after = rows[rows.length - 1]!.commandId;
+  }
+}
+
 /** Reads the copied log back, batch by batch, and sums it up the same way. */
-export async function summarizePostgres(target: PostgresEventStore, batchSize: number): Promise<LogSummary> {
+export function summarizePostgres(target: PostgresEventStore, batchSize: number): Promise<LogSummary> {
+  return summarize((after) => target.storedRows(after, batchSize));
+}
+
+/** Sums up a SQLite log (a replica of a PostgreSQL one) the same way. */
+export function summarizeSqlite(source: EventStore, batchSize: number): Promise<LogSummary> {
+  return summarize((after) => source.storedRows(after, batchSize));
+}
+
+async function summarize(rowsAfter: (position: number) => StoredEvent[] | Promise<StoredEvent[]>): Promise<LogSummary> {
   const summer = new LogSummer();
   let after = 0;
   for (;;) {
-    const rows = await target.storedRows(after, batchSize);
+    const rows = await rowsAfter(after);
     if (rows.length === 0) return summer.result();
     summer.add(rows);
     after = rows[rows.length - 1]!.position;

@@ -35,6 +35,15 @@ export interface StoredEvent {
   readonly metadata: string;
 }
 
+/** A handled command as both stores keep it: its id, and the first outcome a repeat is answered with. */
+export interface StoredCommand {
+  readonly commandId: string;
+  readonly type: string;
+  readonly payloadHash: string;
+  readonly outcome: string;
+  readonly handledAt: string;
+}
+
 export interface LogSubscribeOptions {
   after?: LogCheckpoint;
   /** How often to look for commits the wake-ups did not announce. */

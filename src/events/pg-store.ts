@@ -2,7 +2,7 @@ import { Client, DatabaseError, Pool, type PoolClient } from 'pg';
 import { interval, merge, Observable, Subject } from 'rxjs';
 import { migratePostgres } from '../db/pg-migrate';
 import type { EventMetadata, EventRegistry, RecordedEvent } from './define';
-import { LOG_START, type EventLog, type LogCheckpoint, type LoggedEvent, type LogSubscribeOptions, type StoredEvent } from './log';
+import { LOG_START, type EventLog, type LogCheckpoint, type LoggedEvent, type LogSubscribeOptions, type StoredCommand, type StoredEvent } from './log';
 import { deriveEventId, DuplicateEventError, versionMatches, WrongExpectedVersionError, type EventToAppend, type ExpectedVersion } from './store';
 
 /** The channel appends NOTIFY on commit: a hint to read now, never the only way readers learn of events. */
@@ -194,6 +194,20 @@ export class PostgresEventStore implements EventLog {
       );
       await client.query("SELECT setval('events_position', $1)", [rows[rows.length - 1]!.position]);
     });
+  }
+
+  /**
+   * Writes handled commands of another store (migrations/postgres/0002's table, which hosts
+   * replicating this database share), so a command repeated on any host stays a duplicate.
+   */
+  async importCommands(rows: readonly StoredCommand[]): Promise<void> {
+    if (rows.length === 0) return;
+    const column = <K extends keyof StoredCommand>(key: K) => rows.map((row) => row[key]);
+    await this.pool.query(
+      `INSERT INTO commands (command_id, type, payload_hash, outcome, handled_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`,
+      [column('commandId'), column('type'), column('payloadHash'), column('outcome'), column('handledAt')],
+    );
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { migrate } from '../db/migrate';
 import { StatementCache } from '../db/statement-cache';
 import { openDatabase, type Synchronous } from '../db/sqlite';
 import type { EventMetadata, EventRegistry, RecordedEvent } from './define';
-import type { StoredEvent } from './log';
+import type { StoredCommand, StoredEvent } from './log';
 
 /**
  * What the appender believes about the stream: `any` (no check), `no-stream` (it must
@@ -67,6 +67,21 @@ export interface EventStoreOptions {
   synchronous?: Synchronous;
 }
 
+/**
+ * Makes each outermost transaction part of a larger one: the PostgreSQL replica's (see
+ * src/adapters/pg-replica.ts). All three run inside the local transaction.
+ */
+export interface TransactionParticipant {
+  /** Before the work: may bring the local database up to date first. */
+  begin(): void;
+  /** After the work: a throw rolls the local transaction back. */
+  prepareCommit(): void;
+  /** The work, begin or prepareCommit threw. */
+  abort(): void;
+  /** Whether a transaction that threw this, on this attempt (from 1), is run again from the start. */
+  retries(error: unknown, attempt: number): boolean;
+}
+
 /** A row of the events table as an array, in READ_COLUMNS order: no per-row object to build. */
 type EventRow = [position: number, eventId: string, stream: string, streamVersion: number, type: string, schemaVersion: number, data: string, metadata: string];
 const READ_COLUMNS = 'position, event_id, stream, stream_version, type, schema_version, data, metadata';
@@ -93,6 +108,7 @@ export class EventStore {
   private readonly selectStreamVersion: Database.Statement;
   private readonly selectLastPosition: Database.Statement;
   private readonly readQueries: StatementCache;
+  private participant: TransactionParticipant | undefined;
 
   constructor(
     readonly db: Database.Database,
@@ -124,14 +140,51 @@ export class EventStore {
    */
   transaction<T>(fn: () => T): T {
     if (this.db.inTransaction) return this.runInTransaction(fn) as T;
+    const participant = this.participant;
+    return this.commitOutermost(fn, (work) => (participant ? this.runWith(participant, work) : (this.runInTransaction.immediate(work) as T)));
+  }
+
+  /** An outermost transaction on this file alone, whoever participates in the others: a replica applying what it pulled. */
+  localTransaction<T>(fn: () => T): T {
+    if (this.db.inTransaction) throw new Error('localTransaction cannot be nested');
+    return this.commitOutermost(fn, (work) => this.runInTransaction.immediate(work) as T);
+  }
+
+  /** From now on every outermost transaction() includes the participant's work. */
+  participate(participant: TransactionParticipant): void {
+    this.participant = participant;
+  }
+
+  private runWith<T>(participant: TransactionParticipant, fn: () => T): T {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.runInTransaction.immediate(() => {
+          try {
+            participant.begin();
+            const result = fn();
+            participant.prepareCommit();
+            return result;
+          } catch (error) {
+            participant.abort();
+            throw error;
+          }
+        }) as T;
+      } catch (error) {
+        if (!participant.retries(error, attempt)) throw error;
+      }
+    }
+  }
+
+  /** Runs fn in an outermost transaction with the writes waiting to ride along, and tells subscribers once it committed. */
+  private commitOutermost<T>(fn: () => T, run: (work: () => T) => T): T {
     // Taken now: a rider queued while fn runs is carried by the next transaction instead.
     const riding = [...this.riders];
     let result: T;
     try {
-      result = this.runInTransaction.immediate(() => {
+      result = run(() => {
         for (const [, write] of riding) write();
         return fn();
-      }) as T;
+      });
     } catch (error) {
       // The riders rolled back with the rest: they stay queued for the next transaction.
       this.appendedSinceCommit = false;
@@ -163,7 +216,8 @@ export class EventStore {
 
   /** Commits the writes waiting for a transaction in one of their own; nothing when none waits. */
   flushRiders(): void {
-    if (this.riders.size > 0 && !this.db.inTransaction) this.transaction(() => undefined);
+    // Local rows only (checkpoints): no other store need take part.
+    if (this.riders.size > 0 && !this.db.inTransaction) this.localTransaction(() => undefined);
   }
 
   /** How many outermost transactions have committed: what group commit saves shows here. */
@@ -324,10 +378,30 @@ export class EventStore {
     });
   }
 
+  /**
+   * Inserts a row of another copy of this log as it is (position included) inside the
+   * caller's transaction, and returns it as read; subscribers hear of it after the commit.
+   */
+  insertStored(row: StoredEvent): RecordedEvent {
+    if (!this.db.inTransaction) throw new Error('insertStored needs an open transaction');
+    this.readQueries
+      .get('INSERT INTO events (position, event_id, stream, stream_version, type, schema_version, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(row.position, row.eventId, row.stream, row.streamVersion, row.type, row.schemaVersion, row.data, row.metadata);
+    this.appendedSinceCommit = true;
+    return this.toRecorded([row.position, row.eventId, row.stream, row.streamVersion, row.type, row.schemaVersion, row.data, row.metadata]);
+  }
+
   /** Up to `limit` rows after a position exactly as stored, for copying the log elsewhere. */
   storedRows(after: number, limit: number): StoredEvent[] {
     const rows = this.readQueries.get(`SELECT ${READ_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).raw(true).all(after, limit) as EventRow[];
     return rows.map(([position, eventId, stream, streamVersion, type, schemaVersion, data, metadata]) => ({ position, eventId, stream, streamVersion, type, schemaVersion, data, metadata }));
+  }
+
+  /** Up to `limit` handled commands after a command id (in id order), for copying them elsewhere with the log. */
+  storedCommands(afterCommandId: string, limit: number): StoredCommand[] {
+    return this.readQueries
+      .get('SELECT command_id AS commandId, type, payload_hash AS payloadHash, outcome, handled_at AS handledAt FROM commands WHERE command_id > ? ORDER BY command_id LIMIT ?')
+      .all(afterCommandId, limit) as StoredCommand[];
   }
 
   close(): void {

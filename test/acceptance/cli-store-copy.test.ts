@@ -50,6 +50,8 @@ describeWithPostgres('switchyard store copy (built) into a real PostgreSQL serve
       sqlite.close();
       const copied = (await client.query({ text: `SELECT position::int, event_id, stream, stream_version, type, schema_version, data, metadata FROM events ORDER BY position`, rowMode: 'array' })).rows;
       expect(copied).toEqual(source);
+      // The command ids too: hosts sharing this database answer a repeat as a duplicate.
+      expect((await client.query({ text: 'SELECT command_id FROM commands ORDER BY command_id', rowMode: 'array' })).rows.flat()).toEqual(['c-1', 'c-2', 'c-3', 'c-4', 'c-ag-1', 'c-ag-2', 'c-mg-1']);
 
       const store = await PostgresEventStore.open(url, eventRegistry);
       try {
@@ -71,7 +73,7 @@ describeWithPostgres('switchyard store copy (built) into a real PostgreSQL serve
     const result = runCli(['--data-dir', dataDir(), 'store', 'copy', '--to', url, '--json']);
     expect(result.status).toBe(0);
     const report = JSON.parse(result.stdout) as { equal: boolean; source: unknown; target: unknown };
-    expect(report).toMatchObject({ equal: true, source: { events: 7, firstPosition: 1, lastPosition: 7 } });
+    expect(report).toMatchObject({ equal: true, source: { events: 7, firstPosition: 1, lastPosition: 7 }, commands: 7 });
     expect(report.target).toEqual(report.source);
   });
 

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
  * unknown methods 404 as Telegram's do (the adapter then falls back, e.g. from
  * sendRichMessage to sendMessage); `GET /file/bot<token>/<path>` serves files. getUpdates
  * hands out the updates a test offers, holding the long poll until there is one. A
- * method can be told to answer 429 with `parameters.retry_after`.
+ * method can be told to answer 429 with `parameters.retry_after`. A second getUpdates while
+ * one waits ends the waiting one with 409 Conflict, as Telegram does with two pollers of a bot.
  */
 
 export const FAKE_BOT_TOKEN = '123456:fake-telegram-token-for-tests';
@@ -37,6 +38,9 @@ export class FakeTelegram {
   /** Refusals waiting for the next calls of a method, in order. */
   private readonly refusals = new Map<string, { errorCode: number; description: string; retryAfter?: number }[]>();
   private readonly polls = new Set<() => void>();
+  /** getUpdates calls that ended another one still waiting: Telegram answers the older 409 Conflict. */
+  conflicts = 0;
+  private pollsStarted = 0;
   private readonly callWaiters = new Set<() => void>();
   private nextUpdateId = 1;
   private nextMessageId = 1000;
@@ -162,7 +166,13 @@ export class FakeTelegram {
       const { errorCode, description, retryAfter } = refusal;
       return reply(res, errorCode, { ok: false, error_code: errorCode, description, ...(retryAfter !== undefined && { parameters: { retry_after: retryAfter } }) });
     }
-    const result = await handler(params);
+    let result: unknown;
+    try {
+      result = await handler(params);
+    } catch (error) {
+      if (!(error instanceof PollConflict)) throw error;
+      return reply(res, 409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
+    }
     if (method !== 'getUpdates' || (result as unknown[]).length > 0) this.calls.push({ method, params, result });
     for (const wake of this.callWaiters) wake();
     this.callWaiters.clear();
@@ -192,6 +202,11 @@ export class FakeTelegram {
 
   /** Long poll: the updates from `offset` on, or, when there are none, wait for one (at most `timeout` s). */
   private async poll(params: Record<string, unknown>): Promise<Update[]> {
+    const mine = ++this.pollsStarted;
+    if (this.polls.size > 0) {
+      this.conflicts++;
+      for (const wake of this.polls) wake();
+    }
     const offset = Number(params.offset ?? 0);
     const due = () => this.updates.filter((update) => update.update_id >= offset);
     if (due().length === 0 && Number(params.timeout ?? 0) > 0) {
@@ -205,9 +220,13 @@ export class FakeTelegram {
         this.polls.add(wake);
       });
     }
+    if (mine !== this.pollsStarted) throw new PollConflict();
     return due().slice(0, Number(params.limit ?? 100));
   }
 }
+
+/** A long poll ended by a newer one, as Telegram ends it when a second poller of the bot calls. */
+class PollConflict extends Error {}
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed) return;

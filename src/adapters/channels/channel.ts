@@ -80,6 +80,21 @@ export interface ChannelSetup {
   onInbound(report: InboundReport): Promise<InboundRepeat | void>;
   /** Resolves with what became of the click once it is recorded. */
   onAction?(report: ActionReport): Promise<{ accepted: boolean; reason?: string }>;
+  /**
+   * False: a channel with a `connection` is set up to send only, and receives once told to
+   * hold it (the host holds the channel's lease). Default true.
+   */
+  holdConnection?: boolean;
+}
+
+/**
+ * A connection the platform allows one of per bot, over which a channel receives (Telegram's
+ * getUpdates: a second poller is refused with 409 Conflict). With several hosts on one log,
+ * only the one holding the channel's lease holds it; every host sends.
+ */
+export interface ChannelConnection {
+  hold(): Promise<void>;
+  release(): Promise<void>;
 }
 
 /**
@@ -107,6 +122,8 @@ export interface ChannelAdapter {
   setup(setup: ChannelSetup): Promise<void>;
   teardown(): Promise<void>;
   isConnected(): boolean;
+  /** Present where the channel receives over a connection one host at a time may hold. */
+  readonly connection?: ChannelConnection;
   /** Where the platform reaches this channel (a webhook's URL), for a channel that listens. */
   url?(): string;
   /**

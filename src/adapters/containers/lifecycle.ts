@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import type { Outcome } from '../../commands/bus';
+import { CommandIdConflictError, type Outcome } from '../../commands/bus';
 import type { CommandEnvelope } from '../../commands/define';
 import { RecordContainerExit, RecordContainerStarted, RecordContainerStartFailed, StopContainer, WakeSession } from '../../commands/containers';
 import type { Core } from '../../core';
@@ -38,7 +38,12 @@ export interface ContainerLifecycleOptions {
    */
   liveFrom: number;
   logger?: Logger;
+  /** Whether this host runs the session's agent (with the log on PostgreSQL: holds its lease). Default: all. */
+  owns?: (sessionId: string) => boolean;
 }
+
+/** The session an event of the lifecycle concerns. */
+const sessionOf = (event: RecordedEvent): string => (AgentMessageDelivered.is(event) ? event.data.targetSessionId : (event.data as { sessionId: string }).sessionId);
 
 /**
  * Carries out the container lifecycle the log decides: wakes a session when work arrives
@@ -54,6 +59,10 @@ export class ContainerLifecycle implements Reactor {
   );
   /** Per session, the chain of runtime actions in flight: a stop never overtakes its start. */
   private readonly queues = new SerialQueues((error, sessionId) => this.options.logger?.error({ err: error, sessionId }, 'container action failed'));
+  /** Starts decided for sessions another host ran at the time: the one to carry out if this host takes the session over. */
+  private readonly startsElsewhere = new Map<string, z.output<typeof ContainerStarting.schema>>();
+  /** The incarnations this host has set out to run, until they exit: a takeover must not count them as another host's. */
+  private readonly startedHere = new Set<string>();
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -71,6 +80,10 @@ export class ContainerLifecycle implements Reactor {
       if (!this.hasLiveContainer(sessionId)) wakes.push(this.wakeCommand(sessionId, wokenBy, cause));
     };
     for (const event of events) {
+      if (!this.owns(sessionOf(event))) {
+        if (ContainerStarting.is(event)) this.startsElsewhere.set(event.data.sessionId, event.data);
+        continue;
+      }
       if (event.position <= this.options.liveFrom && !ContainerStarting.is(event) && !ContainerStopRequested.is(event)) continue;
       if (InboundRouted.is(event)) wake(event.data.sessionId, 'inbound', event);
       else if (AgentMessageDelivered.is(event)) wake(event.data.targetSessionId, 'agent-message', event);
@@ -81,13 +94,51 @@ export class ContainerLifecycle implements Reactor {
       else if (QuestionAnswered.is(event)) wake(event.data.sessionId, 'question-answered', event);
       // Stopped so that an approved change or a rebuilt image takes effect: the next start has it, and the notice waits for it.
       else if (ContainerStopped.is(event) && RESTART_REASONS.has(event.data.reason)) wake(event.data.sessionId, event.data.reason, event);
-      else if (ContainerStarting.is(event)) this.enqueue(event.data.sessionId, () => this.start(event.data));
+      else if (ContainerStarting.is(event)) this.startHere(event.data);
       else if (ContainerStopRequested.is(event)) this.enqueue(event.data.sessionId, () => this.stop(event.data));
     }
     if (wakes.length === 0) return;
     // A wake that failed fails the burst, as a single dispatch did: the runner retries it, and command ids make the others' repeat harmless.
     const failed = this.core.bus.dispatchBatch(wakes).find((result) => result.status === 'failed');
     if (failed?.status === 'failed') throw failed.error;
+  }
+
+  private owns(sessionId: string): boolean {
+    return this.options.owns?.(sessionId) ?? true;
+  }
+
+  /**
+   * A session this host has just taken over: a start decided while nobody ran it is carried
+   * out; an agent the log thinks alive elsewhere (on a host that died with it) is recorded
+   * as gone, and the session woken here, to read what is pending in its new folder.
+   */
+  takeOver(sessionId: string): void {
+    const container = this.core.views.containers.get(sessionId);
+    const starting = this.startsElsewhere.get(sessionId);
+    this.startsElsewhere.delete(sessionId);
+    // Its start was seen once this host held the lease already (a session it opened itself): under way or running here.
+    if (container && this.startedHere.has(container.incarnation_id)) return;
+    if (container?.status === 'starting') {
+      // Decided while another host ran the session: carried out here. Not seen yet: the reactor starts it when it is.
+      if (starting?.incarnationId === container.incarnation_id) this.startHere(starting);
+      return;
+    }
+    if (container && LIVE_STATUSES.has(container.status)) {
+      this.dispatch(RecordContainerExit.envelope(`exit:${container.incarnation_id}`, { sessionId, incarnationId: container.incarnation_id, exitCode: null, signal: null, reconciled: true }));
+    }
+    this.wake(sessionId, 'takeover');
+  }
+
+  /**
+   * A session whose lease went to another host (this one lapsed): its agent here must not
+   * run on beside the one started there. Its exit is recorded only if the log still names it.
+   */
+  release(sessionId: string): void {
+    this.enqueue(sessionId, async () => {
+      for (const running of await this.options.runtime.list(this.options.installId)) {
+        if (running.sessionId === sessionId) await this.options.runtime.stop(running.runtimeId);
+      }
+    });
   }
 
   private hasLiveContainer(sessionId: string): boolean {
@@ -119,6 +170,8 @@ export class ContainerLifecycle implements Reactor {
     if (!this.options.runtime.watchesAgents) return;
     const running = new Map((await this.options.runtime.list(this.options.installId)).map((c) => [c.incarnationId, c]));
     for (const container of this.core.views.containers.listLive()) {
+      // Another host's agents are that host's to reconcile.
+      if (!this.owns(container.session_id)) continue;
       const found = running.get(container.incarnation_id);
       running.delete(container.incarnation_id);
       const ids = { sessionId: container.session_id, incarnationId: container.incarnation_id };
@@ -139,6 +192,7 @@ export class ContainerLifecycle implements Reactor {
   async stopAll(): Promise<void> {
     const reason = 'host-shutdown';
     for (const container of this.core.views.containers.listLive()) {
+      if (!this.owns(container.session_id)) continue;
       const outcome = this.dispatch(StopContainer.envelope(`stop:${container.incarnation_id}:${reason}`, { sessionId: container.session_id, reason }));
       if (outcome.status === 'accepted') this.enqueue(container.session_id, () => this.stop({ sessionId: container.session_id, incarnationId: container.incarnation_id }));
     }
@@ -150,6 +204,11 @@ export class ContainerLifecycle implements Reactor {
     await this.queues.settled();
   }
 
+  private startHere(starting: z.output<typeof ContainerStarting.schema>): void {
+    this.startedHere.add(starting.incarnationId);
+    this.enqueue(starting.sessionId, () => this.start(starting));
+  }
+
   private enqueue(sessionId: string, action: () => Promise<void>): void {
     this.queues.enqueue(sessionId, action);
   }
@@ -157,9 +216,14 @@ export class ContainerLifecycle implements Reactor {
   private async start(starting: z.output<typeof ContainerStarting.schema>): Promise<void> {
     const { sessionId, incarnationId } = starting;
     const container = this.core.views.containers.get(sessionId);
-    if (container?.incarnation_id !== incarnationId || container.status !== 'starting') return;
-    const failed = (phase: 'prepare' | 'start', error: unknown) =>
+    if (container?.incarnation_id !== incarnationId || container.status !== 'starting') {
+      this.startedHere.delete(incarnationId);
+      return;
+    }
+    const failed = (phase: 'prepare' | 'start', error: unknown) => {
+      this.startedHere.delete(incarnationId);
       this.dispatch(RecordContainerStartFailed.envelope(`start-failed:${incarnationId}`, { sessionId, incarnationId, phase, error: error instanceof Error ? error.message : String(error) }));
+    };
     let spec: ContainerSpec;
     try {
       spec = this.prepare(sessionId, incarnationId, container.image);
@@ -175,8 +239,10 @@ export class ContainerLifecycle implements Reactor {
       return;
     }
     const outcome = this.dispatch(RecordContainerStarted.envelope(`started:${incarnationId}`, { sessionId, incarnationId, runtimeId }));
-    // Asked to stop while it was starting: the stop request found no runtime id to act on.
-    if (outcome.status === 'rejected' && this.core.views.containers.get(sessionId)?.status === 'stopping') await this.stopAgent({ sessionId, incarnationId, runtimeId });
+    // Asked to stop while it was starting (the stop request found no runtime id to act on),
+    // or no longer the session's agent at all: either way this process must not run on.
+    const now = this.core.views.containers.get(sessionId);
+    if (outcome.status === 'rejected' && (now?.status === 'stopping' || now?.incarnation_id !== incarnationId)) await this.stopAgent({ sessionId, incarnationId, runtimeId });
   }
 
   /** The session folder, the group folder and the destinations file, written before every start (spec §7). */
@@ -229,8 +295,17 @@ export class ContainerLifecycle implements Reactor {
 
   private recordExit(exit: ContainerExit): void {
     const { sessionId, incarnationId, exitCode, signal, stderrTail } = exit;
-    const outcome = this.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode, signal, stderrTail: stderrTail.slice(-8000) }));
+    this.startedHere.delete(incarnationId);
     const log = { event: 'ContainerExited', sessionId, incarnationId, exitCode, signal };
+    let outcome: Outcome;
+    try {
+      outcome = this.dispatch(RecordContainerExit.envelope(`exit:${incarnationId}`, { sessionId, incarnationId, exitCode, signal, stderrTail: stderrTail.slice(-8000) }));
+    } catch (error) {
+      // Its end was recorded already, as reconciled (taken over, or found gone): the process's own exit adds nothing.
+      if (!(error instanceof CommandIdConflictError)) throw error;
+      this.options.logger?.debug(log, 'exit of an agent whose end was recorded already');
+      return;
+    }
     if (outcome.status === 'accepted') this.options.logger?.info(log, 'container exited');
     else this.options.logger?.debug({ ...log, code: outcome.code }, 'exit of a container that was no longer current');
   }

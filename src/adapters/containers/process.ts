@@ -127,7 +127,9 @@ export class ProcessRuntime implements ContainerRuntime {
     this.listeners.push(listener);
   }
 
+  /** Runners are this host's children and never outlive it: any still running (a session whose lease went elsewhere) is stopped. */
   async close(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((runtimeId) => this.stop(runtimeId)));
     this.listeners.length = 0;
   }
 

@@ -59,6 +59,28 @@ describe('container lifecycle', () => {
   });
   afterEach(() => core.close());
 
+  it("given this host started the session's agent before its lease was granted, when it takes the session over, then that agent runs on: not recorded as gone, not started twice", async () => {
+    lifecycle.takeOver(sessionId);
+    await react();
+
+    expect(runtime.starts).toHaveLength(1);
+    expect(runtime.stops).toEqual([]);
+    expect(core.views.containers.get(sessionId)).toMatchObject({ status: 'running', incarnation_id: runtime.starts[0]!.incarnationId });
+  });
+
+  it('given an agent the log thinks runs on another host, when this host takes the session over, then that agent is recorded as gone and one is started here', async () => {
+    const elsewhere = runtime.starts[0]!.incarnationId;
+    const here = new RecordingRuntime();
+    lifecycle = new ContainerLifecycle(core, { dataDir: join(tempDir(), 'data'), installId: 'test', runtime: here, defaultImage: 'img', agentEnv: {}, liveFrom: handled });
+
+    lifecycle.takeOver(sessionId);
+    await react();
+
+    expect([...core.store.readAll({ type: 'ContainerStopped' })].map((e) => e.data)).toEqual([expect.objectContaining({ incarnationId: elsewhere, reason: 'reconciled' })]);
+    expect(here.starts).toHaveLength(1);
+    expect(core.views.containers.get(sessionId)).toMatchObject({ status: 'running', incarnation_id: here.starts[0]!.incarnationId });
+  });
+
   it('given a burst of messages routed to three sessions, when the lifecycle handles it, then their wakes are one transaction', async () => {
     for (const chat of ['a', 'b']) {
       core.bus.dispatch(RegisterMessagingGroup.envelope(`mg-${chat}`, { messagingGroupId: `mg-${chat}`, channelType: 'webhook', platformId: chat }));

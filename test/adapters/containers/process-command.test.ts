@@ -26,3 +26,25 @@ describe('process runtime: is a command where the agent runs?', () => {
     expect(await runtime.hasCommand('mcp-server-nowhere', prefix)).toBe(false);
   });
 });
+
+describe('process runtime: closing', () => {
+  const tempDir = useTempDir();
+
+  it('given a runner still running (its session gone to another host), when the runtime closes, then the runner is stopped and its exit reported', async () => {
+    const runner = join(tempDir(), 'runner.js');
+    writeFileSync(runner, 'setInterval(() => undefined, 1000);\n');
+    const runtime = new ProcessRuntime({ runnerPath: runner, stateDir: join(tempDir(), 'state') });
+    const exits: Array<string | null> = [];
+    runtime.onExit((exit) => exits.push(exit.signal));
+    const sessionDir = join(tempDir(), 'session');
+    mkdirSync(sessionDir, { recursive: true });
+    const spec = { installId: 'test', sessionId: 's-1', agentGroupId: 'ag', incarnationId: 'inc-1', sessionDir, groupDir: sessionDir, globalDir: sessionDir, logFile: join(tempDir(), 's-1.log'), image: 'img', env: {} };
+    const { runtimeId } = await runtime.start(spec);
+    const pid = Number(runtimeId.replace('process-', ''));
+
+    await runtime.close();
+
+    expect(exits).toEqual(['SIGTERM']);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ActionEvent, Adapter, AdapterPostableMessage, Chat, Logger as SdkLogger, Message, StateAdapter, Thread } from 'chat';
 import type { Logger } from '../../../logger';
-import { DeliveryError, type ChannelAdapter, type ChannelSetup, type DeliveredIds, type InboundReport, type OutboundMessage } from '../channel';
+import { DeliveryError, type ChannelAdapter, type ChannelConnection, type ChannelSetup, type DeliveredIds, type InboundReport, type OutboundMessage } from '../channel';
 
 /**
  * One Chat SDK (`chat`, Vercel's) `Chat` with one platform adapter behind Switchyard's
@@ -40,8 +40,13 @@ export interface ChatSdkPlatform {
    * without this the bridge asks the adapter (fetchChannelInfo) once per chat.
    */
   chatNameOf?(message: Message): string | undefined;
-  /** Builds the SDK adapter from the environment (checked for requiredEnv first). */
-  createAdapter(env: NodeJS.ProcessEnv, logger: SdkLogger): Promise<Adapter>;
+  /** Whether, in the mode the environment asks for, it receives over one connection per bot (an adapter with hold/release). */
+  holdsConnection?(env: NodeJS.ProcessEnv): boolean;
+  /**
+   * Builds the SDK adapter from the environment (checked for requiredEnv first). With
+   * `holdConnection` false, a platform that holdsConnection receives nothing until hold().
+   */
+  createAdapter(env: NodeJS.ProcessEnv, logger: SdkLogger, options?: { holdConnection: boolean }): Promise<Adapter & Partial<ChannelConnection>>;
 }
 
 /** A platform whose variables are not all set: the start is refused with the first one missing. */
@@ -84,7 +89,8 @@ export class ChatSdkChannel implements ChannelAdapter {
   private readonly env: NodeJS.ProcessEnv;
   private readonly logger: Logger | undefined;
   private chat: Chat | undefined;
-  private adapter: Adapter | undefined;
+  private adapter: (Adapter & Partial<ChannelConnection>) | undefined;
+  readonly connection: ChannelConnection | undefined;
   private sdk: typeof import('chat') | undefined;
   private connected = false;
   /** Chats whose name was looked up once this run: a name is worth one call, not one per message. */
@@ -96,6 +102,7 @@ export class ChatSdkChannel implements ChannelAdapter {
     this.channelType = options.platform.channelType;
     this.env = options.env ?? process.env;
     this.logger = options.logger?.child({ component: 'chat-sdk-channel', channelType: this.channelType });
+    this.connection = options.platform.holdsConnection?.(this.env) ? { hold: () => this.holdConnection(), release: () => this.releaseConnection() } : undefined;
   }
 
   async setup(setup: ChannelSetup): Promise<void> {
@@ -105,7 +112,7 @@ export class ChatSdkChannel implements ChannelAdapter {
     const sdkLogger = redactingLogger(this.logger, platform.secretEnv.flatMap((name) => (this.env[name] ? [this.env[name]] : [])));
     // One after the other: two concurrent first imports of these packages fail under jest.
     const sdk = await import('chat');
-    const adapter = await platform.createAdapter(this.env, sdkLogger);
+    const adapter = await platform.createAdapter(this.env, sdkLogger, { holdConnection: setup.holdConnection ?? true });
     const chat = new sdk.Chat({
       userName: this.options.userName ?? 'switchyard',
       adapters: { [platform.channelType]: adapter },
@@ -141,6 +148,17 @@ export class ChatSdkChannel implements ChannelAdapter {
 
   isConnected(): boolean {
     return this.connected;
+  }
+
+  private async holdConnection(): Promise<void> {
+    if (!this.chat) throw new Error(`${this.channelType} channel is not set up`);
+    await this.adapter?.hold?.();
+    this.logger?.info({ event: 'ChannelConnectionHeld' }, `${this.channelType} channel receives on this host`);
+  }
+
+  private async releaseConnection(): Promise<void> {
+    await this.adapter?.release?.();
+    this.logger?.info({ event: 'ChannelConnectionReleased' }, `${this.channelType} channel receives elsewhere`);
   }
 
   /** Where the platform-webhook listener passes a request for this platform (when it listens). */

@@ -30,11 +30,35 @@ export const telegram: ChatSdkPlatform = {
     const { chat } = message.raw as TelegramRawMessage;
     return chat.title ?? ([chat.first_name, chat.last_name].filter(Boolean).join(' ') || chat.username);
   },
-  async createAdapter(env, logger) {
+  holdsConnection: (env) => !webhookMode(env),
+  async createAdapter(env, logger, options) {
     const mode = env.TELEGRAM_MODE?.trim() || 'polling';
     if (mode !== 'polling' && mode !== 'webhook') throw new Error(`TELEGRAM_MODE must be polling or webhook, not ${JSON.stringify(mode)}`);
-    const { createTelegramAdapter } = await import('@chat-adapter/telegram');
-    return createTelegramAdapter({
+    const { TelegramAdapter } = await import('@chat-adapter/telegram');
+    type PollingConfig = Parameters<InstanceType<typeof TelegramAdapter>['startPolling']>[0];
+
+    /** Polls only while it holds the connection: Telegram refuses a second poller of one bot (409 Conflict). */
+    class LeasedPollingTelegramAdapter extends TelegramAdapter {
+      private holding = options?.holdConnection ?? true;
+      private pollingConfig: PollingConfig;
+
+      override async startPolling(config?: PollingConfig): Promise<void> {
+        this.pollingConfig = config;
+        if (this.holding) await super.startPolling(config);
+      }
+
+      async hold(): Promise<void> {
+        this.holding = true;
+        await super.startPolling(this.pollingConfig);
+      }
+
+      async release(): Promise<void> {
+        this.holding = false;
+        await this.stopPolling();
+      }
+    }
+
+    return new LeasedPollingTelegramAdapter({
       botToken: env.TELEGRAM_BOT_TOKEN!,
       ...(env.TELEGRAM_API_BASE_URL && { apiBaseUrl: env.TELEGRAM_API_BASE_URL }),
       ...(env.TELEGRAM_WEBHOOK_SECRET_TOKEN && { secretToken: env.TELEGRAM_WEBHOOK_SECRET_TOKEN }),
