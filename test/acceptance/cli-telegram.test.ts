@@ -7,6 +7,9 @@ import { FakeTelegram } from '../support/fake-telegram';
 import { filesHolding } from '../support/files-holding';
 import { useTempDir } from '../support/temp';
 
+/** How long an agent child process may take to start and answer while the whole suite loads both cores: a budget, not a measure. */
+const AGENT_ANSWER_MS = 60_000;
+
 /** `switchyard start --channels telegram` (the built CLI) against a fake Bot API, with the echo agent as a child process. */
 describe('switchyard start --channels telegram (built CLI)', () => {
   const tempDir = useTempDir();
@@ -27,9 +30,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
   afterEach(() => telegram.close());
 
   const baseEnv = () => ({
-    TELEGRAM_BOT_TOKEN: telegram.token,
-    TELEGRAM_API_BASE_URL: telegram.url,
-    TELEGRAM_POLL_TIMEOUT_S: '1',
+    ...telegram.hostEnv(),
     SWITCHYARD_RUNTIME: 'process',
     SWITCHYARD_RUNNER_POLL_MS: '50',
     SWITCHYARD_POLL_INTERVAL_MS: '20',
@@ -45,7 +46,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
       await host.lines(2);
       expect(host.output()).toContain('telegram channel connected');
       telegram.offerMessage({ chat: family, text: 'hello Andy' });
-      const [answer] = await telegram.waitForCalls('sendMessage');
+      const [answer] = await telegram.waitForCalls('sendMessage', 1, AGENT_ANSWER_MS);
       expect(answer!.params).toEqual(expect.objectContaining({ chat_id: '-1001', text: 'echo: hello Andy' }));
 
       const status = runCli(['--data-dir', dataDir(), 'status', '--json']);
@@ -75,7 +76,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
       expect((await fetch(`${url}/telegram`)).status).toBe(405);
       expect((await post({})).status).toBe(401);
       expect((await post({ 'x-telegram-bot-api-secret-token': secret })).status).toBe(200);
-      const [answer] = await telegram.waitForCalls('sendMessage');
+      const [answer] = await telegram.waitForCalls('sendMessage', 1, AGENT_ANSWER_MS);
       expect(answer!.params).toEqual(expect.objectContaining({ chat_id: '-1001', text: 'echo: by webhook' }));
       expect(telegram.callsOf('getUpdates')).toEqual([]);
     } finally {

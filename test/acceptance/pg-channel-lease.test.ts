@@ -28,9 +28,7 @@ describeWithPostgres('a channel with one connection per bot (Telegram long polli
 
   function start(dataDir: string, url: string): Host {
     const host = startCli(['--data-dir', dataDir, 'start', '--channels', 'telegram', '--store', url], {
-      TELEGRAM_BOT_TOKEN: telegram.token,
-      TELEGRAM_API_BASE_URL: telegram.url,
-      TELEGRAM_POLL_TIMEOUT_S: '1',
+      ...telegram.hostEnv(),
       SWITCHYARD_RUNTIME: 'process',
       SWITCHYARD_RUNNER_POLL_MS: '50',
       SWITCHYARD_POLL_INTERVAL_MS: '20',

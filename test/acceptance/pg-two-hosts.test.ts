@@ -96,6 +96,16 @@ describeWithPostgres('two hosts on one PostgreSQL database (built CLI), each wit
     if (retried.status !== 202 && retried.status !== 200) throw new Error(`message ${id} was refused by both hosts: ${retried.status}`);
   }
 
+  /** Posts as post() does, keeping each message id sent. */
+  function posting() {
+    const ids: string[] = [];
+    const send = (to: Host, otherwise: Host, chat: string, id: string) => {
+      ids.push(id);
+      return post(to, otherwise, chat, id);
+    };
+    return { ids, send };
+  }
+
   async function stop(host: Host): Promise<void> {
     host.child.kill('SIGTERM');
     expect((await host.done).status).toBe(0);
@@ -105,11 +115,7 @@ describeWithPostgres('two hosts on one PostgreSQL database (built CLI), each wit
     const url = await newDatabase(server());
     wireAndy(dirA(), url, CHATS);
     const [a, b] = await startBoth(url);
-    const ids: string[] = [];
-    const send = (to: Host, otherwise: Host, chat: string, id: string) => {
-      ids.push(id);
-      return post(to, otherwise, chat, id);
-    };
+    const { ids, send } = posting();
     // Each chat's session is opened on one host, then both hosts decide on every session at once.
     await Promise.all(CHATS.map((chat, i) => (i % 2 === 0 ? send(a, b, chat, `${chat}-first`) : send(b, a, chat, `${chat}-first`))));
     for (let round = 0; round < 5; round++) {
@@ -138,11 +144,7 @@ describeWithPostgres('two hosts on one PostgreSQL database (built CLI), each wit
     const url = await newDatabase(server());
     wireAndy(dirA(), url, CHATS);
     const [a, b] = await startBoth(url);
-    const ids: string[] = [];
-    const send = (to: Host, otherwise: Host, chat: string, id: string) => {
-      ids.push(id);
-      return post(to, otherwise, chat, id);
-    };
+    const { ids, send } = posting();
     // c1 and c3 open on A, c2 and c4 on B: A has sessions of its own to lose.
     await Promise.all(CHATS.map((chat, i) => (i % 2 === 0 ? send(a, b, chat, `${chat}-first`) : send(b, a, chat, `${chat}-first`))));
     await everyMessageDelivered(url, CHATS.length);

@@ -59,6 +59,11 @@ export class FakeTelegram {
     return fake;
   }
 
+  /** What a host talking to this fake is started with: the token, the API's address, a short long poll. */
+  hostEnv() {
+    return { TELEGRAM_BOT_TOKEN: this.token, TELEGRAM_API_BASE_URL: this.url, TELEGRAM_POLL_TIMEOUT_S: '1' };
+  }
+
   /** What TELEGRAM_API_BASE_URL is set to. */
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

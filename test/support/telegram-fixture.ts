@@ -32,7 +32,7 @@ export class TelegramFixture implements ChannelFixture {
 
   env(): Record<string, string> {
     // A short long-poll, so a stop does not wait on an open getUpdates for long.
-    return { TELEGRAM_BOT_TOKEN: this.telegram.token, TELEGRAM_API_BASE_URL: this.telegram.url, TELEGRAM_POLL_TIMEOUT_S: '1' };
+    return this.telegram.hostEnv();
   }
 
   async start(): Promise<void> {
