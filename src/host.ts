@@ -19,7 +19,7 @@ import { QuestionAnswerRefused } from './events/questions';
 import { logDecisions } from './adapters/decision-log';
 import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
-import { channelLease, PostgresLeases, sessionLease } from './adapters/pg-leases';
+import { channelLease, PostgresLeases, sessionLease, sessionOfLease } from './adapters/pg-leases';
 import { redactUrl } from './adapters/pg-replica';
 import { takeOverSession } from './adapters/session-takeover';
 import { SessionOpened } from './events/inbound';
@@ -252,12 +252,12 @@ export class Host {
       leases.onAcquired((name) => {
         const connection = connections.get(name);
         if (connection) void connection.hold().catch(failed(name));
-        else void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, name.slice('session:'.length));
+        else void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, sessionOfLease(name));
       });
       leases.onLost((name) => {
         const connection = connections.get(name);
         if (connection) void connection.release().catch(failed(name));
-        else containers.release(name.slice('session:'.length));
+        else containers.release(sessionOfLease(name));
       });
       leases.start();
       // A session this host opens is leased by it at once, before another host's next tick.

@@ -18,6 +18,8 @@ const TAKE_OR_RENEW = `INSERT INTO leases (name, holder, expires_at)
   RETURNING name`;
 
 export const sessionLease = (sessionId: string) => `session:${sessionId}`;
+/** The session a session lease's name names. */
+export const sessionOfLease = (name: string) => name.slice(sessionLease('').length);
 /** The lease on a channel's receiving connection (see ChannelConnection): one host at a time holds it. */
 export const channelLease = (channelType: string) => `channel:${channelType}`;
 

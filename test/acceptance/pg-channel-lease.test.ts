@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { runCli, startCli } from '../support/cli';
 import { FakeTelegram } from '../support/fake-telegram';
-import { killAgentsOf, LOADED_MACHINE_MS, newDatabase, queryRows, wireAndy } from '../support/pg-hosts';
+import { everyMessageDelivered, killAgentsOf, LOADED_MACHINE_MS, newDatabase, queryRows, wireAndy } from '../support/pg-hosts';
 import { describeWithPostgres, usePostgres } from '../support/postgres';
 import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
@@ -53,8 +53,7 @@ describeWithPostgres('a channel with one connection per bot (Telegram long polli
     telegram.offerMessage({ chat: family, text: 'first' });
     await telegram.waitForCalls('sendMessage', 1, 60_000);
     // Killed once the answer's delivery is in the log: a kill between the platform's answer and that record is another test's (pg-two-hosts).
-    const delivered = async () => ((await queryRows(url, "SELECT count(*)::int FROM events WHERE type = 'DeliverySucceeded'")) as [[number]])[0][0];
-    for (const deadline = Date.now() + 30_000; (await delivered()) < 1 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 100));
+    await everyMessageDelivered(url, 1);
     both[holder]!.child.kill('SIGKILL');
     await both[holder]!.done;
     // The survivor's lease tick takes the channel once the dead host's lease expires (5 s).

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { startHost } from '../support/host-process';
-import { killAgentsOf, LOADED_MACHINE_MS, newDatabase, postgresRows, queryRows, replicaRows, wireAndy } from '../support/pg-hosts';
+import { everyMessageDelivered, killAgentsOf, LOADED_MACHINE_MS, newDatabase, postgresRows, queryRows, replicaRows, wireAndy } from '../support/pg-hosts';
 import { describeWithPostgres, usePostgres } from '../support/postgres';
 import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
@@ -12,42 +12,11 @@ const CHATS = ['c1', 'c2', 'c3', 'c4'];
 
 type Host = Awaited<ReturnType<typeof startHost>>;
 
-/**
- * Per accepted platform message, from the PostgreSQL log: how often it was routed, how many
- * agent rows answer it, and how many of those were delivered (DeliverySucceeded).
- */
-async function outcomesPerMessage(url: string): Promise<Map<string, { routed: number; answers: number; delivered: number }>> {
-  const rows = await queryRows(
-    url,
-    `WITH routed AS (SELECT data::json->>'platformMessageId' AS platform_id, data::json->>'messageId' AS message_id FROM events WHERE type = 'InboundRouted'),
-          answers AS (SELECT data::json->>'inReplyTo' AS message_id, data::json->>'sessionId' || ':' || (data::json->>'outboundId') AS row_id FROM events WHERE type = 'OutboundRouted'),
-          delivered AS (SELECT data::json->>'sessionId' || ':' || (data::json->>'outboundId') AS row_id FROM events WHERE type = 'DeliverySucceeded')
-     SELECT r.platform_id,
-            (SELECT count(*) FROM routed r2 WHERE r2.platform_id = r.platform_id)::int,
-            (SELECT count(*) FROM answers a WHERE a.message_id = r.message_id)::int,
-            (SELECT count(*) FROM answers a JOIN delivered d ON d.row_id = a.row_id WHERE a.message_id = r.message_id)::int
-     FROM routed r`,
-  );
-  return new Map(rows.map(([id, routed, answers, delivered]) => [id as string, { routed: routed as number, answers: answers as number, delivered: delivered as number }]));
-}
-
 /** Streams whose versions are not 1..n, and whether positions are 1..n: one writer at a time leaves neither gaps nor clashes. */
 async function gaps(url: string): Promise<{ streamsWithGaps: unknown[]; positionsContiguous: boolean }> {
   const streamsWithGaps = await queryRows(url, 'SELECT stream FROM events GROUP BY stream HAVING count(*) <> max(stream_version) OR min(stream_version) <> 1');
   const [[count, max]] = (await queryRows(url, 'SELECT count(*)::int, coalesce(max(position), 0)::int FROM events')) as [[number, number]];
   return { streamsWithGaps, positionsContiguous: count === max };
-}
-
-/** Resolves with the outcomes once `count` messages have a delivered answer in the log (checked every 200 ms). */
-async function everyMessageDelivered(url: string, count: number, ms = 90_000): Promise<Awaited<ReturnType<typeof outcomesPerMessage>>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const outcomes = await outcomesPerMessage(url);
-    const delivered = [...outcomes.values()].filter((o) => o.delivered > 0).length;
-    if (delivered >= count) return outcomes;
-    if (Date.now() > deadline) throw new Error(`after ${ms} ms only ${delivered} of ${count} messages have a delivered answer`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describeWithPostgres('two hosts on one PostgreSQL database (built CLI), each with its own data directory and webhook port', () => {

@@ -83,3 +83,34 @@ export async function killAgentsOf(runtimeIds: unknown[][]): Promise<void> {
   // Gone before the test's folders are removed: a dying agent may still be writing there.
   await waitUntil(() => !agents.some(isAgent), 'the agents to end');
 }
+
+/**
+ * Per accepted platform message, from the PostgreSQL log: how often it was routed, how many
+ * agent rows answer it, and how many of those were delivered (DeliverySucceeded).
+ */
+export async function outcomesPerMessage(url: string): Promise<Map<string, { routed: number; answers: number; delivered: number }>> {
+  const rows = await queryRows(
+    url,
+    `WITH routed AS (SELECT data::json->>'platformMessageId' AS platform_id, data::json->>'messageId' AS message_id FROM events WHERE type = 'InboundRouted'),
+          answers AS (SELECT data::json->>'inReplyTo' AS message_id, data::json->>'sessionId' || ':' || (data::json->>'outboundId') AS row_id FROM events WHERE type = 'OutboundRouted'),
+          delivered AS (SELECT data::json->>'sessionId' || ':' || (data::json->>'outboundId') AS row_id FROM events WHERE type = 'DeliverySucceeded')
+     SELECT r.platform_id,
+            (SELECT count(*) FROM routed r2 WHERE r2.platform_id = r.platform_id)::int,
+            (SELECT count(*) FROM answers a WHERE a.message_id = r.message_id)::int,
+            (SELECT count(*) FROM answers a JOIN delivered d ON d.row_id = a.row_id WHERE a.message_id = r.message_id)::int
+     FROM routed r`,
+  );
+  return new Map(rows.map(([id, routed, answers, delivered]) => [id as string, { routed: routed as number, answers: answers as number, delivered: delivered as number }]));
+}
+
+/** Resolves with the outcomes once `count` messages have a delivered answer in the log (checked every 200 ms). */
+export async function everyMessageDelivered(url: string, count: number, ms = 90_000): Promise<Awaited<ReturnType<typeof outcomesPerMessage>>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const outcomes = await outcomesPerMessage(url);
+    const delivered = [...outcomes.values()].filter((o) => o.delivered > 0).length;
+    if (delivered >= count) return outcomes;
+    if (Date.now() > deadline) throw new Error(`after ${ms} ms only ${delivered} of ${count} messages have a delivered answer`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
