@@ -1,3 +1,4 @@
+import { AGENT_ANSWER_MS } from '../support/wait';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
@@ -63,12 +64,12 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
 
       const event = await fetch(slackEventRequest(`${url}/slack`, SLACK_SIGNING_SECRET, { type: 'message', channel: 'C100', channel_type: 'channel', user: 'U1', text: 'hello from Slack', ts: '1700000100.000100' }));
       expect(event.status).toBe(200);
-      const [answer] = await slack.waitFor('chat.postMessage');
+      const [answer] = await slack.waitFor('chat.postMessage', 1, AGENT_ANSWER_MS);
       expect(answer).toEqual(expect.objectContaining({ channel: 'C100', thread_ts: '1700000100.000100', markdown_text: 'echo: hello from Slack' }));
 
       const forwarded = await fetch(discordMessageRequest(`${url}/discord`, DISCORD_BOT_TOKEN, { id: '9001', channelId: '100', guildId: '1', authorId: '42', content: 'hello from Discord' }));
       expect(forwarded.status).toBe(200);
-      const [posted] = await discord.waitForPosts(1);
+      const [posted] = await discord.waitForPosts(1, AGENT_ANSWER_MS);
       expect(posted).toEqual(expect.objectContaining({ channelId: '100', payload: expect.objectContaining({ content: 'echo: hello from Discord' }) }));
 
       const status = runCli(['--data-dir', dataDir(), 'status', '--json']);

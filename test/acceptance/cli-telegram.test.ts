@@ -1,3 +1,4 @@
+import { AGENT_ANSWER_MS } from '../support/wait';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
@@ -6,9 +7,6 @@ import { runCli, startCli } from '../support/cli';
 import { FakeTelegram } from '../support/fake-telegram';
 import { filesHolding } from '../support/files-holding';
 import { useTempDir } from '../support/temp';
-
-/** How long an agent child process may take to start and answer while the whole suite loads both cores: a budget, not a measure. */
-const AGENT_ANSWER_MS = 60_000;
 
 /** `switchyard start --channels telegram` (the built CLI) against a fake Bot API, with the echo agent as a child process. */
 describe('switchyard start --channels telegram (built CLI)', () => {

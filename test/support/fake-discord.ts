@@ -91,8 +91,8 @@ export class FakeDiscord {
   }
 
   /** Resolves once the bot posted `count` messages. */
-  async waitForPosts(count = 1): Promise<DiscordPosted[]> {
-    await this.api.waitForCalls(/^\/api\/v10\/(channels\/[^/]+\/messages|webhooks\/.+)$/, count);
+  async waitForPosts(count = 1, ms?: number): Promise<DiscordPosted[]> {
+    await this.api.waitForCalls(/^\/api\/v10\/(channels\/[^/]+\/messages|webhooks\/.+)$/, count, ms);
     return this.posted;
   }
 

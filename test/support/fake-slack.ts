@@ -100,8 +100,8 @@ export class FakeSlack {
   }
 
   /** Resolves with the arguments of the first `count` calls of a method. */
-  async waitFor(method: string, count = 1): Promise<Record<string, string>[]> {
-    const calls = await this.api.waitForCalls(methodPath(method), count);
+  async waitFor(method: string, count = 1, ms?: number): Promise<Record<string, string>[]> {
+    const calls = await this.api.waitForCalls(methodPath(method), count, ms);
     return calls.map((call) => call.body as Record<string, string>);
   }
 

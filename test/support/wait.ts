@@ -19,3 +19,6 @@ export async function waitUntil(condition: () => boolean, what: string, ms = 15_
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** How long an agent child process may take to start and answer while the whole suite loads both cores: a budget, not a measure. */
+export const AGENT_ANSWER_MS = 60_000;
