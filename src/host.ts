@@ -155,6 +155,8 @@ export class Host {
     const wanted = () => [...connections.keys(), ...core.views.sessions.list().filter((s) => s.status === 'active').map((s) => sessionLease(s.id))];
     const leases = config.store === undefined ? undefined : PostgresLeases.open(config.store, installId(config.dataDir), wanted, { logger: component('leases') });
     if (leases) teardown.add('leases', () => leases.stop());
+    // A session this host opens is its own from the commit that opens it, before any host's lease tick.
+    if (leases) core.replica?.leaseOpenedSessions(leases.holder);
     const owns = leases && ((sessionId: string) => leases.holds(sessionLease(sessionId)));
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
     teardown.add('runtime', () => runtime.close());
@@ -260,7 +262,7 @@ export class Host {
         else containers.release(sessionOfLease(name));
       });
       leases.start();
-      // A session this host opens is leased by it at once, before another host's next tick.
+      // Its lease was taken in the commit that opened it: the tick renews it and acts on it at once.
       const opened = core.store.subscribe({ after: core.store.lastPosition(), type: SessionOpened.type }).subscribe(() => void leases.tick());
       teardown.add('lease ticks', () => opened.unsubscribe());
     }

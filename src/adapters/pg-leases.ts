@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import type { Logger } from '../logger';
 
 /** A lease not renewed for this long is free for another host to take. */
-const TTL_MS = 5_000;
+export const LEASE_TTL_MS = 5_000;
 /** How often the held leases are renewed and the wanted ones tried. */
 const RENEW_MS = 1_000;
 
@@ -11,7 +11,7 @@ const RENEW_MS = 1_000;
  * Takes the free, expired or own ones among the names and renews them, in one statement.
  * Expiry is the server's clock: the hosts' clocks need not agree.
  */
-const TAKE_OR_RENEW = `INSERT INTO leases (name, holder, expires_at)
+export const TAKE_OR_RENEW_LEASES = `INSERT INTO leases (name, holder, expires_at)
   SELECT name, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS wanted(name)
   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
     WHERE leases.expires_at < now() OR leases.holder = excluded.holder
@@ -54,7 +54,7 @@ export class PostgresLeases {
     private readonly wanted: () => readonly string[],
     private readonly options: LeaseOptions,
   ) {
-    this.ttlMs = options.ttlMs ?? TTL_MS;
+    this.ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   }
 
   /**
@@ -128,7 +128,7 @@ export class PostgresLeases {
     const names = [...new Set(this.wanted())];
     let now: Set<string>;
     try {
-      const result = await this.pool.query<{ name: string }>(TAKE_OR_RENEW, [names, this.holder, this.ttlMs]);
+      const result = await this.pool.query<{ name: string }>(TAKE_OR_RENEW_LEASES, [names, this.holder, this.ttlMs]);
       now = new Set(result.rows.map((row) => row.name));
     } catch (error) {
       this.options.logger?.warn({ err: error, event: 'LeaseRenewalFailed' }, 'could not renew the leases: they lapse unless the next try succeeds');

@@ -8,6 +8,7 @@ import { DatabaseError, Pool, type PoolClient } from 'pg';
 import { runAsWorker } from 'synckit';
 import { migratePostgres } from '../db/pg-migrate';
 import type { StoredCommand, StoredEvent } from '../events/log';
+import { LEASE_TTL_MS, TAKE_OR_RENEW_LEASES } from './pg-leases';
 
 /** What a replica lacks: events after its head, commands after its checkpoint; `seq` is the last command's. */
 export interface Pulled {
@@ -21,11 +22,17 @@ export type ReplicaRequest =
   /** BEGIN, take the global write lock, and say where PostgreSQL's log ends. */
   | { op: 'begin' }
   | { op: 'pull'; afterPosition: number; afterSeq: number; limit: number }
-  /** Writes the rows (positions as given), notifies, commits; answers the last command seq. */
-  | { op: 'commit'; events: readonly StoredEvent[]; commands: readonly StoredCommand[] }
+  /** Writes the rows (positions as given), takes the leases for the holder, notifies, commits; answers the last command seq. */
+  | { op: 'commit'; events: readonly StoredEvent[]; commands: readonly StoredCommand[]; leases?: LeasesTaken }
   | { op: 'rollback' }
   | { op: 'head' }
   | { op: 'close' };
+
+/** Leases a commit takes for its host, as the host's own lease tick would (see PostgresLeases). */
+export interface LeasesTaken {
+  names: readonly string[];
+  holder: string;
+}
 
 export type ReplicaResponse =
   | { ok: true; value: unknown }
@@ -72,8 +79,9 @@ async function head(): Promise<{ position: number; seq: number }> {
   return { position: Number(position), seq: Number(seq) };
 }
 
-async function commit(events: readonly StoredEvent[], commands: readonly StoredCommand[]): Promise<number | null> {
+async function commit(events: readonly StoredEvent[], commands: readonly StoredCommand[], leases: LeasesTaken | undefined): Promise<number | null> {
   const db = connected();
+  if (leases && leases.names.length > 0) await db.query(TAKE_OR_RENEW_LEASES, [leases.names, leases.holder, LEASE_TTL_MS]);
   const column = <T, K extends keyof T>(rows: readonly T[], key: K) => rows.map((row) => row[key]);
   if (events.length > 0) {
     await db.query(
@@ -118,7 +126,7 @@ async function handle(request: ReplicaRequest): Promise<unknown> {
     case 'pull':
       return pull(request.afterPosition, request.afterSeq, request.limit);
     case 'commit':
-      return commit(request.events, request.commands);
+      return commit(request.events, request.commands, request.leases);
     case 'rollback':
       // On a broken connection the rollback fails too, and the transaction went with it.
       await connected().query('ROLLBACK').catch(() => undefined);

@@ -6,8 +6,10 @@ import { Checkpoints } from '../events/checkpoints';
 import type { EventStore, TransactionParticipant } from '../events/store';
 import type { Logger } from '../logger';
 import type { ProjectionRunner } from '../projections/runner';
-import type { StoredCommand } from '../events/log';
-import type { Pulled, ReplicaRequest, ReplicaResponse } from './pg-replica-worker';
+import type { StoredCommand, StoredEvent } from '../events/log';
+import { SessionOpened } from '../events/inbound';
+import { sessionLease } from './pg-leases';
+import type { LeasesTaken, Pulled, ReplicaRequest, ReplicaResponse } from './pg-replica-worker';
 
 const WORKER_PATH = join(__dirname, 'pg-replica-worker.js');
 /** Rows pulled per round trip: a host joining a long log catches up in bounded memory. */
@@ -81,6 +83,8 @@ export class PostgresReplica implements TransactionParticipant {
   /** Where the local log ended when the work began: what it appends comes after. */
   private headBefore = 0;
   private readonly killAfterCommitOf = process.env[KILL_AFTER_PG_COMMIT];
+  /** The host whose commits lease the sessions they open (see leaseOpenedSessions); none for the CLI. */
+  private sessionHolder: string | undefined;
 
   private constructor(
     private readonly store: EventStore,
@@ -122,13 +126,28 @@ export class PostgresReplica implements TransactionParticipant {
     this.headBefore = this.store.lastPosition();
   }
 
+  /**
+   * From now on a commit that opens a session also takes its lease for `holder`, in the same
+   * PostgreSQL transaction: no other host's lease tick can come between the session's
+   * opening and its opener's claim (under load the opener's own tick, after the commit,
+   * lost that race now and then, and the session ran wherever another tick came first).
+   */
+  leaseOpenedSessions(holder: string): void {
+    this.sessionHolder = holder;
+  }
+
   prepareCommit(): void {
     const events = this.store.storedRows(this.headBefore, Number.MAX_SAFE_INTEGER);
     const commands = this.capturedCommands.all() as StoredCommand[];
     this.clearCaptured.run();
-    const lastSeq = this.request({ op: 'commit', events, commands }) as number | null;
+    const lastSeq = this.request({ op: 'commit', events, commands, ...(this.sessionHolder !== undefined && { leases: this.openedSessionLeases(events, this.sessionHolder) }) }) as number | null;
     if (lastSeq !== null) this.checkpoints.save(COMMANDS_CHECKPOINT, lastSeq);
     if (this.killAfterCommitOf !== undefined && events.some((event) => event.type === this.killAfterCommitOf)) process.kill(process.pid, 'SIGKILL');
+  }
+
+  private openedSessionLeases(events: readonly StoredEvent[], holder: string): LeasesTaken {
+    const names = events.flatMap((event) => (event.type === SessionOpened.type ? [sessionLease((JSON.parse(event.data) as { sessionId: string }).sessionId)] : []));
+    return { names, holder };
   }
 
   abort(): void {

@@ -51,7 +51,6 @@ describeWithPostgres('a channel with one connection per bot (Telegram long polli
     const holder = dirs.findIndex((dir) => leasesOf(dir).includes('channel:telegram'));
 
     telegram.offerMessage({ chat: family, text: 'first' });
-    await telegram.waitForCalls('sendMessage', 1, 60_000);
     // Killed once the answer's delivery is in the log: a kill between the platform's answer and that record is another test's (pg-two-hosts).
     await everyMessageDelivered(url, 1);
     both[holder]!.child.kill('SIGKILL');
@@ -59,6 +58,7 @@ describeWithPostgres('a channel with one connection per bot (Telegram long polli
     // The survivor's lease tick takes the channel once the dead host's lease expires (5 s).
     await waitUntil(() => leasesOf(dirs[1 - holder]!).includes('channel:telegram'), 'the other host to take the telegram lease', 30_000);
     telegram.offerMessage({ chat: family, text: 'second' });
+    await everyMessageDelivered(url, 2);
     await telegram.waitForCalls('sendMessage', 2, 60_000);
 
     expect(answers().sort()).toEqual(['echo: first', 'echo: second']);

@@ -1,12 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { centralDatabasePath, openCore } from '../../src/core';
 import { runCli } from '../support/cli';
 import { FakePlatform, postInbound } from '../support/fake-platform';
 import { startHost } from '../support/host-process';
 import { describeWithPostgres, usePostgres } from '../support/postgres';
-import { LOADED_MACHINE_MS, newDatabase, postgresRows, replicaRows, wireAndy } from '../support/pg-hosts';
+import { killAgentsOf, LOADED_MACHINE_MS, newDatabase, postgresRows, queryRows, replicaRows, wireAndy } from '../support/pg-hosts';
 import { useTempDir } from '../support/temp';
-import { waitForEvents, waitUntil } from '../support/wait';
+import { AGENT_ANSWER_MS, waitForEvents, waitUntil } from '../support/wait';
 
 const AGENTS = { SWITCHYARD_RUNTIME: 'process', SWITCHYARD_RUNNER_POLL_MS: '50' };
 
@@ -83,6 +84,31 @@ describeWithPostgres('switchyard start --store postgres:// (built): the log on P
     expect([count('InboundRouted'), count('OutboundRouted'), count('DeliverySucceeded')]).toEqual([1, 1, 1]);
     // Positions contiguous: one writer at a time, each after the last.
     expect(rows.map((row) => row[0])).toEqual(rows.map((_, i) => i + 1));
+  }, LOADED_MACHINE_MS);
+
+  it('a session is leased to the host whose commit opened it, in that commit: killed right after it, no other host runs the session before the lease expires', async () => {
+    const url = await newDatabase(server());
+    wireAndy(dataDir(), url, ['fam']);
+    const opener = await startHost(dataDir(), platform.url, { ...AGENTS, SWITCHYARD_TEST_KILL_AFTER_PG_COMMIT: 'SessionOpened' }, ['--store', url]);
+    // Its answer never comes: the host dies inside the request.
+    await postInbound(opener.url, { platformId: 'fam', messageId: 'm-1', content: { text: 'opened, then the host died' } }).catch(() => undefined);
+    expect((await opener.done).status).toBeNull();
+    const openerHolder = `:${readFileSync(join(dataDir(), 'install-id'), 'utf8').trim()}`;
+    const [[sessionId]] = (await queryRows(url, "SELECT data::json->>'sessionId' FROM events WHERE type = 'SessionOpened'")) as [[string]];
+    const [[holder, secondsLeft]] = (await queryRows(url, `SELECT holder, extract(epoch FROM expires_at - now())::float FROM leases WHERE name = 'session:${sessionId}'`)) as [[string, number]];
+    expect(holder.endsWith(openerHolder)).toBe(true);
+    expect(secondsLeft).toBeGreaterThan(0);
+
+    // Once that lease expires, another host takes the session over and answers the message.
+    const other = await startHost(join(tempDir(), 'other'), platform.url, AGENTS, ['--store', url]);
+    try {
+      const [answer] = await platform.waitFor(1, AGENT_ANSWER_MS);
+      expect(answer).toEqual(expect.objectContaining({ platformId: 'fam', content: { text: 'echo: opened, then the host died' } }));
+    } finally {
+      other.child.kill('SIGTERM');
+      expect((await other.done).status).toBe(0);
+      await killAgentsOf(await queryRows(url, "SELECT data::json->>'runtimeId' FROM events WHERE type = 'ContainerStarted'"));
+    }
   }, LOADED_MACHINE_MS);
 
   it('refuses a --store that is not a PostgreSQL URL, and one it cannot reach, in one line that shows no password', () => {

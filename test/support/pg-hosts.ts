@@ -103,6 +103,26 @@ export async function outcomesPerMessage(url: string): Promise<Map<string, { rou
   return new Map(rows.map(([id, routed, answers, delivered]) => [id as string, { routed: routed as number, answers: answers as number, delivered: delivered as number }]));
 }
 
+/**
+ * For a failure's message: each message without a delivered answer, and the log of its
+ * session from its arrival on (type, position, the command's actor), so a stall says where.
+ */
+async function undeliveredTrail(url: string, outcomes: Awaited<ReturnType<typeof outcomesPerMessage>>): Promise<string> {
+  const waiting = [...outcomes].filter(([, outcome]) => outcome.delivered === 0);
+  const lines = await Promise.all(
+    waiting.map(async ([platformMessageId, outcome]) => {
+      const trail = await queryRows(
+        url,
+        `WITH arrival AS (SELECT position, data::json->>'sessionId' AS session_id FROM events WHERE type = 'InboundRouted' AND data::json->>'platformMessageId' = '${platformMessageId.replace(/'/g, "''")}')
+         SELECT e.position::int, e.type, e.metadata::json->>'actor' FROM events e, arrival a
+         WHERE e.position >= a.position AND (e.data::json->>'sessionId' = a.session_id OR e.stream LIKE '%' || a.session_id || '%') ORDER BY e.position`,
+      );
+      return `${platformMessageId} ${JSON.stringify(outcome)}: ${trail.map((row) => row.join(' ')).join(' | ')}`;
+    }),
+  );
+  return lines.join('\n');
+}
+
 /** Resolves with the outcomes once `count` messages have a delivered answer in the log (checked every 200 ms). */
 export async function everyMessageDelivered(url: string, count: number, ms = 90_000): Promise<Awaited<ReturnType<typeof outcomesPerMessage>>> {
   const deadline = Date.now() + ms;
@@ -110,7 +130,7 @@ export async function everyMessageDelivered(url: string, count: number, ms = 90_
     const outcomes = await outcomesPerMessage(url);
     const delivered = [...outcomes.values()].filter((o) => o.delivered > 0).length;
     if (delivered >= count) return outcomes;
-    if (Date.now() > deadline) throw new Error(`after ${ms} ms only ${delivered} of ${count} messages have a delivered answer`);
+    if (Date.now() > deadline) throw new Error(`after ${ms} ms only ${delivered} of ${count} messages have a delivered answer (${outcomes.size} routed)\n${await undeliveredTrail(url, outcomes)}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
