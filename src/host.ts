@@ -21,6 +21,7 @@ import { removeHostFacts, writeHostFacts } from './adapters/host-file';
 import { acquireLease } from './adapters/lease';
 import { channelLease, PostgresLeases, sessionLease, sessionOfLease } from './adapters/pg-leases';
 import { redactUrl } from './adapters/pg-replica';
+import { SessionOwnership } from './adapters/session-ownership';
 import { takeOverSession } from './adapters/session-takeover';
 import { SessionOpened } from './events/inbound';
 import { writeFileAtomic } from './adapters/session-db';
@@ -157,7 +158,8 @@ export class Host {
     if (leases) teardown.add('leases', () => leases.stop());
     // A session this host opens is its own from the commit that opens it, before any host's lease tick.
     if (leases) core.replica?.leaseOpenedSessions(leases.holder);
-    const owns = leases && ((sessionId: string) => leases.holds(sessionLease(sessionId)));
+    const ownership = leases && new SessionOwnership((sessionId) => leases.holds(sessionLease(sessionId)));
+    const owns = ownership && ((sessionId: string) => ownership.owns(sessionId));
     const runtime = options.runtime ?? (await Host.runtimeFor(config, component('runtime')));
     teardown.add('runtime', () => runtime.close());
     core.views.host.wake = { runtime: runtime.kind, defaultImage: config.agentImage };
@@ -173,7 +175,7 @@ export class Host {
     });
     await containers.reconcile();
     // One failure policy for every component that touches session folders, so a folder busy for one is busy for all.
-    const guard = new SessionGuard(core, { logger: component('session-guard'), ...(owns && { owns }) });
+    const guard = new SessionGuard(core, { logger: component('session-guard'), ...(ownership && { owns, takingOver: (sessionId: string) => ownership.takingOver(sessionId) }) });
     const decisions = logDecisions(core.store, component('decisions'), core.store.lastPosition());
     teardown.add('decision log', () => decisions.unsubscribe());
     const inboundWriter = WorkerInboundWriter.startIfBuilt();
@@ -249,17 +251,20 @@ export class Host {
     // Work left pending while the host was down is found by a first pass now, not in a minute.
     sweep.run();
     sweep.start();
-    if (leases) {
+    if (leases && ownership) {
       const failed = (name: string) => (error: unknown) => logger.error({ err: error, event: 'ChannelConnectionFailed', lease: name }, 'holding or releasing a channel connection failed');
       leases.onAcquired((name) => {
         const connection = connections.get(name);
         if (connection) void connection.hold().catch(failed(name));
-        else void takeOverSession({ folders, destinations, containers, delivery, logger: component('takeover') }, sessionOfLease(name));
+        else void takeOverSession({ folders, destinations, containers, delivery, ownership, logger: component('takeover') }, sessionOfLease(name));
       });
       leases.onLost((name) => {
         const connection = connections.get(name);
         if (connection) void connection.release().catch(failed(name));
-        else containers.release(sessionOfLease(name));
+        else {
+          ownership.released(sessionOfLease(name));
+          containers.release(sessionOfLease(name));
+        }
       });
       leases.start();
       // Its lease was taken in the commit that opened it: the tick renews it and acts on it at once.

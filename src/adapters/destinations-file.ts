@@ -106,7 +106,7 @@ export class DestinationsFileReactor implements Reactor {
     const session = this.views.sessions.get(sessionId);
     if (!session) return;
     const payload = buildDestinations(this.views, session.agent_group_id);
-    this.guard.run(sessionId, this.name, { takeover: true }, () => writeDestinationsFile(sessionDir(this.dataDir, session.agent_group_id, sessionId), payload));
+    this.guard.run(sessionId, this.name, { takeover: true }, () => writeDestinationsFile(sessionDir(this.dataDir, session.agent_group_id, sessionId), payload), 'takeover');
   }
 
   private affectedAgentGroups(event: RecordedEvent): string[] {

@@ -94,17 +94,19 @@ export class SessionFolderReactor implements Reactor {
     const answered = [...this.core.store.readAll({ type: OutboundRouted.type })].flatMap((event) =>
       OutboundRouted.is(event) && event.data.sessionId === sessionId && event.data.inReplyTo !== null ? [event.data.inReplyTo] : [],
     );
-    await this.guard.runAsync(sessionId, this.name, { takeover: true }, async () => {
-      await this.applyToSession(sessionId, history);
-      const session = this.core.views.sessions.get(sessionId);
-      if (!session || answered.length === 0) return;
-      const db = openInboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId));
-      try {
-        db.prepare("UPDATE messages_in SET status = 'completed' WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))").run(JSON.stringify(answered));
-      } finally {
-        db.close();
-      }
-    });
+    await this.guard.runAsync(sessionId, this.name, { takeover: true }, () => this.writeTakenOver(sessionId, history, answered), 'takeover');
+  }
+
+  private async writeTakenOver(sessionId: string, history: readonly RecordedEvent[], answered: readonly string[]): Promise<void> {
+    await this.applyToSession(sessionId, history);
+    const session = this.core.views.sessions.get(sessionId);
+    if (!session || answered.length === 0) return;
+    const db = openInboundDb(sessionDir(this.dataDir, session.agent_group_id, sessionId));
+    try {
+      db.prepare("UPDATE messages_in SET status = 'completed' WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))").run(JSON.stringify(answered));
+    } finally {
+      db.close();
+    }
   }
 
   /** A released session is written anew from its whole history: every write is idempotent, so what is there already stays. */

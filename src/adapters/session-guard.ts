@@ -47,7 +47,16 @@ export interface SessionGuardOptions {
    * folders of sessions it does not run are left alone: another host has them. Default: all.
    */
   owns?: (sessionId: string) => boolean;
+  /**
+   * Whether this host holds the session's lease but is still writing its folder (see
+   * SessionOwnership): work on it is retried later rather than skipped, and only the
+   * takeover's own writes go ahead. Default: none.
+   */
+  takingOver?: (sessionId: string) => boolean;
 }
+
+/** Who is running work on a folder: the host's everyday components, or the takeover writing the folder of a session it has just leased. */
+export type FolderWork = 'running' | 'takeover';
 
 /** What became of work on one session's folder: skipped means the session was not active to begin with. */
 export type GuardedOutcome<T> =
@@ -82,13 +91,27 @@ export class SessionGuard {
   }
 
   /** Whether the host may touch this session's folder now. */
-  isActive(sessionId: string): boolean {
-    return this.owns(sessionId) && this.core.views.sessions.get(sessionId)?.status === 'active';
+  isActive(sessionId: string, by: FolderWork = 'running'): boolean {
+    const mine = this.owns(sessionId) || (by === 'takeover' && this.takingOver(sessionId));
+    return mine && this.core.views.sessions.get(sessionId)?.status === 'active';
+  }
+
+  private takingOver(sessionId: string): boolean {
+    return this.options.takingOver?.(sessionId) ?? false;
+  }
+
+  /** Why work may not run on the folder now, or undefined when it may. */
+  private refusal(sessionId: string, by: FolderWork): GuardedOutcome<never> | undefined {
+    if (this.isActive(sessionId, by)) return undefined;
+    // Its folder is being written here: the work waits for it instead of finding it missing.
+    if (this.takingOver(sessionId)) return { status: 'retry-later', error: new Error(`session ${sessionId} is being taken over by this host`) };
+    return { status: 'skipped' };
   }
 
   /** Runs work on a session's folder. Skipped when the session is not active (quarantined, unknown) or another host's; a failure is judged as the policy says. */
-  run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T): GuardedOutcome<T> {
-    if (!this.isActive(sessionId)) return { status: 'skipped' };
+  run<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => T, by: FolderWork = 'running'): GuardedOutcome<T> {
+    const refused = this.refusal(sessionId, by);
+    if (refused) return refused;
     try {
       return this.succeeded(sessionId, work());
     } catch (error) {
@@ -97,8 +120,9 @@ export class SessionGuard {
   }
 
   /** run, for work that finishes later (in another thread): judged when it does. */
-  async runAsync<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => Promise<T>): Promise<GuardedOutcome<T>> {
-    if (!this.isActive(sessionId)) return { status: 'skipped' };
+  async runAsync<T>(sessionId: string, component: string, evidence: Record<string, unknown>, work: () => Promise<T>, by: FolderWork = 'running'): Promise<GuardedOutcome<T>> {
+    const refused = this.refusal(sessionId, by);
+    if (refused) return refused;
     try {
       return this.succeeded(sessionId, await work());
     } catch (error) {

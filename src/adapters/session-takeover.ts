@@ -3,12 +3,14 @@ import type { ContainerLifecycle } from './containers/lifecycle';
 import type { DeliveryService } from './delivery';
 import type { DestinationsFileReactor } from './destinations-file';
 import type { SessionFolderReactor } from './session-folder';
+import type { SessionOwnership } from './session-ownership';
 
 export interface SessionTakeoverParts {
   folders: SessionFolderReactor;
   destinations: DestinationsFileReactor;
   containers: ContainerLifecycle;
   delivery: DeliveryService;
+  ownership: SessionOwnership;
   logger?: Logger;
 }
 
@@ -19,9 +21,14 @@ export interface SessionTakeoverParts {
  */
 export async function takeOverSession(parts: SessionTakeoverParts, sessionId: string): Promise<void> {
   try {
-    // The folder is written before the agent starts: it must find its messages there.
-    await parts.folders.rematerialize(sessionId);
-    parts.destinations.writeFor(sessionId);
+    // The folder is written before anything else touches it: the agent must find its messages there.
+    try {
+      await parts.folders.rematerialize(sessionId);
+      parts.destinations.writeFor(sessionId);
+    } finally {
+      // Even when writing it failed: the components judge the folder as they find it, as in any session.
+      parts.ownership.materializedHere(sessionId);
+    }
     parts.containers.takeOver(sessionId);
     parts.delivery.resume(sessionId);
     parts.logger?.info({ event: 'SessionTakenOver', sessionId }, 'session runs on this host now');
