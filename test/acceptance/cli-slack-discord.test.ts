@@ -1,4 +1,4 @@
-import { AGENT_ANSWER_MS } from '../support/wait';
+import { AGENT_ANSWER_MS, answersBudgetMs } from '../support/wait';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
@@ -88,7 +88,7 @@ describe('switchyard start --channels slack,discord (built CLI)', () => {
       expect(stdout + stderr).not.toContain(secret);
       expect(filesHolding(dataDir(), secret)).toEqual([]);
     }
-  });
+  }, answersBudgetMs(2));
 
   it('refuses to start a platform whose variable is missing, naming it, and one that takes webhooks without the listener port', () => {
     const { SLACK_SIGNING_SECRET: _secret, ...withoutSecret } = env();

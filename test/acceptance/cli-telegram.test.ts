@@ -1,4 +1,4 @@
-import { AGENT_ANSWER_MS } from '../support/wait';
+import { AGENT_ANSWER_MS, answersBudgetMs } from '../support/wait';
 import { join } from 'node:path';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
 import { RegisterMessagingGroup, WireChannel } from '../../src/commands/messaging-groups';
@@ -58,7 +58,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
     expect(stderr).toContain('"event":"ChatSdkLog"');
     expect(stderr).not.toContain(telegram.token);
     expect(filesHolding(dataDir(), telegram.token)).toEqual([]);
-  });
+  }, answersBudgetMs(1));
 
   it('in webhook mode takes updates at the platform-webhook listener, only with the secret token', async () => {
     const secret = 'webhook-secret-token-1';
@@ -84,7 +84,7 @@ describe('switchyard start --channels telegram (built CLI)', () => {
     expect(status).toBe(0);
     expect(stderr).not.toContain(secret);
     expect(filesHolding(dataDir(), secret)).toEqual([]);
-  });
+  }, answersBudgetMs(1));
 
   it('refuses to start a channel whose credentials are missing, naming the variable', () => {
     const { TELEGRAM_BOT_TOKEN: _token, ...withoutToken } = baseEnv();

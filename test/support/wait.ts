@@ -22,3 +22,6 @@ export async function waitUntil(condition: () => boolean, what: string, ms = 15_
 
 /** How long an agent child process may take to start and answer while the whole suite loads both cores: a budget, not a measure. */
 export const AGENT_ANSWER_MS = 60_000;
+
+/** A test's own jest budget when it waits for `answers` agent answers in turn: each may take AGENT_ANSWER_MS, and the host starts and stops around them. */
+export const answersBudgetMs = (answers: number) => answers * AGENT_ANSWER_MS + 30_000;
