@@ -238,6 +238,7 @@ export class Host {
       await channel.setup({
         conversations: host.conversations(channel.channelType),
         onInbound: (report) => host.receive(report),
+        onClientConnected: () => host.inbound.clientConnected(),
         onAction: async (report) => host.decideByClick(report),
         holdConnection: leases === undefined,
       });

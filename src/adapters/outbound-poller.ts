@@ -204,10 +204,12 @@ export class OutboundPoller {
     };
     if (this.options.watch ?? true) {
       // A message routed to a session is when its folder comes alive: read it (and start
-      // watching it) right after the folder writer has made it, not at the next tick.
+      // watching it) right after the folder writer has made it, not at the next tick. A
+      // watched folder tells of the answer itself: reading it now would find nothing, yet
+      // cost a transaction (an fsync) per message.
       this.routed = this.core.store
         .subscribe({ after: this.core.store.lastPosition(), type: InboundRouted.type })
-        .subscribe((event) => this.want((event.data as { sessionId: string }).sessionId));
+        .subscribe((event) => this.routedInto((event.data as { sessionId: string }).sessionId));
     }
     loop();
   }
@@ -278,6 +280,12 @@ export class OutboundPoller {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** An answer is likely soon: an unwatched session is read now, a watched one polled at the full rate again. */
+  private routedInto(sessionId: string): void {
+    if (this.watchers.has(sessionId)) this.backoffs.delete(sessionId);
+    else this.want(sessionId);
   }
 
   /** Reads a session on the next turn of the event loop; many asks before then are one read. */

@@ -9,10 +9,12 @@ interface Waiting {
 export interface GroupCommitOptions {
   /**
    * How long the first command of a batch waits for others, when traffic shows that
-   * others come: the last batch held more than one caller's commands, or was committed
-   * less than this long ago. 0 (the default) gathers what arrives within the current turn
-   * of the event loop; a couple of milliseconds also gathers requests that arrive on
-   * separate sockets while the last fsync ran. A lone caller is not made to wait: like
+   * others come: the last batch held more than one caller's commands, or more than one
+   * client is connected (see `clientConnected`). 0 (the default) gathers what
+   * arrives within the current turn of the event loop; a couple of milliseconds also
+   * gathers requests that arrive on separate sockets while the last fsync ran. A lone
+   * client is not made to wait, not even one that sends its next command the moment the
+   * last is answered (how recent the last commit was says nothing there): like
    * PostgreSQL's commit_delay with commit_siblings, the delay is paid only where there is
    * likely someone to share the commit with.
    */
@@ -34,9 +36,10 @@ export class GroupCommitter {
   private cancelFlush: (() => void) | undefined;
   private readonly maxWaitMs: number;
   private readonly maxCommands: number;
-  /** Whether the last batch gathered more than one caller, and when it was committed: what says company is coming. */
+  /** Whether the last batch gathered more than one caller: what says company is coming. */
   private sharedLastCommit = false;
-  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  /** Client connections open now (see `clientConnected`). */
+  private connectedClients = 0;
 
   constructor(
     private readonly bus: CommandBus,
@@ -56,6 +59,21 @@ export class GroupCommitter {
     });
   }
 
+  /**
+   * A client connected over which commands may come at any moment (an HTTP connection):
+   * while more than one is open, a batch's first caller waits for the others. Call the
+   * returned function when it closes; calling it again does nothing.
+   */
+  clientConnected(): () => void {
+    this.connectedClients++;
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      this.connectedClients--;
+    };
+  }
+
   /** One command, answered as `CommandBus.dispatch` would: its outcome, or its own error thrown. */
   async dispatchOne(command: unknown): Promise<Outcome> {
     const [result] = await this.dispatch([command]);
@@ -64,7 +82,7 @@ export class GroupCommitter {
   }
 
   private scheduleFlush(): () => void {
-    if (this.maxWaitMs > 0 && (this.sharedLastCommit || performance.now() - this.lastCommitAt < this.maxWaitMs)) {
+    if (this.maxWaitMs > 0 && (this.sharedLastCommit || this.connectedClients > 1)) {
       const timer = setTimeout(() => this.flush(), this.maxWaitMs);
       return () => clearTimeout(timer);
     }
@@ -85,8 +103,6 @@ export class GroupCommitter {
     } catch (error) {
       for (const w of waiting) w.reject(error);
       return;
-    } finally {
-      this.lastCommitAt = performance.now();
     }
     let offset = 0;
     for (const w of waiting) {

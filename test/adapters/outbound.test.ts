@@ -2,6 +2,7 @@ import { readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
+import { receiveInbound } from '../../src/commands/inbound';
 import { routeOutbound } from '../../src/commands/outbound';
 import { AddDestination } from '../../src/commands/destinations';
 import { explainMessage } from '../../src/explain';
@@ -201,6 +202,22 @@ describe('the outbound poller decides every row the container writes, once (real
     now = new Date(now.getTime() + 2_000);
     poll.tick();
     expect(outcomes()).toEqual({ first: 'routed', missed: 'routed' });
+    poll.stop();
+  });
+
+  it('given a session whose folder it watches, when messages are routed into it, then the poller adds no transaction of its own: one commit per message', async () => {
+    const poll = poller({ intervalMs: 60_000 });
+    insertRows(chat('first', 1));
+    poll.start(); // reads the session, and watches its folder from now on
+    const before = core.store.committedTransactions();
+
+    for (let i = 0; i < 5; i++) {
+      core.bus.dispatch(receiveInbound({ channelType: 'telegram', platformId: '-1001', messageId: `more-${i}`, content: { text: `@Andy more ${i}` }, timestamp: now.toISOString() }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    expect(core.store.committedTransactions() - before).toBe(5);
+    expect(core.views.audit.inboundRow(sessionId, core.views.audit.find('more-4')[0]!.message_id)?.outcome).toBe('routed');
     poll.stop();
   });
 

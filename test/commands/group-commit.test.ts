@@ -33,6 +33,33 @@ describe('GroupCommitter', () => {
     await expect(answer).resolves.toMatchObject({ status: 'accepted' });
   });
 
+  it('given one caller in a loop (each command sent as the last is answered), when it dispatches right after its answer, then it does not wait for company that never comes', async () => {
+    const committer = new GroupCommitter(core.bus, { maxWaitMs: 1_000 });
+    await committer.dispatchOne(createGroup(1));
+    const before = core.store.committedTransactions();
+    const answer = committer.dispatchOne(createGroup(2));
+    await nextTurn();
+    // Committed on that turn: a committer waiting its second would not have yet.
+    expect(core.store.committedTransactions() - before).toBe(1);
+    await expect(answer).resolves.toMatchObject({ status: 'accepted' });
+  });
+
+  it('given several clients connected, when the first of their callers dispatches, then it waits for the others and they share one transaction', async () => {
+    const committer = new GroupCommitter(core.bus, { maxWaitMs: 60_000, maxCommands: 3 });
+    const connections = [committer.clientConnected(), committer.clientConnected(), committer.clientConnected()];
+    const before = core.store.committedTransactions();
+
+    const answers = [committer.dispatchOne(createGroup(1))];
+    await nextTurn();
+    answers.push(committer.dispatchOne(createGroup(2)));
+    await nextTurn();
+    expect(core.store.committedTransactions() - before).toBe(0);
+    answers.push(committer.dispatchOne(createGroup(3)));
+    await expect(Promise.all(answers)).resolves.toMatchObject([{ status: 'accepted' }, { status: 'accepted' }, { status: 'accepted' }]);
+    expect(core.store.committedTransactions() - before).toBe(1);
+    connections.forEach((closed) => closed());
+  });
+
   it('given the last commit was shared, when callers come on separate turns, then they wait for each other and share one transaction', async () => {
     const committer = new GroupCommitter(core.bus, { maxWaitMs: 60_000, maxCommands: 3 });
     await Promise.all([committer.dispatchOne(createGroup(1)), committer.dispatchOne(createGroup(2))]);

@@ -78,6 +78,12 @@ export interface ChannelSetup {
    * repeats a message id recorded before; an adapter that says nothing is taken as 'none'.
    */
   onInbound(report: InboundReport): Promise<InboundRepeat | void>;
+  /**
+   * A client connected over which messages may arrive (an adapter with its own server calls
+   * it), and the returned function when the connection closes: several clients' messages
+   * then share one commit, while a lone client's never wait for company.
+   */
+  onClientConnected?(): () => void;
   /** Resolves with what became of the click once it is recorded. */
   onAction?(report: ActionReport): Promise<{ accepted: boolean; reason?: string }>;
   /**

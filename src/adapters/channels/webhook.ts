@@ -114,6 +114,10 @@ export class WebhookChannel implements ChannelAdapter {
       '/health': { GET: async () => ({ status: 200, body: { ok: true, channelType: this.channelType } }) },
     };
     const server = createServer((req, res) => this.track(this.handle(routes, req, res)));
+    server.on('connection', (socket) => {
+      const closed = setup.onClientConnected?.();
+      if (closed) socket.once('close', closed);
+    });
     const { host = '127.0.0.1', port = 0 } = this.options.listen ?? {};
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
