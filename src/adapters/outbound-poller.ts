@@ -12,10 +12,16 @@ import type { Logger } from '../logger';
 import type { SessionFolderRef } from '../projections/sessions';
 import { watchFolderFiles } from './folder-watch';
 import { OUTBOUND_DB, openOutboundDb, sessionDir, UnsafePathError } from './session-db';
-import { SessionGuard } from './session-guard';
+import { classifySessionFailure, SessionGuard } from './session-guard';
 
 /** The drops that mean an agent is looping or flooding, not that a row was wrong. */
 const LIMIT_REASONS: ReadonlySet<string> = new Set(['loop-limit', 'rate-limited']);
+
+/**
+ * How soon a session whose agent held its lock is read again. The host never waits on an
+ * agent's lock (its reads run on the thread every session shares): it comes back instead.
+ */
+const BUSY_RETRY_MS = 5;
 
 /** What an agent's commit to outbound.db touches (journal_mode=DELETE: the file and its journal). */
 const OUTBOUND_FILES: ReadonlySet<string> = new Set([OUTBOUND_DB, `${OUTBOUND_DB}-journal`, `${OUTBOUND_DB}-wal`]);
@@ -184,6 +190,8 @@ export class OutboundPoller {
   private readonly wanted = new Set<string>();
   /** Idle watched sessions the timed poll leaves alone until their time comes (one scheduler for all of them: the tick). */
   private readonly backoffs = new Map<string, Backoff>();
+  /** Sessions to read again shortly, their agent having held the lock at the last read. */
+  private readonly busyRetries = new Map<string, NodeJS.Timeout>();
   private routed: Subscription | undefined;
 
   constructor(
@@ -220,6 +228,8 @@ export class OutboundPoller {
     this.routed?.unsubscribe();
     this.routed = undefined;
     this.wanted.clear();
+    for (const retry of this.busyRetries.values()) clearTimeout(retry);
+    this.busyRetries.clear();
     for (const sessionId of [...this.watchers.keys()]) this.unwatch(sessionId);
     for (const { db } of this.handles.values()) db.close();
     this.handles.clear();
@@ -261,7 +271,8 @@ export class OutboundPoller {
             if (outcome.status === 'done') {
               dispatched += outcome.value;
               this.watch(session);
-            } else this.forget(session.id);
+            } else if (outcome.status === 'retry-later' && classifySessionFailure(outcome.error) === 'busy') this.retrySoon(session.id);
+            else this.forget(session.id);
           } catch (error) {
             this.forget(session.id);
             this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');
@@ -286,6 +297,18 @@ export class OutboundPoller {
   private routedInto(sessionId: string): void {
     if (this.watchers.has(sessionId)) this.backoffs.delete(sessionId);
     else this.want(sessionId);
+  }
+
+  /** Its handle and watch stay: the lock is the agent's commit in progress, most often, and passes. */
+  private retrySoon(sessionId: string): void {
+    if (this.busyRetries.has(sessionId)) return;
+    this.busyRetries.set(
+      sessionId,
+      setTimeout(() => {
+        this.busyRetries.delete(sessionId);
+        this.want(sessionId);
+      }, BUSY_RETRY_MS),
+    );
   }
 
   /** Reads a session on the next turn of the event loop; many asks before then are one read. */
@@ -453,6 +476,9 @@ export class OutboundPoller {
     const leastRecent = this.handles.keys().next();
     if (!leastRecent.done && this.handles.size >= (this.options.maxOpenHandles ?? 32)) this.closeHandle(leastRecent.value);
     const db = openOutboundDb(dir);
+    // Never wait on the agent's lock here: every session's work shares this thread. A busy
+    // read is judged by the guard (busy for too long quarantines) and tried again soon.
+    db.pragma('busy_timeout = 0');
     const handle = {
       db,
       identity,

@@ -16,6 +16,9 @@ import { UnsafePathError } from './session-db';
  */
 export type SessionFailure = 'tampered' | 'unreadable' | 'busy' | 'host';
 
+/** A folder busy for less than this is an agent's commit in progress, logged at debug; longer, at warn. */
+const BUSY_NEWS_AFTER_MS = 1_000;
+
 const HOST_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM']);
 const TAMPER_ERRNOS = new Set(['ELOOP', 'ENOTDIR', 'EISDIR']);
 
@@ -146,7 +149,9 @@ export class SessionGuard {
       const since = this.busySince.get(sessionId) ?? now;
       this.busySince.set(sessionId, since);
       if (now - since < (this.options.persistentAfterMs ?? 60_000)) {
-        this.options.logger?.warn({ err: error, event: 'SessionFolderBusy', sessionId, component, busyForMs: now - since }, 'session folder busy: retrying later');
+        // An agent's commit holds the lock for moments, and a reader that does not wait meets it often: news only once it lasts.
+        const level = now - since < BUSY_NEWS_AFTER_MS ? 'debug' : 'warn';
+        this.options.logger?.[level]({ err: error, event: 'SessionFolderBusy', sessionId, component, busyForMs: now - since }, 'session folder busy: retrying later');
         return { status: 'retry-later', error };
       }
     }

@@ -221,6 +221,33 @@ describe('the outbound poller decides every row the container writes, once (real
     poll.stop();
   });
 
+  it('given an agent holding its outbound.db locked, when a pass meets the lock, then it does not wait on it: the other sessions are decided, and the locked one is read again soon after, with no tick', async () => {
+    const folders = core.views.sessions.list().map((session) => sessionDir(dataDir(), session.agent_group_id, session.id));
+    folders.forEach((folder, i) => {
+      initSessionFolder(folder);
+      writeOutbound(folder, [{ id: `first-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `first ${i}` } }]);
+    });
+    const poll = poller({ intervalMs: 60_000 });
+    poll.start(); // every session read once, and watched from now on
+    folders.forEach((folder, i) => writeOutbound(folder, [{ id: `next-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `next ${i}` } }]));
+    const agent = new Database(join(folders[0]!, 'outbound.db'));
+    agent.exec('BEGIN EXCLUSIVE');
+    const locked = agent.prepare('SELECT count(*) FROM messages_out').pluck().get();
+    try {
+      poll.tick();
+      const decided = () => decisions().map((d) => d.outboundId).filter((id) => id.startsWith('next-'));
+      expect(decided().sort()).toEqual(folders.slice(1).map((_, i) => `next-${i + 1}`).sort());
+      expect(locked).toBe(2);
+      agent.exec('COMMIT');
+      // No tick from here on (the next is a minute away): the pass that met the lock asked for another read.
+      await waitForEvents(core.store, (event) => event.type === 'OutboundRouted' && (event.data as { outboundId: string }).outboundId === 'next-0');
+      expect(decided().sort()).toEqual(folders.map((_, i) => `next-${i}`).sort());
+    } finally {
+      agent.close();
+      poll.stop();
+    }
+  });
+
   it('reads a session without a folder watch at every tick, as before', () => {
     const poll = poller({ intervalMs: 250, idlePollMaxMs: 2_000, watch: false });
     insertRows(chat('first', 1));

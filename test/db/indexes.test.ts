@@ -37,7 +37,20 @@ describe('indexes the write path reads through', () => {
   it('given the rate limit’s count of a session’s outbound rows of the last minute, when planned, then it reads the outbound rows’ own index alone, never the table', () => {
     const count = viewStatements(core).find((sql) => sql.includes("direction = 'outbound' AND decided_at > ?"));
     expect(count).toBeDefined();
-    expect(plan(core, count!).join('\n')).toContain('USING COVERING INDEX audit_outbound_by_session_time (session_id=? AND decided_at>?)');
+    expect(plan(core, count!).join('\n')).toContain('USING COVERING INDEX audit_by_session_direction_time (session_id=? AND direction=? AND decided_at>?)');
+  });
+
+  it('given the audit, when its indexes are listed, then no two serve the same lookups: each is one more page in every commit that writes a row', () => {
+    const indexes = core.store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL ORDER BY name").pluck().all();
+    expect(indexes).toEqual(['audit_by_agent_group', 'audit_by_message', 'audit_by_outcome', 'audit_by_platform_message', 'audit_by_session_direction_time', 'audit_by_time']);
+  });
+
+  it.each([
+    ['the newest inbound row of a session by a time', "SELECT max(decided_position) FROM audit WHERE session_id = ? AND direction = 'inbound' AND decided_at <= ?", 'audit_by_session_direction_time (session_id=? AND direction=? AND decided_at<?)'],
+    ['a message’s row by session, id and direction', "UPDATE audit SET outcome = 'delivered' WHERE session_id = ? AND message_id = ? AND direction = ?", 'audit_by_message (message_id=? AND session_id=? AND direction=?)'],
+    ['every row a message id could mean', 'SELECT * FROM audit WHERE message_id = ?', 'audit_by_message (message_id=?)'],
+  ])('given %s, when planned, then it searches the audit through the index made for it', (_what, sql, index) => {
+    expect(plan(core, sql).join('\n')).toContain(index);
   });
 
   it.each([
