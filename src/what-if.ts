@@ -6,7 +6,7 @@ import { CommandValidationError, type Outcome } from './commands/bus';
 import type { CommandDefinition, CommandEnvelope } from './commands/define';
 import { AddDestination, RemoveDestination } from './commands/destinations';
 import { UnwireChannel, WireChannel } from './commands/messaging-groups';
-import { rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
+import { rejudge, recordedJudgement, verdictInputs, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
 import type { RecordedEvent } from './events/define';
 import { InboundDropped, InboundRouted } from './events/inbound';
@@ -138,6 +138,38 @@ function scratchWithChange(source: Core, change: z.output<typeof ProposedChange>
 }
 
 /**
+ * Answers kept by the values they were asked with, one map level per value: no key string
+ * is built on a path taken several times per decision. Bounded: past MAX_KEPT answers it
+ * starts afresh (a log of distinct texts would otherwise keep one per message).
+ */
+class Answers<T> {
+  private levels = new Map<unknown, unknown>();
+  private kept = 0;
+
+  get(values: readonly unknown[], answer: () => T): T {
+    if (this.kept >= MAX_KEPT) {
+      this.levels = new Map();
+      this.kept = 0;
+    }
+    let level = this.levels;
+    for (const value of values) {
+      let next = level.get(value) as Map<unknown, unknown> | undefined;
+      if (!next) level.set(value, (next = new Map()));
+      level = next;
+    }
+    if (level.has(ANSWER)) return level.get(ANSWER) as T;
+    const given = answer();
+    level.set(ANSWER, given);
+    this.kept++;
+    return given;
+  }
+}
+
+/** The key under which a level keeps its answer: no value asked with can be equal to it. */
+const ANSWER = Symbol('answer');
+const MAX_KEPT = 100_000;
+
+/**
  * The scratch is not written while decisions are re-judged, so each view's answer to the
  * same question can be kept: the same few chats, wirings and ACL rows are asked about for
  * every decision.
@@ -149,28 +181,13 @@ function frozen(views: Views): Views {
     for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(view))) {
       const method: unknown = (view as Record<string, unknown>)[name];
       if (name === 'constructor' || typeof method !== 'function') continue;
-      // One map level per argument: no key string is built on this path, taken several times per decision.
-      const answers = new Map<unknown, Map<unknown, unknown>>();
-      kept[name] = (...args: unknown[]) => {
-        let level = answers;
-        for (const arg of args) {
-          let next = level.get(arg);
-          if (!next) level.set(arg, (next = new Map()));
-          level = next as Map<unknown, Map<unknown, unknown>>;
-        }
-        if (level.has(ANSWER)) return level.get(ANSWER);
-        const answer: unknown = method.apply(view, args);
-        level.set(ANSWER, answer as Map<unknown, unknown>);
-        return answer;
-      };
+      const answers = new Answers<unknown>();
+      kept[name] = (...args: unknown[]) => answers.get(args, () => method.apply(view, args));
     }
     return kept;
   };
   return Object.fromEntries(Object.entries(views).map(([name, view]) => [name, keep(view)])) as Views;
 }
-
-/** The key under which a memo level keeps its answer: no argument can be equal to it. */
-const ANSWER = Symbol('answer');
 
 /**
  * The views with the rate limit's count answered as no rows. Only rows the limits did not
@@ -214,31 +231,42 @@ const PROGRESS_EVERY = 4096;
  * limit counts the chain the agent messages were delivered in. So the row stays dropped.
  */
 const LIMITS: ReadonlySet<string> = new Set<OutboundDropReason>(['rate-limited', 'loop-limit']);
-const droppedByLimit = (event: RecordedEvent) => OutboundDropped.is(event) && LIMITS.has(event.data.reason);
+const droppedByLimit = (event: Pick<RecordedEvent, 'type' | 'data'>) => event.type === OutboundDropped.type && LIMITS.has((event.data as { reason: OutboundDropReason }).reason);
 
-/** Re-judges the decisions of one window against the scratch: how many, and which flip. */
+/**
+ * Re-judges the decisions of one window against the scratch: how many, and which flip.
+ * Most decisions ask a question asked before (the same agent group writing to the same
+ * chat, the same chat's messages), so each distinct question is judged once (see
+ * verdictInputs), and an event is read whole only when it is judged in full or flips.
+ */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
   const proposed = proposedViews(scratch);
   const today = uncounted(core.views);
+  const verdicts = new Answers<Judgement>();
   const flips: Flip[] = [];
   let decisions = 0;
   let seen = 0;
-  for (const event of core.store.readAll({ after: window.after, until: window.until, type: DECISION_TYPES })) {
-    if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(event.position - window.after);
-    const recorded = recordedJudgement(event)!;
-    const proposedJudgement = droppedByLimit(event) ? recorded : rejudge(proposed, event)!;
+  for (const decision of core.store.readData({ after: window.after, until: window.until, type: DECISION_TYPES })) {
+    if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(decision.position - window.after);
+    const recorded = recordedJudgement(decision)!;
+    let event: RecordedEvent | undefined;
+    const whole = () => (event ??= core.store.readAt(decision.position)!);
+    const judge = () => rejudge(proposed, whole())!;
+    const limited = droppedByLimit(decision);
+    const inputs = limited ? undefined : verdictInputs(proposed, decision);
+    const proposedJudgement = limited ? recorded : inputs ? verdicts.get(inputs, judge) : judge();
     if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
       continue;
     }
     decisions++;
     if (proposedJudgement.routed === recorded.routed) continue;
-    const todayJudgement = rejudge(today, event)!;
-    const data = event.data as { messageId?: string; outboundId?: string };
+    const todayJudgement = rejudge(today, whole())!;
+    const data = decision.data as { messageId?: string; outboundId?: string };
     flips.push({
-      position: event.position,
-      type: event.type,
-      recordedAt: event.metadata.recordedAt,
-      messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
+      position: decision.position,
+      type: decision.type,
+      recordedAt: whole().metadata.recordedAt,
+      messageId: data.messageId ?? data.outboundId ?? whole().metadata.commandId,
       agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
       recorded,
       proposed: proposedJudgement,

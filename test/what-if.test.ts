@@ -12,7 +12,7 @@ import { InboundDropped, InboundRouted } from '../src/events/inbound';
 import { OutboundDropped, OutboundRouted } from '../src/events/outbound';
 import type { Views } from '../src/projections';
 import type { AgentMessageRow } from '../src/projections/agent-messages';
-import { whatIf, type ProposedChange, type WhatIfWindow } from '../src/what-if';
+import { whatIf, type Flip, type ProposedChange, type WhatIfWindow } from '../src/what-if';
 import { useTempDir } from './support/temp';
 
 const START = Date.parse('2026-11-24T09:00:00.000Z');
@@ -25,7 +25,7 @@ type DeliveredMessage = Pick<AgentMessageRow, 'message_id' | 'target_session_id'
  * destination revoked and a chat unwired (and wired again) in the middle. The clock moves
  * only between commands, so each decision's time is the time it was judged at.
  */
-function recordHistory(path: string): Core {
+function recordHistory(path: string, more?: (run: (envelope: CommandEnvelope, secondsLater?: number) => void, core: Core) => void): Core {
   let now = START;
   const core = openCore(path, { synchronous: 'NORMAL', clock: () => new Date(now) });
   const run = (envelope: CommandEnvelope, secondsLater = 5) => {
@@ -91,6 +91,7 @@ function recordHistory(path: string): Core {
   const asked = deliverToAgent(outbound('ag-andy', { agent: 'ag-bea' }, 61), 'ag-bea');
   outbound('ag-bea', { agent: 'ag-andy', reply: asked });
   outbound('ag-andy', { platformId: 'p-club' });
+  more?.(run, core);
   return core;
 }
 
@@ -119,7 +120,7 @@ function straightforwardFlips(core: Core, dir: string, change: ProposedChange, w
       `SELECT CASE WHEN outcome = 'dropped' THEN reason END AS dropped, count(*) AS count FROM audit
        WHERE session_id = ? AND direction = 'outbound' AND decided_at > ? AND decided_position < ? GROUP BY 1`,
     );
-    const flips: unknown[][] = [];
+    const flips: Flip[] = [];
     let decisions = 0;
     const asDecided = (views: Views, position: number): Views => {
       const audit = Object.create(views.audit) as Views['audit'];
@@ -134,9 +135,23 @@ function straightforwardFlips(core: Core, dir: string, change: ProposedChange, w
       decisions++;
       if (proposed.routed === recorded.routed) continue;
       const today = rejudge(asDecided(core.views, event.position), event)!;
-      flips.push([event.position, recorded.verdict, proposed.verdict, today.routed === recorded.routed ? 'change' : 'since-recorded']);
+      const data = event.data as { messageId?: string; outboundId?: string };
+      flips.push({
+        position: event.position,
+        type: event.type,
+        recordedAt: event.metadata.recordedAt,
+        messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
+        agentGroupId: recorded.agentGroupId ?? proposed.agentGroupId,
+        recorded,
+        proposed,
+        cause: today.routed === recorded.routed ? 'change' : 'since-recorded',
+      });
     }
-    return { decisions, flips };
+    const byAgentGroup = [...new Set(flips.map((flip) => flip.agentGroupId ?? '(none)'))].sort().map((agentGroupId) => {
+      const own = flips.filter((flip) => (flip.agentGroupId ?? '(none)') === agentGroupId);
+      return { agentGroupId, routedToDropped: own.filter((flip) => flip.recorded.routed).length, droppedToRouted: own.filter((flip) => !flip.recorded.routed).length };
+    });
+    return { decisions, flips, byAgentGroup };
   } finally {
     copy.close();
   }
@@ -159,9 +174,60 @@ describe('what-if', () => {
         [{ addDestinations: [{ agentGroupId: 'ag-bea', localName: 'family', targetType: 'channel', targetId: 'mg-family' }] }, { after: 20, until: last, agentGroupId: 'ag-bea' }],
       ];
       for (const [change, window] of changes) {
-        const report = whatIf(core, change, window);
-        const fast = { decisions: report.decisions, flips: report.flips.map((f) => [f.position, f.recorded.verdict, f.proposed.verdict, f.cause]) };
-        expect({ change, ...fast }).toEqual({ change, ...straightforwardFlips(core, dir(), change, window) });
+        const { decisions, flips, byAgentGroup } = whatIf(core, change, window);
+        expect({ change, decisions, flips, byAgentGroup }).toEqual({ change, ...straightforwardFlips(core, dir(), change, window) });
+      }
+    } finally {
+      core.close();
+    }
+  });
+
+  it('judges each distinct question once and still reports what judging every decision in full reports, on a log that asks the same questions over and over', () => {
+    const core = recordHistory(join(dir(), 'switchyard.db'), (run, history) => {
+      // A minute apart: no session comes near its rate limit, so each decision is the ACL's alone.
+      const session = (agentGroupId: string) => history.views.sessions.forAgentGroup(agentGroupId)[0]!.id;
+      let n = 1000;
+      const outbound = (agentGroupId: string, row: Record<string, unknown>) => {
+        n++;
+        const base = { id: `out-${n}`, seq: 2 * n + 1, in_reply_to: null, timestamp: '2026-11-24T12:00:00.000Z', deliver_after: null, recurrence: null, kind: 'chat', thread_id: null, platform_id: null, channel_type: null, content: '{"text":"hi"}' };
+        run(routeOutbound({ sessionId: session(agentGroupId), row: { ...base, ...row } as never }), 60);
+      };
+      const inbound = (platformId: string, text: string, threadId: string | null = null) => run(receiveInbound({ channelType: 'telegram', platformId, threadId, messageId: `in-${++n}`, content: { text } }), 60);
+      for (let round = 0; round < 3; round++) {
+        // Questions that differ in one field the verdict reads: the chat, the agent group, the name, the files, the text.
+        for (const platformId of ['p-family', 'p-work', 'p-club', 'p-nowhere']) {
+          outbound('ag-andy', { channel_type: 'telegram', platform_id: platformId, thread_id: `t-${round}`, kind: round === 1 ? 'chat-sdk' : 'chat' });
+          outbound('ag-bea', { channel_type: 'telegram', platform_id: platformId });
+        }
+        for (const to of ['family', 'club', 'weather', 'bea']) outbound('ag-andy', { content: JSON.stringify({ text: 'hi', to }) });
+        outbound('ag-andy', { channel_type: 'telegram', platform_id: 'p-club', content: JSON.stringify({ text: 'hi', files: ['a.txt'] }) });
+        outbound('ag-andy', { channel_type: 'telegram', platform_id: 'p-club', content: JSON.stringify({ text: 'hi', files: ['../a.txt'] }) });
+        outbound('ag-andy', { channel_type: 'telegram', platform_id: 'p-club', content: 'not json' });
+        outbound('ag-andy', { channel_type: 'agent', platform_id: 'ag-bea' });
+        outbound('ag-bea', { channel_type: 'agent', platform_id: 'ag-andy' });
+        // Judged in full: a row put off, a system action, a malformed seq.
+        outbound('ag-andy', { channel_type: 'telegram', platform_id: 'p-club', deliver_after: '2026-12-01 09:00:00' });
+        outbound('ag-andy', { kind: 'system', content: JSON.stringify({ action: 'launch_rockets' }) });
+        outbound('ag-andy', { channel_type: 'telegram', platform_id: 'p-club', seq: -1 });
+        for (const text of ['@bea hi', 'hi', '@BEA again']) inbound('p-work', text, `thread-${round}`);
+        inbound('p-family', 'hello', round === 2 ? null : `thread-${round}`);
+        for (const text of ['anyone?', 'hello club']) inbound('p-club', text);
+      }
+    });
+    try {
+      const last = core.store.lastPosition();
+      const changes: ProposedChange[] = [
+        { addDestinations: [{ agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }, { agentGroupId: 'ag-bea', localName: 'family', targetType: 'channel', targetId: 'mg-family' }] },
+        { removeDestinations: [{ agentGroupId: 'ag-andy', localName: 'family' }, { agentGroupId: 'ag-andy', localName: 'bea' }] },
+        { unwire: [{ messagingGroupId: 'mg-work', agentGroupId: 'ag-bea' }], wire: [{ messagingGroupId: 'mg-club', agentGroupId: 'ag-andy', triggerRules: { pattern: '^any', requiresTrigger: true } }] },
+        { addDestinations: [{ agentGroupId: 'ag-andy', localName: 'weather', targetType: 'channel', targetId: 'mg-club' }] },
+      ];
+      for (const change of changes) {
+        for (const window of [{ after: 0, until: last }, { after: 0, until: last, agentGroupId: 'ag-bea' }]) {
+          const { decisions, flips, byAgentGroup } = whatIf(core, change, window);
+          expect(flips.length).toBeGreaterThan(0);
+          expect({ change, window, decisions, flips, byAgentGroup }).toEqual({ change, window, ...straightforwardFlips(core, dir(), change, window) });
+        }
       }
     } finally {
       core.close();

@@ -37,7 +37,7 @@ export const ReceiveInboundPayload = z.object({
 export type ReceiveInboundPayload = z.input<typeof ReceiveInboundPayload>;
 
 /** The text a trigger pattern is matched against. */
-const messageText = (content: Record<string, unknown>): string | null => (typeof content.text === 'string' ? content.text : null);
+export const messageText = (content: Record<string, unknown>): string | null => (typeof content.text === 'string' ? content.text : null);
 
 /** Whether a wiring takes the text; a pattern RE2 refuses (recorded before it was checked) takes nothing, and says why. */
 const triggerTakes = (wiring: Wiring, text: string | null): { matched: boolean; refused?: string } => {

@@ -39,7 +39,7 @@ export function idProblem(row: Pick<OutboundRowAsRead, 'id' | 'oversize'>): stri
 /** How the log names a row: its id, or its rowid when the id cannot name it. */
 const outboundIdOf = (row: OutboundRowAsRead) => (idProblem(row) === undefined ? (row.id as string) : `rowid:${row.rowid ?? 'unknown'}`);
 
-function seqProblem(seq: OutboundRowAsRead['seq']): string | undefined {
+export function seqProblem(seq: OutboundRowAsRead['seq']): string | undefined {
   if (seq === null) return 'seq is NULL';
   if (typeof seq === 'string') return `seq is text ${JSON.stringify(seq.slice(0, 40))}`;
   if (typeof seq === 'object') return 'seq is a blob';
@@ -68,6 +68,22 @@ function wellFormed(read: OutboundRowAsRead, now: number): { row: OutboundRow } 
 
 /** A file name the container may ask to send from outbox/<row id>/: one plain path segment. */
 const SAFE_FILE_NAME = /^(?!\.{1,2}$)[^/\\\u0000]{1,255}$/;
+
+/** What routing reads of a row's content: the name the agent addressed (content.to) and the files to send, or why it cannot be read. */
+export function readContent(content: string): { requestedName: string | undefined; files: string[] } | { problem: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(content);
+  } catch {
+    return { problem: 'content is not valid JSON' };
+  }
+  const to = (parsed as { to?: unknown } | null)?.to;
+  const requested = (parsed as { files?: unknown } | null)?.files;
+  if (requested !== undefined && (!Array.isArray(requested) || !requested.every((name) => typeof name === 'string' && SAFE_FILE_NAME.test(name)))) {
+    return { problem: 'content.files must be a list of plain file names inside outbox/<row id>/' };
+  }
+  return { requestedName: typeof to === 'string' ? to : undefined, files: (requested as string[] | undefined) ?? [] };
+}
 
 type Resolution =
   | { ok: true; target: OutboundTarget; permit: DestinationRow }
@@ -135,22 +151,9 @@ export const RouteOutbound = defineCommand('RouteOutbound', RouteOutboundPayload
   ];
 
   if (row.kind === 'system') return decideSystemAction(views, session, row, context);
-  let files: string[] = [];
-  let requestedName: string | undefined;
-  try {
-    const content: unknown = JSON.parse(row.content);
-    const to = (content as { to?: unknown } | null)?.to;
-    if (typeof to === 'string') requestedName = to;
-    const requested = (content as { files?: unknown } | null)?.files;
-    if (requested !== undefined) {
-      if (!Array.isArray(requested) || !requested.every((name) => typeof name === 'string' && SAFE_FILE_NAME.test(name))) {
-        return dropped('malformed-row', 'content.files must be a list of plain file names inside outbox/<row id>/');
-      }
-      files = requested as string[];
-    }
-  } catch {
-    return dropped('malformed-row', 'content is not valid JSON');
-  }
+  const content = readContent(row.content);
+  if ('problem' in content) return dropped('malformed-row', content.problem);
+  const { requestedName, files } = content;
 
   const resolution = resolveTarget(views, source, row, requestedName);
   if (!resolution.ok) return dropped(resolution.reason, resolution.explanation, resolution.target);

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { SystemActionAccepted } from '../events/admin';
 import type { PendingEvent, RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
@@ -6,8 +7,8 @@ import type { Views } from '../projections';
 import { parsePayload } from './bus';
 import { isRejection, type CommandContext, type Decision } from './define';
 import { normalizeLocalName } from './destinations';
-import { ReceiveInbound, type ReceiveInboundPayload } from './inbound';
-import { RouteOutbound, type RouteOutboundPayload } from './outbound';
+import { messageText, ReceiveInbound, type ReceiveInboundPayload } from './inbound';
+import { idProblem, readContent, RouteOutbound, seqProblem, type RouteOutboundPayload } from './outbound';
 
 /** A routing decision in one line, comparable between the log and a re-run. */
 export type Verdict = string;
@@ -51,17 +52,13 @@ function judgementOf(decision: Decision): Judgement {
   return { verdict: 'no decision', routed: false, agentGroupId: null };
 }
 
-/** The messages_out row an outbound decision judged, as the container wrote it. */
-function outboundRow(event: RecordedEvent): OutboundRowAsRead | undefined {
-  if (OutboundDropped.is(event)) return event.data.row;
-  if (!OutboundRouted.is(event)) return undefined;
-  const { data } = event;
+/** The messages_out row a routed row's event keeps: all of it but the time it was read, which routing never reads. */
+function routedRow(data: RecordedEvent<'OutboundRouted', z.output<typeof OutboundRouted.schema>>['data']): Omit<OutboundRowAsRead, 'timestamp'> {
   const target = data.target;
   return {
     id: data.outboundId,
     seq: data.seq,
     in_reply_to: data.inReplyTo,
-    timestamp: event.metadata.recordedAt,
     deliver_after: null,
     recurrence: null,
     kind: data.kind,
@@ -70,6 +67,12 @@ function outboundRow(event: RecordedEvent): OutboundRowAsRead | undefined {
     thread_id: target.type === 'agent' ? null : target.threadId,
     content: data.content,
   };
+}
+
+/** The messages_out row an outbound decision judged, as the container wrote it. */
+function outboundRow(event: RecordedEvent): OutboundRowAsRead | undefined {
+  if (OutboundDropped.is(event)) return event.data.row;
+  return OutboundRouted.is(event) ? { ...routedRow(event.data), timestamp: event.metadata.recordedAt } : undefined;
 }
 
 /**
@@ -129,4 +132,45 @@ export function rejudge(views: Views, event: RecordedEvent): Judgement | undefin
   const inbound = inboundPayload(event);
   if (inbound) return judgementOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, inbound), context));
   return undefined;
+}
+
+/** Marks an inbound question apart from an outbound one in verdictInputs' lists. */
+const INBOUND = Symbol('inbound');
+const OUTBOUND = Symbol('outbound');
+
+/**
+ * What rejudge's verdict reads of a decision against views that hold no history (what-if's
+ * proposed views: no rows counted towards the rate limit, no chain of agent messages), as a
+ * list of values: two decisions with equal lists get the same verdict from the same views,
+ * so each list need be judged once. Only the data is read, never the metadata.
+ *
+ * An inbound message is routed by its chat (channel type, platform id) and, through the
+ * trigger rules, its text; its thread, ids and times only name the session and the events.
+ * An outbound row is judged by its session's agent group (the session itself only names
+ * the events, and the limits that would read it count nothing here), its routing fields,
+ * and what readContent reads of its content: whether it can be read, and its `to`, which
+ * addressedByName resolves in the recorded agent group's map. Its id, seq, thread and
+ * in_reply_to only name things or find a chain. Undefined when the verdict may read more:
+ * a system action (its whole content, the time), a row put off (deliver_after is read
+ * against the time), oversize columns, or an id or seq that makes the row malformed; such a
+ * decision is re-judged in full.
+ */
+export function verdictInputs(views: Views, event: Pick<RecordedEvent, 'type' | 'data'>): readonly unknown[] | undefined {
+  if (event.type === InboundRouted.type) {
+    const data = event.data as z.output<typeof InboundRouted.schema>;
+    return [INBOUND, data.channelType, data.platformId, messageText(data.content)];
+  }
+  if (event.type === InboundDropped.type) {
+    const data = event.data as z.output<typeof InboundDropped.schema>;
+    return [INBOUND, data.channelType, data.platformId, data.evidence.text];
+  }
+  let row: Omit<OutboundRowAsRead, 'timestamp'>;
+  if (event.type === OutboundDropped.type) row = (event.data as z.output<typeof OutboundDropped.schema>).row;
+  else if (event.type === OutboundRouted.type) row = routedRow(event.data as z.output<typeof OutboundRouted.schema>);
+  else return undefined;
+  if (row.kind === 'system' || row.deliver_after !== null || row.oversize !== undefined || idProblem(row) !== undefined || seqProblem(row.seq) !== undefined) return undefined;
+  const { sessionId, agentGroupId } = event.data as { sessionId: string; agentGroupId: string };
+  const content = readContent(row.content);
+  const readable = !('problem' in content);
+  return [OUTBOUND, views.sessions.get(sessionId)?.agent_group_id, agentGroupId, row.channel_type, row.platform_id, readable, readable ? content.requestedName : undefined];
 }
