@@ -475,10 +475,10 @@ export class OutboundPoller {
     this.closeHandle(sessionId);
     const leastRecent = this.handles.keys().next();
     if (!leastRecent.done && this.handles.size >= (this.options.maxOpenHandles ?? 32)) this.closeHandle(leastRecent.value);
-    const db = openOutboundDb(dir);
-    // Never wait on the agent's lock here: every session's work shares this thread. A busy
-    // read is judged by the guard (busy for too long quarantines) and tried again soon.
-    db.pragma('busy_timeout = 0');
+    // Never wait on the agent's lock here, opening or reading: every session's work shares
+    // this thread. A busy folder is judged by the guard (busy for too long quarantines) and
+    // tried again soon.
+    const db = openOutboundDb(dir, 0);
     const handle = {
       db,
       identity,

@@ -186,7 +186,7 @@ export function regularFileIdentity(path: string): string | undefined {
   return `${stat.dev}:${stat.ino}`;
 }
 
-function openSessionDatabase(dir: string, name: string, readonly: boolean): Database.Database {
+function openSessionDatabase(dir: string, name: string, readonly: boolean, busyTimeoutMs = SESSION_DB_BUSY_TIMEOUT_MS): Database.Database {
   // SQLite follows symlinks, for the database and for its journal beside it: a link
   // planted at either would make the host read or write a file of the container's choosing.
   const path = join(dir, name);
@@ -198,7 +198,7 @@ function openSessionDatabase(dir: string, name: string, readonly: boolean): Data
   try {
     // A swap between the check and the open is caught here, after the open.
     if (regularFileIdentity(path) !== before) throw new UnsafePathError(`${path} was replaced while it was opened`);
-    db.pragma(`busy_timeout = ${SESSION_DB_BUSY_TIMEOUT_MS}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // The files cross a container mount, where WAL's shared memory does not work.
     db.pragma('journal_mode = DELETE');
     return db;
@@ -219,7 +219,8 @@ export function assertRealFolder(dir: string): void {
 export const openInboundDb = (dir: string) => openSessionDatabase(dir, INBOUND_DB, false);
 
 /** outbound.db of a session folder, read-only: the container is its only writer. */
-export const openOutboundDb = (dir: string) => openSessionDatabase(dir, OUTBOUND_DB, true);
+/** busyTimeoutMs 0: a reader on a thread every session shares, which must never wait on the agent's lock, not even to open. */
+export const openOutboundDb = (dir: string, busyTimeoutMs?: number) => openSessionDatabase(dir, OUTBOUND_DB, true, busyTimeoutMs);
 
 /** Either database of a folder the host must never change (another host's, being imported), read-only. */
 export const openDbReadOnly = (dir: string, name: typeof INBOUND_DB | typeof OUTBOUND_DB) => openSessionDatabase(dir, name, true);
