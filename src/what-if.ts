@@ -111,13 +111,17 @@ function scratchWithChange(source: Core, change: z.output<typeof ProposedChange>
   const scratch = openCore(':memory:');
   try {
     const tables = projections.filter((p) => ROUTING_PROJECTIONS.has(p.name)).flatMap((p) => p.tables);
+    const copy = (table: string, where = '') => {
+      const rows = source.store.db.prepare(`SELECT * FROM ${table} ${where}`).raw(true).all() as unknown[][];
+      if (rows.length === 0) return;
+      const insert = scratch.store.db.prepare(`INSERT INTO ${table} VALUES (${rows[0]!.map(() => '?').join(', ')})`);
+      for (const row of rows) insert.run(row);
+    };
     scratch.store.db.transaction(() => {
-      for (const table of tables) {
-        const rows = source.store.db.prepare(`SELECT * FROM ${table}`).raw(true).all() as unknown[][];
-        if (rows.length === 0) continue;
-        const insert = scratch.store.db.prepare(`INSERT INTO ${table} VALUES (${rows[0]!.map(() => '?').join(', ')})`);
-        for (const row of rows) insert.run(row);
-      }
+      for (const table of tables) copy(table);
+      // So the change's events come after the log's newest, as they would on the log: a name the change grants is
+      // newer than every name granted today, and the oldest grant to a target is the one credited with routing there.
+      copy('events', 'WHERE position = (SELECT max(position) FROM events)');
     })();
     const applied = changeCommands(change).map(({ entry, envelope }) => {
       let outcome: Outcome;

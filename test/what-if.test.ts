@@ -234,6 +234,22 @@ describe('what-if', () => {
     }
   });
 
+  it('credits a flipped row to the name that would really route it: a name the change adds is newer than every name the agent group holds today', () => {
+    const core = recordHistory(join(dir(), 'switchyard.db'), (run) => {
+      // Granted after Andy's rows to the club were dropped: today they would go, by this name.
+      run(AddDestination.envelope('andy-club', { agentGroupId: 'ag-andy', localName: 'club', targetType: 'channel', targetId: 'mg-club' }));
+    });
+    try {
+      const window = { after: 0, until: core.store.lastPosition() };
+      const change: ProposedChange = { addDestinations: [{ agentGroupId: 'ag-andy', localName: 'clubhouse', targetType: 'channel', targetId: 'mg-club' }] };
+      const report = whatIf(core, change, window);
+      expect(report.flips.map((flip) => flip.proposed.verdict)).toContain('routed by "club"');
+      expect(report.flips).toEqual(straightforwardFlips(core, dir(), change, window).flips);
+    } finally {
+      core.close();
+    }
+  });
+
   it('leaves a row the rate or hop limit dropped dropped, even when the change grants its target: no change of routing gives a session more rows a minute or shortens a chain', () => {
     const core = recordHistory(join(dir(), 'switchyard.db'));
     try {
