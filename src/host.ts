@@ -230,6 +230,7 @@ export class Host {
       unclaimedSystemRowMs: config.unclaimedSystemRowMs,
       logger: component('sweep'),
       guard,
+      writer: inboundWriter,
     });
     const host = new Host(core, reactors, poller, delivery, options.channels, containers, runtime, logger, teardown, leases);
     for (const channel of options.channels) {
@@ -244,9 +245,11 @@ export class Host {
       });
     }
     delivery.start();
-    teardown.add('poller and sweep', () => {
+    // Before the inbound.db writer closes: the sweep's last settles are written.
+    teardown.add('poller and sweep', async () => {
       poller.stop();
       sweep.stop();
+      await sweep.settled();
     });
     poller.start();
     // Work left pending while the host was down is found by a first pass now, not in a minute.

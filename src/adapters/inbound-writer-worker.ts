@@ -1,11 +1,12 @@
 import { parentPort } from 'node:worker_threads';
-import { toWriteFailure, writeSessionEvents, type WriterReply, type WriterRequest } from './inbound-writer';
+import { settleMessages, toWriteFailure, writeSessionEvents, type WriterReply, type WriterRequest } from './inbound-writer';
 
-/** The inbound.db writer's thread (see WorkerInboundWriter): one write at a time, each answered. */
-parentPort!.on('message', ({ id, dir, events }: WriterRequest) => {
+/** The inbound.db writer's thread (see WorkerInboundWriter): one write at a time, in the order asked, each answered. */
+parentPort!.on('message', ({ id, dir, write }: WriterRequest) => {
   let reply: WriterReply;
   try {
-    writeSessionEvents(dir, events);
+    if (write.kind === 'events') writeSessionEvents(dir, write.events);
+    else settleMessages(dir, write.settlements);
     reply = { id };
   } catch (error) {
     reply = { id, failure: toWriteFailure(error) };

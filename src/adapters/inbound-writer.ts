@@ -16,11 +16,13 @@ import { saveAttachments } from './attachments';
 import { initSessionFolder, nextEvenSeq, openInboundDb, sessionTime, UnsafePathError } from './session-db';
 
 /*
- * The writing half of the session-folder reactor: a session's events become rows of its
- * inbound.db in one transaction. Kept apart from the reactor (which reads the log and the
- * views on the host's thread) so that it can run in a worker thread: an inbound.db commit
- * costs several fsyncs (rollback journal, synchronous=FULL, as the contract's mount needs),
- * and on the host's thread every one of them would hold up the next request.
+ * The host's writes to inbound.db: the session-folder reactor's (a session's events become
+ * rows in one transaction) and the sweep's (the agent's terminal acks copied into
+ * messages_in). Kept apart from both (which read the log, the views and the folders on the
+ * host's thread) so that they can run in a worker thread: an inbound.db commit costs
+ * several fsyncs (rollback journal, synchronous=FULL, as the contract's mount needs) and may
+ * wait for the agent's read lock to pass, and on the host's thread every one of them would
+ * hold up the next request of every session.
  */
 
 /** A messages_in row as the host writes it. */
@@ -68,10 +70,40 @@ export const INBOUND_ROW_EVENT_TYPES: readonly string[] = [
  */
 export function writeSessionEvents(dir: string, events: readonly RecordedEvent[]): void {
   initSessionFolder(dir);
+  inOneTransaction(dir, (db) => {
+    for (const event of events) apply(event, db, dir);
+  });
+}
+
+/** The agent's verdict on a message it took, as its processing_ack says. */
+export interface Settlement {
+  messageId: string;
+  status: 'completed' | 'failed';
+}
+
+/**
+ * Copies the agent's verdicts into messages_in, in one transaction. Only a row still pending
+ * changes: one the log has failed, expired, paused or cancelled since the sweep read it keeps
+ * what the host wrote for it.
+ */
+export function settleMessages(dir: string, settlements: readonly Settlement[]): void {
+  inOneTransaction(dir, (db) => {
+    const settle = db.prepare("UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'");
+    for (const { messageId, status } of settlements) settle.run(status, messageId);
+  });
+}
+
+/**
+ * Runs write in one BEGIN IMMEDIATE transaction of the folder's inbound.db. While its commit
+ * waits (up to busy_timeout) for the agent's reads to end, it holds SQLite's PENDING lock,
+ * which lets no new read begin: an agent that reads often cannot starve it. Only one that
+ * keeps a read open past busy_timeout fails it, as busy, for the guard to judge.
+ */
+function inOneTransaction(dir: string, write: (db: Database.Database) => void): void {
   const db = openInboundDb(dir);
   try {
     db.exec('BEGIN IMMEDIATE');
-    for (const event of events) apply(event, db, dir);
+    write(db);
     db.exec('COMMIT');
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK');
@@ -209,15 +241,21 @@ function parseContent(content: string): Record<string, unknown> {
   return { text: content };
 }
 
-/** Where a session's events are written: on the host's thread, or in a worker thread. */
+/** Where the host's inbound.db writes run: on the host's thread, or in a worker thread. */
 export interface InboundWriter {
   write(dir: string, events: readonly RecordedEvent[]): Promise<void>;
+  /** Copies the agent's terminal acks into messages_in rows that are still pending. */
+  settle(dir: string, settlements: readonly Settlement[]): Promise<void>;
   close(): Promise<void>;
 }
 
-/** On the calling thread: for tests from sources and for one-shot commands. */
+/**
+ * On the calling thread: for tests from sources and for one-shot commands. A write there
+ * waits for an agent's lock for SESSION_DB_BUSY_TIMEOUT_MS at most, then fails as busy.
+ */
 export const inProcessInboundWriter: InboundWriter = {
   write: async (dir, events) => writeSessionEvents(dir, events),
+  settle: async (dir, settlements) => settleMessages(dir, settlements),
   close: async () => undefined,
 };
 
@@ -229,7 +267,9 @@ export interface WriteFailure {
   unsafePath: boolean;
 }
 
-export type WriterRequest = { id: number; dir: string; events: readonly RecordedEvent[] };
+/** What the writer's thread is asked to write into one session folder's inbound.db. */
+export type InboundWrite = { kind: 'events'; events: readonly RecordedEvent[] } | { kind: 'settle'; settlements: readonly Settlement[] };
+export type WriterRequest = { id: number; dir: string; write: InboundWrite };
 export type WriterReply = { id: number; failure?: WriteFailure };
 
 export function toWriteFailure(error: unknown): WriteFailure {
@@ -286,11 +326,19 @@ export class WorkerInboundWriter implements InboundWriter {
   }
 
   write(dir: string, events: readonly RecordedEvent[]): Promise<void> {
+    return this.post(dir, { kind: 'events', events });
+  }
+
+  settle(dir: string, settlements: readonly Settlement[]): Promise<void> {
+    return this.post(dir, { kind: 'settle', settlements });
+  }
+
+  private post(dir: string, write: InboundWrite): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, dir, events } satisfies WriterRequest);
+      this.worker.postMessage({ id, dir, write } satisfies WriterRequest);
     });
   }
 

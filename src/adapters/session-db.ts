@@ -215,8 +215,12 @@ export function assertRealFolder(dir: string): void {
   if (realpathSync(dir) !== resolve(realpathSync(dirname(dir)), basename(dir))) throw new UnsafePathError(`${dir} resolves elsewhere`);
 }
 
-/** inbound.db of a session folder: the host is its only writer. */
-export const openInboundDb = (dir: string) => openSessionDatabase(dir, INBOUND_DB, false);
+/**
+ * inbound.db of a session folder: the host is its only writer. Opened read-write even to
+ * read, so that a hot journal a host crash left is rolled back rather than refused.
+ * busyTimeoutMs 0: a reader on the host's thread, which must never wait on the agent's lock.
+ */
+export const openInboundDb = (dir: string, busyTimeoutMs?: number) => openSessionDatabase(dir, INBOUND_DB, false, busyTimeoutMs);
 
 /** outbound.db of a session folder, read-only: the container is its only writer. */
 /** busyTimeoutMs 0: a reader on a thread every session shares, which must never wait on the agent's lock, not even to open. */

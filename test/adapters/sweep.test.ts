@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 import { ExternalRuntime } from '../../src/adapters/containers/external';
 import type { RunningContainer } from '../../src/adapters/containers/runtime';
 import { ContainerLifecycle } from '../../src/adapters/containers/lifecycle';
-import { Sweep } from '../../src/adapters/containers/sweep';
+import { Sweep, type SweepOptions } from '../../src/adapters/containers/sweep';
+import { WorkerInboundWriter } from '../../src/adapters/inbound-writer';
 import { initSessionFolder, nextEvenSeq, openInboundDb, sessionDir } from '../../src/adapters/session-db';
 import { SessionFolderReactor } from '../../src/adapters/session-folder';
 import { CreateAgentGroup } from '../../src/commands/agent-groups';
@@ -15,14 +16,18 @@ import { routeOutbound } from '../../src/commands/outbound';
 import { ScheduleTask } from '../../src/commands/tasks';
 import { explainMessage } from '../../src/explain';
 import { openDataDir, type Core } from '../../src/core';
+import { packageRoot } from '../../src/db/package-root';
 import { ApprovalRequested } from '../../src/events/admin';
 import type { Logger } from '../../src/logger';
 import { LIVE_STATUSES } from '../../src/projections/containers';
 import { SessionDatabases } from '../../docker/runner/session';
 import { RecordingRuntime } from '../support/recording-runtime';
 import { useTempDir } from '../support/temp';
+import { waitUntil } from '../support/wait';
 
 const MINUTE = 60_000;
+/** The compiled inbound.db writer thread the host runs (npm test builds first). */
+const WORKER = join(packageRoot(__dirname), 'dist', 'src', 'adapters', 'inbound-writer-worker.js');
 
 /** The sweep over real session folders, with the clock in the test's hands. */
 describe('sweep', () => {
@@ -36,6 +41,9 @@ describe('sweep', () => {
   const dir = () => sessionDir(dataDir(), 'ag-andy', sessionId);
   const container = () => core.views.containers.get(sessionId)!;
   const events = (type: string) => [...core.store.readAll({ type })].map((e) => e.data as Record<string, unknown>);
+  const sweepOptions = (more: Partial<SweepOptions> = {}): SweepOptions => ({
+    dataDir: dataDir(), intervalMs: 1000, idleTimeoutMs: 30 * MINUTE, heartbeatTimeoutMs: 10 * MINUTE, maxRuntimeMs: 240 * MINUTE, clock: () => new Date(now), ...more,
+  });
 
   /** A container for the session, started now (by the test's clock). */
   const startContainer = () => {
@@ -99,7 +107,7 @@ describe('sweep', () => {
     initSessionFolder(dir());
     applied = [...core.store.readAll()].at(-1)!.position;
     lifecycle = new ContainerLifecycle(core, { dataDir: dataDir(), installId: 'test', runtime: new ExternalRuntime(), defaultImage: 'img', agentEnv: {}, liveFrom: Infinity });
-    sweep = new Sweep(core, lifecycle, { dataDir: dataDir(), intervalMs: 1000, idleTimeoutMs: 30 * MINUTE, heartbeatTimeoutMs: 10 * MINUTE, maxRuntimeMs: 240 * MINUTE, clock: () => new Date(now) });
+    sweep = new Sweep(core, lifecycle, sweepOptions());
   });
   afterEach(() => core.close());
 
@@ -306,7 +314,7 @@ describe('sweep', () => {
   it('re-arms a recurring task from the log when an occurrence ends, failed too, and never a row that only claims to recur', () => {
     const warn = jest.fn();
     const logger = { warn, info: jest.fn(), error: jest.fn(), debug: jest.fn() } as unknown as Logger;
-    sweep = new Sweep(core, lifecycle, { dataDir: dataDir(), intervalMs: 1000, idleTimeoutMs: 30 * MINUTE, heartbeatTimeoutMs: 10 * MINUTE, maxRuntimeMs: 240 * MINUTE, clock: () => new Date(now), logger });
+    sweep = new Sweep(core, lifecycle, sweepOptions({ logger }));
     core.bus.dispatch(ScheduleTask.envelope('task', { sessionId, prompt: 'the hourly report', recurrence: '0 * * * *' }));
     applyToFolders();
     const [first] = events('TaskScheduled');
@@ -390,12 +398,17 @@ describe('sweep', () => {
     });
   });
 
-  it('sweeps the other sessions, and expires approvals, when one session folder is broken', () => {
+  /** A second session of the agent group, with a message due in its folder and no container: the sweep wakes it. */
+  const openOtherSession = () => {
     core.bus.dispatch(RegisterMessagingGroup.envelope('mg2', { messagingGroupId: 'mg-work', channelType: 'webhook', platformId: 'work' }));
     core.bus.dispatch(WireChannel.envelope('wire2', { messagingGroupId: 'mg-work', agentGroupId: 'ag-andy' }));
     core.bus.dispatch(receiveInbound({ channelType: 'webhook', platformId: 'work', messageId: '2', content: { text: 'due' }, timestamp: new Date(now).toISOString() }));
-    const other = core.views.sessions.list().find((s) => s.id !== sessionId)!.id;
     applyToFolders();
+    return core.views.sessions.list().find((s) => s.id !== sessionId)!.id;
+  };
+
+  it('sweeps the other sessions, and expires approvals, when one session folder is broken', () => {
+    const other = openOtherSession();
     core.store.transaction(() => {
       const request = ApprovalRequested.create({
         approvalId: 'appr-1', sessionId, agentGroupId: 'ag-andy', outboundId: 'out-1', action: 'request_rebuild', payload: {}, payloadHash: 'h', shownText: 'rebuild',
@@ -415,6 +428,53 @@ describe('sweep', () => {
     expect(report.woken).toEqual([other]);
     expect(report.expired).toEqual(['appr-1']);
     expect(sweep.run().failedSessions).toEqual([]);
+  });
+
+  describe('an agent holding a lock on its session databases (the host never waits on it on its own thread)', () => {
+    it('given the agent holds BEGIN EXCLUSIVE on its outbound.db, when the sweep runs, then that session is reported busy and the others are swept in the same pass; the pass after the lock is released sweeps it', () => {
+      const other = openOtherSession();
+      insertMessage('due');
+      const agent = new Database(join(dir(), 'outbound.db'));
+      agent.exec('BEGIN EXCLUSIVE');
+      const whileLocked = (() => {
+        try {
+          return sweep.run();
+        } finally {
+          agent.exec('ROLLBACK');
+          agent.close();
+        }
+      })();
+      expect(whileLocked).toEqual(expect.objectContaining({ busySessions: [sessionId], woken: [other], failedSessions: [] }));
+      // Busy is the agent's commit in progress, as far as the guard can tell yet: retried, not quarantined.
+      expect(core.views.sessions.get(sessionId)!.status).toBe('active');
+      expect(sweep.run()).toEqual(expect.objectContaining({ busySessions: [], woken: [sessionId], failedSessions: [] }));
+    });
+
+    it('given the agent keeps a read transaction open on inbound.db, when the sweep settles its terminal ack, then the pass is not held up by it, and the ack lands in messages_in once the agent lets go', async () => {
+      const writer = WorkerInboundWriter.start(WORKER);
+      try {
+        sweep = new Sweep(core, lifecycle, sweepOptions({ writer }));
+        insertMessage('done');
+        startContainer();
+        ack('done', 'completed');
+        const agent = new Database(join(dir(), 'inbound.db'), { readonly: true });
+        agent.exec('BEGIN');
+        agent.prepare('SELECT count(*) FROM messages_in').get();
+        const report = sweep.run();
+        // The agent lets go on the host's next turn: a settle that waited for it on this thread would have failed before that turn came.
+        await new Promise<void>((resolve) =>
+          setImmediate(() => {
+            agent.exec('COMMIT');
+            agent.close();
+            resolve();
+          }),
+        );
+        expect(report).toEqual(expect.objectContaining({ busySessions: [], failedSessions: [] }));
+        await waitUntil(() => inbound('done').status === 'completed', 'the terminal ack settled into messages_in');
+      } finally {
+        await writer.close();
+      }
+    });
   });
 
   it('stops a container that ran past the ceiling, however busy', () => {
@@ -489,9 +549,7 @@ describe('sweep', () => {
     });
 
     it('takes the time a row may wait from the sweep options', () => {
-      sweep = new Sweep(core, lifecycle, {
-        dataDir: dataDir(), intervalMs: 1000, idleTimeoutMs: 30 * MINUTE, heartbeatTimeoutMs: 10 * MINUTE, maxRuntimeMs: 240 * MINUTE, unclaimedSystemRowMs: MINUTE, clock: () => new Date(now),
-      });
+      sweep = new Sweep(core, lifecycle, sweepOptions({ unclaimedSystemRowMs: MINUTE }));
       insertMessage('qresp-1', null, { kind: 'system', content: answer });
       now += 2 * MINUTE;
       expect(sweep.run()).toEqual(expect.objectContaining({ expiredMessages: ['qresp-1'], woken: [] }));

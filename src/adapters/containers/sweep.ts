@@ -11,8 +11,9 @@ import type { Core } from '../../core';
 import type { Logger } from '../../logger';
 import { LIVE_STATUSES, type ContainerRow } from '../../projections/containers';
 import type { SessionRow } from '../../projections/sessions';
+import { inProcessInboundWriter, type InboundWriter, type Settlement } from '../inbound-writer';
 import { heartbeatAt, INBOUND_DB, openInboundDb, openOutboundDb, regularFileIdentity, sessionDir } from '../session-db';
-import { SessionGuard } from '../session-guard';
+import { classifySessionFailure, SessionGuard } from '../session-guard';
 import type { ContainerLifecycle } from './lifecycle';
 
 export interface SweepOptions {
@@ -30,6 +31,13 @@ export interface SweepOptions {
   logger?: Logger;
   /** The failure policy shared with the other components that touch session folders. */
   guard?: SessionGuard;
+  /**
+   * Where the agent's terminal acks are written into messages_in: the host hands it its
+   * worker thread's writer, where a commit may wait for the agent's lock. Without one they
+   * are written on the host's thread, which then waits up to SESSION_DB_BUSY_TIMEOUT_MS for
+   * that lock (and a lock held longer fails the settle as busy, to be tried at the next pass).
+   */
+  writer?: InboundWriter;
 }
 
 /** What the sweep reads of a pending messages_in row: when it is due, and nothing it would act on blindly. */
@@ -39,6 +47,21 @@ interface PendingRow {
   timestamp: string;
   process_after: string | null;
   recurrence: string | null;
+}
+
+/** The agent's word on a message it took, from outbound.db's processing_ack. */
+interface Ack {
+  status: string;
+  status_changed: string;
+}
+
+/** What the sweep reads of a session folder: all of it, before it decides anything. */
+interface FolderSnapshot {
+  acks: Map<string, Ack>;
+  pending: PendingRow[];
+  /** The times of the newest rows the agent wrote (outbound) and the host wrote (inbound). */
+  lastOut: number;
+  lastIn: number;
 }
 
 /** What one pass did, for logs and tests. */
@@ -55,6 +78,8 @@ export interface SweepReport {
   expiredMessages: string[];
   /** Sessions whose folder could not be swept this pass; the others were. */
   failedSessions: Array<{ sessionId: string; error: string }>;
+  /** Sessions whose agent held a lock the sweep would have had to wait for: swept at a later pass, as the guard decides. */
+  busySessions: string[];
 }
 
 /**
@@ -62,6 +87,8 @@ export interface SweepReport {
  * session databases use, spec §2) is UTC, like ISO-8601 with its offset.
  */
 const instant = (time: string | null): number => (time === null ? 0 : Date.parse(time.replace(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d(:\d\d(\.\d+)?)?)$/, '$1T$2Z')));
+
+const isTerminal = (status: string | undefined): status is Settlement['status'] => status === 'completed' || status === 'failed';
 
 /**
  * The periodic pass over every session folder (spec §7): copies the agent's terminal
@@ -74,6 +101,9 @@ export class Sweep {
   private timer: NodeJS.Timeout | undefined;
   private readonly clock: () => Date;
   private readonly guard: SessionGuard;
+  private readonly writer: InboundWriter;
+  /** The settle each session has in the writer's hands: at most one, so a folder that keeps it waiting cannot pile them up. */
+  private readonly settling = new Map<string, Promise<void>>();
 
   constructor(
     private readonly core: Pick<Core, 'bus' | 'views'>,
@@ -82,6 +112,7 @@ export class Sweep {
   ) {
     this.clock = options.clock ?? (() => new Date());
     this.guard = options.guard ?? new SessionGuard(core, options.logger ? { logger: options.logger } : {});
+    this.writer = options.writer ?? inProcessInboundWriter;
   }
 
   start(): void {
@@ -99,15 +130,22 @@ export class Sweep {
     this.timer = undefined;
   }
 
+  /** Resolves once every settle asked for so far is written or judged: the writer may close then. */
+  async settled(): Promise<void> {
+    await Promise.all(this.settling.values());
+  }
+
   run(): SweepReport {
-    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [], expiredMessages: [], failedSessions: [] };
+    const report: SweepReport = { sessions: 0, woken: [], stopped: [], retried: [], failed: [], rearmed: [], expired: [], expiredMessages: [], failedSessions: [], busySessions: [] };
     const now = this.clock().getTime();
     for (const session of this.core.views.sessions.list()) {
       if (session.status !== 'active') continue;
       // A folder is agent-reachable: whatever is wrong in one must not stop the pass for the others.
       try {
         const outcome = this.guard.run(session.id, 'sweep', {}, () => this.sweepFolder(session, now, report));
-        if (outcome.status === 'retry-later') throw outcome.error;
+        // The guard has logged a busy folder (at debug while it is brief) and quarantines one busy for too long.
+        if (outcome.status === 'retry-later' && classifySessionFailure(outcome.error) === 'busy') report.busySessions.push(session.id);
+        else if (outcome.status === 'retry-later') throw outcome.error;
       } catch (error) {
         report.failedSessions.push({ sessionId: session.id, error: error instanceof Error ? error.message : String(error) });
         this.options.logger?.error({ event: 'SweepSessionFailed', sessionId: session.id, err: error }, 'sweep of a session failed; the others were swept');
@@ -116,7 +154,8 @@ export class Sweep {
     for (const approval of this.core.views.approvals.expiredAt(new Date(now).toISOString())) {
       if (this.dispatch(ExpireApproval.envelope(`expire:${approval.approval_id}`, { approvalId: approval.approval_id })).status === 'accepted') report.expired.push(approval.approval_id);
     }
-    const { sessions: _count, ...outcomes } = report;
+    // A busy folder alone is no news: the guard tells of it once it lasts.
+    const { sessions: _count, busySessions: _busy, ...outcomes } = report;
     if (Object.values(outcomes).some((list) => list.length > 0)) {
       this.options.logger?.info({ event: 'SweepDone', ...report }, 'sweep');
     }
@@ -128,27 +167,11 @@ export class Sweep {
     // Absent: not made yet. A link or anything else in its place throws, and the guard quarantines the folder.
     if (regularFileIdentity(join(dir, INBOUND_DB)) === undefined) return;
     report.sessions++;
-    const inbound = openInboundDb(dir);
-    try {
-      const outbound = openOutboundDb(dir);
-      try {
-        this.sweepSession(session, dir, inbound, outbound, now, report);
-      } finally {
-        outbound.close();
-      }
-    } finally {
-      inbound.close();
-    }
+    this.sweepSession(session, dir, readFolder(dir), now, report);
   }
 
-  private sweepSession(session: SessionRow, dir: string, inbound: Database.Database, outbound: Database.Database, now: number, report: SweepReport): void {
-    const acks = new Map(
-      (outbound.prepare('SELECT message_id, status, status_changed FROM processing_ack').all() as Array<{ message_id: string; status: string; status_changed: string }>).map(
-        (a) => [a.message_id, a],
-      ),
-    );
-    const pending = inbound.prepare(`SELECT id, kind, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[];
-    const settle = inbound.prepare('UPDATE messages_in SET status = ? WHERE id = ?');
+  private sweepSession(session: SessionRow, dir: string, { acks, pending, lastOut, lastIn }: FolderSnapshot, now: number, report: SweepReport): void {
+    const settlements: Settlement[] = [];
     const claimed: PendingRow[] = [];
     /** When the newest claim was made: the agent's own word, so never later than now, and nothing when unreadable. */
     let lastClaim = 0;
@@ -156,26 +179,25 @@ export class Sweep {
     /** When the oldest due row became due (written, or its process_after passed). */
     let dueSince = now;
     const unclaimedTtl = this.options.unclaimedSystemRowMs ?? UNCLAIMED_SYSTEM_ROW_MS;
-    inbound.transaction(() => {
-      for (const row of pending) {
-        const ack = acks.get(row.id);
-        if (ack?.status === 'completed' || ack?.status === 'failed') {
-          // The host is inbound.db's only writer: it copies the agent's verdict across.
-          settle.run(ack.status, row.id);
-          // Inside the transaction: a crash before the commit sees the row again, and the command id makes that harmless.
-          this.rearm(session, row, report);
-        } else if (ack?.status === 'processing') {
-          claimed.push(row);
-          lastClaim = Math.max(lastClaim, Math.min(now, instant(ack.status_changed)) || 0);
-        } else if (instant(row.process_after) <= now) {
-          const dueAt = Math.max(instant(row.process_after), instant(row.timestamp)) || now;
-          // An agent waiting for a system row takes it at once; one left this long has nobody to take it.
-          if (row.kind === 'system' && now - dueAt >= unclaimedTtl && this.expire(session, row, dueAt, unclaimedTtl, now, report)) continue;
-          due.push(row);
-          dueSince = Math.min(dueSince, dueAt);
-        }
+    for (const row of pending) {
+      const ack = acks.get(row.id);
+      if (isTerminal(ack?.status)) {
+        // Re-armed before its settle is even asked for: a crash, or a settle that fails, leaves the row pending with its
+        // terminal ack, so a later pass re-arms it again, and the command id (rearm:<session>:<row>) makes that a duplicate.
+        this.rearm(session, row, report);
+        settlements.push({ messageId: row.id, status: ack.status });
+      } else if (ack?.status === 'processing') {
+        claimed.push(row);
+        lastClaim = Math.max(lastClaim, Math.min(now, instant(ack.status_changed)) || 0);
+      } else if (instant(row.process_after) <= now) {
+        const dueAt = Math.max(instant(row.process_after), instant(row.timestamp)) || now;
+        // An agent waiting for a system row takes it at once; one left this long has nobody to take it.
+        if (row.kind === 'system' && now - dueAt >= unclaimedTtl && this.expire(session, row, dueAt, unclaimedTtl, now, report)) continue;
+        due.push(row);
+        dueSince = Math.min(dueSince, dueAt);
       }
-    })();
+    }
+    this.settle(session.id, dir, settlements);
 
     const container = this.core.views.containers.get(session.id);
     const live = container && LIVE_STATUSES.has(container.status);
@@ -215,7 +237,7 @@ export class Sweep {
       return;
     }
     if (due.length + claimed.length > 0) return;
-    const lastActivity = Math.max(startedAt, latest(outbound, 'messages_out'), latest(inbound, 'messages_in'));
+    const lastActivity = Math.max(startedAt, lastOut, lastIn);
     const lastActivityAt = new Date(lastActivity).toISOString();
     if (container.status === 'running') {
       this.dispatch(MarkContainerIdle.envelope(`idle:${container.incarnation_id}:${lastActivityAt}`, { sessionId: session.id, incarnationId: container.incarnation_id, lastActivityAt }));
@@ -223,6 +245,24 @@ export class Sweep {
     if (now - lastActivity > this.options.idleTimeoutMs) {
       this.stopContainer(container, 'idle-timeout', { lastActivityAt, idleMs: now - lastActivity }, report);
     }
+  }
+
+  /**
+   * Hands the agent's verdicts to the inbound writer, the host's one writer of inbound.db: in
+   * the host, its worker thread, where the commit may wait for the agent's read lock while
+   * this thread goes on with every other session. A failure is judged by the guard like any
+   * other in the folder; its rows stay pending, and the next pass asks again.
+   */
+  private settle(sessionId: string, dir: string, settlements: Settlement[]): void {
+    if (settlements.length === 0 || this.settling.has(sessionId)) return;
+    const settling = this.guard
+      .runAsync(sessionId, 'sweep', {}, () => this.writer.settle(dir, settlements))
+      .then(
+        () => undefined,
+        (error: unknown) => this.options.logger?.error({ err: error, event: 'SweepSettleFailed', sessionId }, 'settling terminal acks failed; the next pass tries again'),
+      )
+      .finally(() => this.settling.delete(sessionId));
+    this.settling.set(sessionId, settling);
   }
 
   private stopContainer(container: ContainerRow, reason: 'heartbeat-lost' | 'runtime-ceiling' | 'idle-timeout', evidence: Record<string, unknown>, report: SweepReport): void {
@@ -291,6 +331,32 @@ export class Sweep {
 
   private dispatch(envelope: CommandEnvelope): Outcome {
     return this.core.bus.dispatch(envelope);
+  }
+}
+
+/**
+ * Reads what the sweep needs of a folder, never waiting on the agent's lock (busy_timeout 0):
+ * every session's work shares the host's thread, so a locked database throws SQLITE_BUSY at
+ * once, for the guard to judge. All is read before anything is decided, so that a lock met
+ * half-way leaves no decision half-made.
+ */
+function readFolder(dir: string): FolderSnapshot {
+  const inbound = openInboundDb(dir, 0);
+  try {
+    const outbound = openOutboundDb(dir, 0);
+    try {
+      const acks = outbound.prepare('SELECT message_id, status, status_changed FROM processing_ack').all() as Array<Ack & { message_id: string }>;
+      return {
+        acks: new Map(acks.map((a) => [a.message_id, a])),
+        pending: inbound.prepare(`SELECT id, kind, timestamp, process_after, recurrence FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as PendingRow[],
+        lastOut: latest(outbound, 'messages_out'),
+        lastIn: latest(inbound, 'messages_in'),
+      };
+    } finally {
+      outbound.close();
+    }
+  } finally {
+    inbound.close();
   }
 }
 
