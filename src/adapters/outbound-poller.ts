@@ -12,7 +12,7 @@ import type { Logger } from '../logger';
 import type { SessionFolderRef } from '../projections/sessions';
 import { watchFolderFiles } from './folder-watch';
 import { OUTBOUND_DB, openOutboundDb, sessionDir, UnsafePathError } from './session-db';
-import { classifySessionFailure, SessionGuard } from './session-guard';
+import { classifySessionFailure, isInterruptedCommit, SessionGuard } from './session-guard';
 
 /** The drops that mean an agent is looping or flooding, not that a row was wrong. */
 const LIMIT_REASONS: ReadonlySet<string> = new Set(['loop-limit', 'rate-limited']);
@@ -271,6 +271,8 @@ export class OutboundPoller {
             if (outcome.status === 'done') {
               dispatched += outcome.value;
               this.watch(session);
+            } else if (outcome.status === 'retry-later' && isInterruptedCommit(outcome.error)) {
+              // It lasts until an agent opens the file (the sweep starts one): its watch sees the journal go.
             } else if (outcome.status === 'retry-later' && classifySessionFailure(outcome.error) === 'busy') this.retrySoon(session.id);
             else this.forget(session.id);
           } catch (error) {

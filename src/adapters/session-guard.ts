@@ -10,11 +10,21 @@ import { UnsafePathError } from './session-db';
  * - `tampered`: a link, or a non-regular file, where the contract has a file or folder;
  * - `unreadable`: a session database that is not one, or not the contract's (garbage,
  *   a dropped table, a row that clashes with the host's);
- * - `busy`: the agent holds a lock; it passes, unless it does not;
+ * - `busy`: the agent holds a lock, or died in the middle of a commit (see
+ *   isInterruptedCommit); it passes, unless it does not;
  * - `host`: storage or resources are short (a full disk or quota, I/O errors, descriptors,
  *   memory), which no agent is to blame for and which heals: retry, never quarantine.
  */
 export type SessionFailure = 'tampered' | 'unreadable' | 'busy' | 'host';
+
+/**
+ * outbound.db holds a commit its agent did not finish (killed while writing: the rollback
+ * journal beside it is hot). Only a connection that may write can roll it back, and the
+ * host opens outbound.db read-only (spec §2), so it cannot read the file until the next
+ * agent opens it, which rolls the commit back. Not damage: a stop the host itself ordered
+ * can cause it.
+ */
+export const isInterruptedCommit = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === 'SQLITE_READONLY_ROLLBACK';
 
 /** A folder busy for less than this is an agent's commit in progress, logged at debug; longer, at warn. */
 const BUSY_NEWS_AFTER_MS = 1_000;
@@ -28,7 +38,7 @@ export function classifySessionFailure(error: unknown): SessionFailure {
   if (typeof code !== 'string') return 'busy';
   if (HOST_ERRNOS.has(code) || code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_NOMEM') return 'host';
   if (TAMPER_ERRNOS.has(code)) return 'tampered';
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'busy';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || isInterruptedCommit(error)) return 'busy';
   // NOTADB, CORRUPT, a missing table or column (SQLITE_ERROR), a clash with a forged row, a read-only file…
   if (code.startsWith('SQLITE_') || code === 'EACCES' || code === 'EPERM') return 'unreadable';
   return 'busy';

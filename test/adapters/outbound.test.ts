@@ -15,6 +15,7 @@ import { initSessionFolder, sessionDir } from '../../src/adapters/session-db';
 import { openDataDir, type Core } from '../../src/core';
 import { deliveredRows, writeOutbound } from '../support/container';
 import { seedScenario } from '../support/scenario';
+import { leaveInterruptedCommit } from '../support/interrupted-commit';
 import { useTempDir } from '../support/temp';
 import { waitForEvents } from '../support/wait';
 
@@ -221,15 +222,24 @@ describe('the outbound poller decides every row the container writes, once (real
     poll.stop();
   });
 
-  it('given an agent holding its outbound.db locked, when a pass meets the lock, then it does not wait on it: the other sessions are decided, and the locked one is read again soon after, with no tick', async () => {
+  /**
+   * Every session's folder with a row read (the poller started, no tick for a minute: each
+   * session is watched from then on) and a row `next-<i>` written after it, not read yet.
+   */
+  const watchedSessionsWithNewRows = () => {
     const folders = core.views.sessions.list().map((session) => sessionDir(dataDir(), session.agent_group_id, session.id));
     folders.forEach((folder, i) => {
       initSessionFolder(folder);
       writeOutbound(folder, [{ id: `first-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `first ${i}` } }]);
     });
     const poll = poller({ intervalMs: 60_000 });
-    poll.start(); // every session read once, and watched from now on
+    poll.start();
     folders.forEach((folder, i) => writeOutbound(folder, [{ id: `next-${i}`, channelType: 'telegram', platformId: '-1001', content: { text: `next ${i}` } }]));
+    return { folders, poll };
+  };
+
+  it('given an agent holding its outbound.db locked, when a pass meets the lock, then it does not wait on it: the other sessions are decided, and the locked one is read again soon after, with no tick', async () => {
+    const { folders, poll } = watchedSessionsWithNewRows();
     const agent = new Database(join(folders[0]!, 'outbound.db'));
     agent.exec('BEGIN EXCLUSIVE');
     const locked = agent.prepare('SELECT count(*) FROM messages_out').pluck().get();
@@ -244,6 +254,25 @@ describe('the outbound poller decides every row the container writes, once (real
       expect(decided().sort()).toEqual(folders.map((_, i) => `next-${i}`).sort());
     } finally {
       agent.close();
+      poll.stop();
+    }
+  });
+
+  it('given an agent killed in the middle of a commit to outbound.db, when a pass meets it, then the session is not quarantined, and what the agent had committed is read once the next agent rolls the unfinished commit back', async () => {
+    const { folders, poll } = watchedSessionsWithNewRows();
+    leaveInterruptedCommit(join(folders[0]!, 'outbound.db'));
+    try {
+      poll.tick();
+      const decided = () => decisions().map((d) => d.outboundId).filter((id) => id.startsWith('next-'));
+      expect(decided().sort()).toEqual(folders.slice(1).map((_, i) => `next-${i + 1}`).sort());
+      expect(core.views.sessions.list()[0]!.status).toBe('active');
+      // The next agent's first read rolls the commit back; no tick from here on (the next is a minute away).
+      const agent = new Database(join(folders[0]!, 'outbound.db'));
+      agent.prepare('SELECT count(*) FROM messages_out').get();
+      agent.close();
+      await waitForEvents(core.store, (event) => event.type === 'OutboundRouted' && (event.data as { outboundId: string }).outboundId === 'next-0');
+      expect(decisions().map((d) => d.outboundId).filter((id) => id.startsWith('unfinished-'))).toEqual([]);
+    } finally {
       poll.stop();
     }
   });

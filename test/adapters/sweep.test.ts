@@ -22,6 +22,7 @@ import type { Logger } from '../../src/logger';
 import { LIVE_STATUSES } from '../../src/projections/containers';
 import { SessionDatabases } from '../../docker/runner/session';
 import { RecordingRuntime } from '../support/recording-runtime';
+import { leaveInterruptedCommit } from '../support/interrupted-commit';
 import { useTempDir } from '../support/temp';
 import { waitUntil } from '../support/wait';
 
@@ -475,6 +476,21 @@ describe('sweep', () => {
         await writer.close();
       }
     });
+  });
+
+  it('given an agent killed in the middle of a commit to outbound.db, when the sweep runs with no agent live, then it wakes one (opening the file rolls the commit back) instead of quarantining the session, and sweeps it once the commit is rolled back', () => {
+    insertMessage('due');
+    leaveInterruptedCommit(join(dir(), 'outbound.db'));
+    const report = sweep.run();
+    expect(report).toEqual(expect.objectContaining({ woken: [sessionId], busySessions: [sessionId], failedSessions: [] }));
+    expect(container().woken_by).toBe('sweep: outbound.db holds a commit its agent did not finish');
+    expect(core.views.sessions.get(sessionId)!.status).toBe('active');
+    // The woken agent's first read of its outbound.db makes SQLite roll the unfinished commit back.
+    const agent = new Database(join(dir(), 'outbound.db'));
+    agent.prepare('SELECT count(*) FROM processing_ack').get();
+    agent.close();
+    expect(sweep.run()).toEqual(expect.objectContaining({ busySessions: [], failedSessions: [] }));
+    expect(new Database(join(dir(), 'outbound.db'), { readonly: true }).prepare('SELECT count(*) FROM messages_out').pluck().get()).toBe(0);
   });
 
   it('stops a container that ran past the ceiling, however busy', () => {

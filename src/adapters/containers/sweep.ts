@@ -13,7 +13,7 @@ import { LIVE_STATUSES, type ContainerRow } from '../../projections/containers';
 import type { SessionRow } from '../../projections/sessions';
 import { inProcessInboundWriter, type InboundWriter, type Settlement } from '../inbound-writer';
 import { heartbeatAt, INBOUND_DB, openInboundDb, openOutboundDb, regularFileIdentity, sessionDir } from '../session-db';
-import { classifySessionFailure, SessionGuard } from '../session-guard';
+import { classifySessionFailure, isInterruptedCommit, SessionGuard } from '../session-guard';
 import type { ContainerLifecycle } from './lifecycle';
 
 export interface SweepOptions {
@@ -167,7 +167,25 @@ export class Sweep {
     // Absent: not made yet. A link or anything else in its place throws, and the guard quarantines the folder.
     if (regularFileIdentity(join(dir, INBOUND_DB)) === undefined) return;
     report.sessions++;
-    this.sweepSession(session, dir, readFolder(dir), now, report);
+    let snapshot: FolderSnapshot;
+    try {
+      snapshot = readFolder(dir);
+    } catch (error) {
+      if (isInterruptedCommit(error)) this.wakeToRollBack(session, report);
+      throw error;
+    }
+    this.sweepSession(session, dir, snapshot, now, report);
+  }
+
+  /**
+   * An agent died in the middle of a commit to outbound.db, which the host may not roll back
+   * and cannot read until someone does: with no agent live, one is started, and opening the
+   * file rolls the commit back. Until then the folder is busy to the guard.
+   */
+  private wakeToRollBack(session: SessionRow, report: SweepReport): void {
+    const container = this.core.views.containers.get(session.id);
+    if (container && LIVE_STATUSES.has(container.status)) return;
+    if (this.lifecycle.wake(session.id, 'sweep: outbound.db holds a commit its agent did not finish').status === 'accepted') report.woken.push(session.id);
   }
 
   private sweepSession(session: SessionRow, dir: string, { acks, pending, lastOut, lastIn }: FolderSnapshot, now: number, report: SweepReport): void {
