@@ -6,12 +6,11 @@ import { CommandValidationError, type Outcome } from './commands/bus';
 import type { CommandDefinition, CommandEnvelope } from './commands/define';
 import { AddDestination, RemoveDestination } from './commands/destinations';
 import { UnwireChannel, WireChannel } from './commands/messaging-groups';
-import { rejudge, recordedJudgement, verdictInputs, type Judgement } from './commands/rejudge';
+import { questionInputs, rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
 import type { RecordedEvent } from './events/define';
-import { InboundDropped, InboundRouted } from './events/inbound';
-import { OutboundDropped, OutboundRouted, type OutboundDropReason } from './events/outbound';
 import { projections, type Views } from './projections';
+import { groupKey, type QuestionGroup } from './projections/routing-decisions';
 
 /**
  * A proposed change to routing, in the shape of the operator commands that would make
@@ -88,7 +87,6 @@ export class ChangeRefusedError extends Error {
   }
 }
 
-const DECISION_TYPES = [InboundRouted.type, InboundDropped.type, OutboundRouted.type, OutboundDropped.type];
 /** The read models routing decides against; the audit and agent-message tables are not consulted. */
 const ROUTING_PROJECTIONS = new Set(['agent-groups', 'messaging-groups', 'wirings', 'destinations', 'sessions']);
 
@@ -224,60 +222,62 @@ function proposedViews(scratch: Core): Views {
  */
 export type WhatIfProgress = (positionsDone: number) => void;
 
-/** Decisions judged between two progress reports: rare enough to cost nothing. */
-const PROGRESS_EVERY = 4096;
-
-/**
- * Whether the rate or the hop limit dropped this row. Both are judged from the log's
- * history, which the scratch does not hold (re-judged there, every such row the ACL allows
- * would pass) and no change of destinations or wiring rewrites: the rate limit counts a
- * session's rows whatever became of them, before any destination is looked at; the hop
- * limit counts the chain the agent messages were delivered in. So the row stays dropped.
- */
-const LIMITS: ReadonlySet<string> = new Set<OutboundDropReason>(['rate-limited', 'loop-limit']);
-const droppedByLimit = (event: Pick<RecordedEvent, 'type' | 'data'>) => event.type === OutboundDropped.type && LIMITS.has((event.data as { reason: OutboundDropReason }).reason);
-
 /**
  * Re-judges the decisions of one window against the scratch: how many, and which flip.
  * Most decisions ask a question asked before (the same agent group writing to the same
- * chat, the same chat's messages), so each distinct question is judged once (see
- * verdictInputs), and an event is read whole only when it is judged in full or flips.
+ * chat, the same chat's messages), and the routing-decisions read model keeps each one's
+ * question (see decisionQuestion): SQLite gives the distinct questions of the window, each
+ * is judged once on its first decision, and an event is read whole only when it is judged
+ * in full or flips. Rows a limit dropped stay dropped (see droppedByLimit): only counted.
  */
 function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress?: WhatIfProgress): { decisions: number; flips: Flip[] } {
   const proposed = proposedViews(scratch);
   const today = uncounted(core.views);
+  const decisionsView = core.views.routingDecisions;
   const verdicts = new Answers<Judgement>();
+  /** Whether a decision is in the window's agent group, recorded or proposed. */
+  const concerns = (recorded: string | null, proposedFor: string | null) =>
+    window.agentGroupId === undefined || recorded === window.agentGroupId || proposedFor === window.agentGroupId;
+  // A row a limit dropped stays dropped, for the agent group it was recorded for.
+  let decisions = decisionsView.droppedByLimits(window, window.agentGroupId);
   const flips: Flip[] = [];
-  let decisions = 0;
-  let seen = 0;
-  for (const decision of core.store.readData({ after: window.after, until: window.until, type: DECISION_TYPES })) {
-    if (onProgress && ++seen % PROGRESS_EVERY === 0) onProgress(decision.position - window.after);
-    const recorded = recordedJudgement(decision)!;
-    let event: RecordedEvent | undefined;
-    const whole = () => (event ??= core.store.readAt(decision.position)!);
-    const judge = () => rejudge(proposed, whole())!;
-    const limited = droppedByLimit(decision);
-    const inputs = limited ? undefined : verdictInputs(proposed, decision);
-    const proposedJudgement = limited ? recorded : inputs ? verdicts.get(inputs, judge) : judge();
-    if (window.agentGroupId !== undefined && recorded.agentGroupId !== window.agentGroupId && proposedJudgement.agentGroupId !== window.agentGroupId) {
-      continue;
-    }
-    decisions++;
-    if (proposedJudgement.routed === recorded.routed) continue;
-    const todayJudgement = rejudge(today, whole())!;
-    const data = decision.data as { messageId?: string; outboundId?: string };
-    flips.push({
-      position: decision.position,
-      type: decision.type,
-      recordedAt: whole().metadata.recordedAt,
-      messageId: data.messageId ?? data.outboundId ?? whole().metadata.commandId,
+  const flip = (event: RecordedEvent, recorded: Judgement, proposedJudgement: Judgement): Flip => {
+    const data = event.data as { messageId?: string; outboundId?: string };
+    return {
+      position: event.position,
+      type: event.type,
+      recordedAt: event.metadata.recordedAt,
+      messageId: data.messageId ?? data.outboundId ?? event.metadata.commandId,
       agentGroupId: recorded.agentGroupId ?? proposedJudgement.agentGroupId,
       recorded,
       proposed: proposedJudgement,
-      cause: todayJudgement.routed === recorded.routed ? 'change' : 'since-recorded',
-    });
+      cause: rejudge(today, event)!.routed === recorded.routed ? 'change' : 'since-recorded',
+    };
+  };
+  const readAt = (position: number) => core.store.readAt(position)!;
+
+  const flipping: Array<{ group: QuestionGroup; judgement: Judgement }> = [];
+  for (const group of decisionsView.questionGroups(window)) {
+    const judgement = verdicts.get(questionInputs(proposed, group.question), () => rejudge(proposed, readAt(group.example))!);
+    if (!concerns(group.agentGroupId, judgement.agentGroupId)) continue;
+    decisions += group.decisions;
+    if (judgement.routed !== group.routed) flipping.push({ group, judgement });
   }
-  return { decisions, flips };
+  onProgress?.(window.until - window.after);
+  const judgementOf = new Map(flipping.map(({ group, judgement }) => [groupKey(group), judgement]));
+  for (const { position, group } of decisionsView.membersOf(window, flipping.map(({ group }) => group))) {
+    const event = readAt(position);
+    flips.push(flip(event, recordedJudgement(event)!, judgementOf.get(group)!));
+  }
+  for (const position of decisionsView.judgedInFull(window)) {
+    const event = readAt(position);
+    const recorded = recordedJudgement(event)!;
+    const judgement = rejudge(proposed, event)!;
+    if (!concerns(recorded.agentGroupId, judgement.agentGroupId)) continue;
+    decisions++;
+    if (judgement.routed !== recorded.routed) flips.push(flip(event, recorded, judgement));
+  }
+  return { decisions, flips: flips.sort((a, b) => a.position - b.position) };
 }
 
 /** Applies the change to a throwaway copy and drops it: the typed errors of a change that cannot be applied, early. */

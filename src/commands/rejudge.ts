@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { SystemActionAccepted } from '../events/admin';
 import type { PendingEvent, RecordedEvent } from '../events/define';
 import { InboundDropped, InboundRouted } from '../events/inbound';
-import { OutboundDropped, OutboundRouted, type OutboundRowAsRead } from '../events/outbound';
+import { OutboundDropped, OutboundRouted, type OutboundDropReason, type OutboundRowAsRead } from '../events/outbound';
 import type { Views } from '../projections';
 import { parsePayload } from './bus';
 import { isRejection, type CommandContext, type Decision } from './define';
@@ -134,35 +134,44 @@ export function rejudge(views: Views, event: RecordedEvent): Judgement | undefin
   return undefined;
 }
 
-/** Marks an inbound question apart from an outbound one in verdictInputs' lists. */
-const INBOUND = Symbol('inbound');
-const OUTBOUND = Symbol('outbound');
+/**
+ * Whether the rate or the hop limit dropped this row. Both are judged from the log's
+ * history, which what-if's scratch does not hold (re-judged there, every such row the ACL
+ * allows would pass) and no change of destinations or wiring rewrites: the rate limit counts
+ * a session's rows whatever became of them, before any destination is looked at; the hop
+ * limit counts the chain the agent messages were delivered in. So the row stays dropped.
+ */
+const LIMITS: ReadonlySet<string> = new Set<OutboundDropReason>(['rate-limited', 'loop-limit']);
+export const droppedByLimit = (event: Pick<RecordedEvent, 'type' | 'data'>): boolean =>
+  event.type === OutboundDropped.type && LIMITS.has((event.data as { reason: OutboundDropReason }).reason);
 
 /**
  * What rejudge's verdict reads of a decision against views that hold no history (what-if's
  * proposed views: no rows counted towards the rate limit, no chain of agent messages), as a
- * list of values: two decisions with equal lists get the same verdict from the same views,
- * so each list need be judged once. Only the data is read, never the metadata.
+ * JSON list kept beside each decision by the routing-decisions projection: two decisions
+ * asking the same question get the same verdict from the same views (once its session is
+ * resolved there: see questionInputs), so each distinct question need be judged once. Only
+ * the data is read, never the metadata.
  *
  * An inbound message is routed by its chat (channel type, platform id) and, through the
  * trigger rules, its text; its thread, ids and times only name the session and the events.
  * An outbound row is judged by its session's agent group (the session itself only names
- * the events, and the limits that would read it count nothing here), its routing fields,
- * and what readContent reads of its content: whether it can be read, and its `to`, which
- * addressedByName resolves in the recorded agent group's map. Its id, seq, thread and
- * in_reply_to only name things or find a chain. Undefined when the verdict may read more:
- * a system action (its whole content, the time), a row put off (deliver_after is read
- * against the time), oversize columns, or an id or seq that makes the row malformed; such a
- * decision is re-judged in full.
+ * the events, and the limits that would read it count nothing there), its recorded agent
+ * group, its routing fields, and what readContent reads of its content: whether it can be
+ * read, and its `to`, which addressedByName resolves in the recorded agent group's map. Its
+ * id, seq, thread and in_reply_to only name things or find a chain. Undefined when the
+ * verdict may read more: a system action (its whole content, the time), a row put off
+ * (deliver_after is read against the time), oversize columns, or an id or seq that makes
+ * the row malformed; such a decision is re-judged in full.
  */
-export function verdictInputs(views: Views, event: Pick<RecordedEvent, 'type' | 'data'>): readonly unknown[] | undefined {
+export function decisionQuestion(event: Pick<RecordedEvent, 'type' | 'data'>): string | undefined {
   if (event.type === InboundRouted.type) {
     const data = event.data as z.output<typeof InboundRouted.schema>;
-    return [INBOUND, data.channelType, data.platformId, messageText(data.content)];
+    return JSON.stringify(['inbound', data.channelType, data.platformId, messageText(data.content)]);
   }
   if (event.type === InboundDropped.type) {
     const data = event.data as z.output<typeof InboundDropped.schema>;
-    return [INBOUND, data.channelType, data.platformId, data.evidence.text];
+    return JSON.stringify(['inbound', data.channelType, data.platformId, data.evidence.text]);
   }
   let row: Omit<OutboundRowAsRead, 'timestamp'>;
   if (event.type === OutboundDropped.type) row = (event.data as z.output<typeof OutboundDropped.schema>).row;
@@ -172,5 +181,15 @@ export function verdictInputs(views: Views, event: Pick<RecordedEvent, 'type' | 
   const { sessionId, agentGroupId } = event.data as { sessionId: string; agentGroupId: string };
   const content = readContent(row.content);
   const readable = !('problem' in content);
-  return [OUTBOUND, views.sessions.get(sessionId)?.agent_group_id, agentGroupId, row.channel_type, row.platform_id, readable, readable ? content.requestedName : undefined];
+  return JSON.stringify(['outbound', sessionId, agentGroupId, row.channel_type, row.platform_id, readable, readable ? (content.requestedName ?? null) : null]);
+}
+
+/**
+ * The values a question's verdict depends on in the given views, comparable by value: an
+ * outbound question's session is asked for its agent group there.
+ */
+export function questionInputs(views: Views, question: string): unknown[] {
+  const values = JSON.parse(question) as unknown[];
+  if (values[0] === 'outbound') values[1] = views.sessions.get(values[1] as string)?.agent_group_id;
+  return values;
 }

@@ -8,6 +8,7 @@ import { containersProjection, ContainersView } from './containers';
 import { destinationsProjection, DestinationsView } from './destinations';
 import { messagingGroupsProjection, MessagingGroupsView } from './messaging-groups';
 import { retriesProjection, RetriesView } from './retries';
+import { routingDecisionsProjection, RoutingDecisionsView } from './routing-decisions';
 import { questionsProjection, QuestionsView } from './questions';
 import type { Projection } from './runner';
 import { sessionsProjection, SessionsView } from './sessions';
@@ -30,6 +31,7 @@ export const projections: readonly Projection[] = [
   retriesProjection,
   questionsProjection,
   imagesProjection,
+  routingDecisionsProjection,
 ];
 
 /**
@@ -51,6 +53,7 @@ export function createViews(db: Database.Database, options: { asOf?: number } = 
     retries: new RetriesView(db),
     questions: new QuestionsView(db),
     images: new ImagesView(db),
+    routingDecisions: new RoutingDecisionsView(db),
     host: new HostSettings(),
   };
 }

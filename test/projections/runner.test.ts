@@ -34,7 +34,7 @@ describe('projections', () => {
       rebuilt.close();
       expect(replayed).toBe(core.store.lastPosition());
       const comparison = compareTables(core.store.db, rebuiltPath, core.projections.tables());
-      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'audit_trace', 'agent_messages', 'agent_message_chains', 'containers', 'approvals', 'tasks', 'message_retries', 'questions', 'image_builds']);
+      expect(comparison.map((t) => t.table)).toEqual(['agent_groups', 'messaging_groups', 'messaging_group_agents', 'destinations', 'sessions', 'audit', 'audit_trace', 'agent_messages', 'agent_message_chains', 'containers', 'approvals', 'tasks', 'message_retries', 'questions', 'image_builds', 'routing_decisions']);
       expect(comparison.every((t) => t.equal)).toBe(true);
 
       // Rebuilding in place gives the same rows as before.
