@@ -6,7 +6,7 @@ import { CommandValidationError, type Outcome } from './commands/bus';
 import type { CommandDefinition, CommandEnvelope } from './commands/define';
 import { AddDestination, RemoveDestination } from './commands/destinations';
 import { UnwireChannel, WireChannel } from './commands/messaging-groups';
-import { questionInputs, rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
+import { judgeQuestion, questionInputs, rejudge, recordedJudgement, type Judgement } from './commands/rejudge';
 import { openCore, type Core } from './core';
 import type { RecordedEvent } from './events/define';
 import { projections, type Views } from './projections';
@@ -258,7 +258,7 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
 
   const flipping: Array<{ group: QuestionGroup; judgement: Judgement }> = [];
   for (const group of decisionsView.questionGroups(window)) {
-    const judgement = verdicts.get(questionInputs(proposed, group.question), () => rejudge(proposed, readAt(group.example))!);
+    const judgement = verdicts.get(questionInputs(proposed, group.question), () => judgeQuestion(proposed, group.question, () => readAt(group.example)));
     if (!concerns(group.agentGroupId, judgement.agentGroupId)) continue;
     decisions += group.decisions;
     if (judgement.routed !== group.routed) flipping.push({ group, judgement });

@@ -184,6 +184,28 @@ export function decisionQuestion(event: Pick<RecordedEvent, 'type' | 'data'>): s
   return JSON.stringify(['outbound', sessionId, agentGroupId, row.channel_type, row.platform_id, readable, readable ? (content.requestedName ?? null) : null]);
 }
 
+/** The context a question is judged in: it only names the events the decider would append. */
+const QUESTION_CONTEXT: CommandContext = {
+  commandId: 'what-if:question',
+  actor: 'operator:what-if',
+  issuedAt: new Date(0).toISOString(),
+  correlationId: 'what-if:question',
+  causationId: 'what-if:question',
+};
+
+/**
+ * The verdict on a question (see decisionQuestion) in the given views. An inbound question
+ * holds all its verdict reads, so the message is rebuilt from it, as a dropped one is from
+ * its evidence (inboundPayload), and no event is read; an outbound one is judged on a
+ * decision that asked it, read only then.
+ */
+export function judgeQuestion(views: Views, question: string, askedBy: () => RecordedEvent): Judgement {
+  const [direction, channelType, platformId, text] = JSON.parse(question) as [string, string, string, string | null];
+  if (direction !== 'inbound') return rejudge(views, askedBy())!;
+  const message: ReceiveInboundPayload = { channelType, platformId, messageId: 'what-if', content: text === null ? {} : { text } };
+  return judgementOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, message), QUESTION_CONTEXT));
+}
+
 /**
  * The values a question's verdict depends on in the given views, comparable by value: an
  * outbound question's session is asked for its agent group there.
