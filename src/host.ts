@@ -239,7 +239,7 @@ export class Host {
       await channel.setup({
         conversations: host.conversations(channel.channelType),
         onInbound: (report) => host.receive(report),
-        onClientConnected: () => host.inbound.clientConnected(),
+        onClientConnected: () => host.clientConnected(),
         onAction: async (report) => host.decideByClick(report),
         holdConnection: leases === undefined,
       });
@@ -310,6 +310,14 @@ export class Host {
       clearInterval(timer);
       removeHostFacts(dataDir);
     });
+  }
+
+  /**
+   * A client connected over which platform messages may arrive, and the function to call
+   * when it closes: while several are connected, their messages share one commit.
+   */
+  clientConnected(): () => void {
+    return this.inbound.clientConnected();
   }
 
   /** Records one platform message; resolves once it is routed or dropped in the log, or recorded as a repeat. */

@@ -145,7 +145,7 @@ export function registerStart(program: Command): void {
         else console.log(`${channel.channelType} channel connected`);
       }
       if (listener) {
-        await listener.start().catch(async (error: unknown) => {
+        await listener.start({ onClientConnected: () => host.clientConnected() }).catch(async (error: unknown) => {
           await host.stop();
           throw error;
         });

@@ -5,7 +5,7 @@ import { ChatName, PlatformRef, type InboundRepeat } from '../../commands/inboun
 import { Id, MessageContent, Timestamp } from '../../events/primitives';
 import type { Logger } from '../../logger';
 import { DeliveryError, type ChannelAdapter, type ChannelSetup, type DeliveredIds, type InboundReport, type OutboundMessage } from './channel';
-import { readLimitedBody } from './http-body';
+import { readLimitedBody, reportClientConnections } from './http-body';
 
 /**
  * A generic HTTP channel: a platform bridge POSTs the messages people write to
@@ -114,10 +114,7 @@ export class WebhookChannel implements ChannelAdapter {
       '/health': { GET: async () => ({ status: 200, body: { ok: true, channelType: this.channelType } }) },
     };
     const server = createServer((req, res) => this.track(this.handle(routes, req, res)));
-    server.on('connection', (socket) => {
-      const closed = setup.onClientConnected?.();
-      if (closed) socket.once('close', closed);
-    });
+    reportClientConnections(server, setup);
     const { host = '127.0.0.1', port = 0 } = this.options.listen ?? {};
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

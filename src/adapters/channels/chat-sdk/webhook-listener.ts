@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../../logger';
-import { readLimitedBody } from '../http-body';
+import type { ChannelSetup } from '../channel';
+import { readLimitedBody, reportClientConnections } from '../http-body';
 
 /**
  * The one HTTP listener for every Chat SDK platform that takes webhooks (Telegram in
@@ -31,8 +32,10 @@ export class PlatformWebhookListener {
     this.routes.set(path, handler);
   }
 
-  async start(): Promise<void> {
+  /** Starts listening; the host is told of each platform connection (see ChannelSetup.onClientConnected). */
+  async start(setup: Pick<ChannelSetup, 'onClientConnected'> = {}): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
+    reportClientConnections(server, setup);
     const { host = '127.0.0.1', port } = this.listen;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
