@@ -258,7 +258,8 @@ function judgeWindow(core: Core, scratch: Core, window: WhatIfWindow, onProgress
 
   const flipping: Array<{ group: QuestionGroup; judgement: Judgement }> = [];
   for (const group of decisionsView.questionGroups(window)) {
-    const judgement = verdicts.get(questionInputs(proposed, group.question), () => judgeQuestion(proposed, group.question, () => readAt(group.example)));
+    const inputs = questionInputs(proposed, group.question);
+    const judgement = verdicts.get(inputs, () => judgeQuestion(proposed, inputs, () => readAt(group.example)));
     if (!concerns(group.agentGroupId, judgement.agentGroupId)) continue;
     decisions += group.decisions;
     if (judgement.routed !== group.routed) flipping.push({ group, judgement });

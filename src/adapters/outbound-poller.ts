@@ -271,10 +271,10 @@ export class OutboundPoller {
             if (outcome.status === 'done') {
               dispatched += outcome.value;
               this.watch(session);
-            } else if (outcome.status === 'retry-later' && isInterruptedCommit(outcome.error)) {
-              // It lasts until an agent opens the file (the sweep starts one): its watch sees the journal go.
-            } else if (outcome.status === 'retry-later' && classifySessionFailure(outcome.error) === 'busy') this.retrySoon(session.id);
-            else this.forget(session.id);
+            } else if (outcome.status === 'retry-later' && classifySessionFailure(outcome.error) === 'busy') {
+              // An interrupted commit lasts until an agent opens the file (the sweep starts one): its watch sees the journal go.
+              if (!isInterruptedCommit(outcome.error)) this.retrySoon(session.id);
+            } else this.forget(session.id);
           } catch (error) {
             this.forget(session.id);
             this.options.logger?.error({ err: error, event: 'OutboundPollFailed', sessionId: session.id }, 'outbound poll failed');

@@ -95,6 +95,9 @@ function addressedByName(views: Views, agentGroupId: string, row: OutboundRowAsR
   return chat ? { ...row, channel_type: chat.channel_type, platform_id: chat.platform_id } : row;
 }
 
+/** A message's content when only its text is known (null: it had none). */
+const contentOfText = (text: string | null): ReceiveInboundPayload['content'] => (text === null ? {} : { text });
+
 /** The inbound message a decision judged; a dropped one keeps only its text, which is all routing reads. */
 function inboundPayload(event: RecordedEvent): ReceiveInboundPayload | undefined {
   if (InboundRouted.is(event)) {
@@ -105,7 +108,7 @@ function inboundPayload(event: RecordedEvent): ReceiveInboundPayload | undefined
     const { data } = event;
     return {
       channelType: data.channelType, platformId: data.platformId, threadId: data.threadId, messageId: data.platformMessageId,
-      content: data.evidence.text === null ? {} : { text: data.evidence.text }, timestamp: event.metadata.recordedAt,
+      content: contentOfText(data.evidence.text), timestamp: event.metadata.recordedAt,
     };
   }
   return undefined;
@@ -194,19 +197,6 @@ const QUESTION_CONTEXT: CommandContext = {
 };
 
 /**
- * The verdict on a question (see decisionQuestion) in the given views. An inbound question
- * holds all its verdict reads, so the message is rebuilt from it, as a dropped one is from
- * its evidence (inboundPayload), and no event is read; an outbound one is judged on a
- * decision that asked it, read only then.
- */
-export function judgeQuestion(views: Views, question: string, askedBy: () => RecordedEvent): Judgement {
-  const [direction, channelType, platformId, text] = JSON.parse(question) as [string, string, string, string | null];
-  if (direction !== 'inbound') return rejudge(views, askedBy())!;
-  const message: ReceiveInboundPayload = { channelType, platformId, messageId: 'what-if', content: text === null ? {} : { text } };
-  return judgementOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, message), QUESTION_CONTEXT));
-}
-
-/**
  * The values a question's verdict depends on in the given views, comparable by value: an
  * outbound question's session is asked for its agent group there.
  */
@@ -214,4 +204,17 @@ export function questionInputs(views: Views, question: string): unknown[] {
   const values = JSON.parse(question) as unknown[];
   if (values[0] === 'outbound') values[1] = views.sessions.get(values[1] as string)?.agent_group_id;
   return values;
+}
+
+/**
+ * The verdict on a question in the given views, from its inputs (questionInputs). An
+ * inbound question holds all its verdict reads, so the message is rebuilt from it, as a
+ * dropped one is from its evidence (inboundPayload), and no event is read; an outbound one
+ * is judged on a decision that asked it, read only then.
+ */
+export function judgeQuestion(views: Views, inputs: readonly unknown[], askedBy: () => RecordedEvent): Judgement {
+  const [direction, channelType, platformId, text] = inputs as [string, string, string, string | null];
+  if (direction !== 'inbound') return rejudge(views, askedBy())!;
+  const message: ReceiveInboundPayload = { channelType, platformId, messageId: 'what-if', content: contentOfText(text) };
+  return judgementOf(ReceiveInbound.decide(views, parsePayload(ReceiveInbound, message), QUESTION_CONTEXT));
 }

@@ -85,9 +85,6 @@ export interface TransactionParticipant {
 /** A row of the events table as an array, in READ_COLUMNS order: no per-row object to build. */
 type EventRow = [position: number, eventId: string, stream: string, streamVersion: number, type: string, schemaVersion: number, data: string, metadata: string];
 const READ_COLUMNS = 'position, event_id, stream, stream_version, type, schema_version, data, metadata';
-/** What readData reads of a row. */
-type DataRow = [position: number, type: string, schemaVersion: number, data: string];
-const DATA_COLUMNS = 'position, type, schema_version, data';
 
 /**
  * Event ids come from the command id, so a retried command cannot append twice. The
@@ -412,27 +409,7 @@ export class EventStore {
     this.db.close();
   }
 
-  /**
-   * The position, type and data of the events readAll gives, without the rest: for a
-   * reader that needs whole events only now and then (what-if), which reads those again
-   * with readAt. The columns left unread and the metadata left unparsed are a third of a
-   * row's cost.
-   */
-  *readData(options: Omit<ReadOptions, 'batchSize'> = {}): Generator<{ position: number; type: string; data: unknown }> {
-    let after = options.after ?? 0;
-    for (;;) {
-      const rows = this.rowsAfter(DATA_COLUMNS, after, DEFAULT_BATCH, options) as DataRow[];
-      for (const [position, type, schemaVersion, json] of rows) yield { position, type, data: this.registry.upcast(type, schemaVersion, JSON.parse(json)).data };
-      if (rows.length < DEFAULT_BATCH) return;
-      after = rows[rows.length - 1]![0];
-    }
-  }
-
   private readBatch(after: number, limit: number, filter: ReadOptions): RecordedEvent[] {
-    return (this.rowsAfter(READ_COLUMNS, after, limit, filter) as EventRow[]).map((row) => this.toRecorded(row));
-  }
-
-  private rowsAfter(columns: string, after: number, limit: number, filter: ReadOptions): unknown[][] {
     const conditions = ['position > @after'];
     if (filter.until !== undefined) conditions.push('position <= @until');
     if (filter.stream !== undefined) conditions.push('stream = @stream');
@@ -440,15 +417,16 @@ export class EventStore {
     // re-sort every match on each batch, so they filter a scan in position order instead.
     if (typeof filter.type === 'string') conditions.push('type = @type');
     else if (filter.type !== undefined) conditions.push('+type IN (SELECT value FROM json_each(@types))');
-    const sql = `SELECT ${columns} FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
-    return this.readQueries.get(sql).raw(true).all({
+    const sql = `SELECT ${READ_COLUMNS} FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT @limit`;
+    const rows = this.readQueries.get(sql).raw(true).all({
       after,
       limit,
       ...(filter.until !== undefined && { until: filter.until }),
       ...(filter.stream !== undefined && { stream: filter.stream }),
       ...(typeof filter.type === 'string' && { type: filter.type }),
       ...(typeof filter.type === 'object' && { types: JSON.stringify(filter.type) }),
-    }) as unknown[][];
+    }) as EventRow[];
+    return rows.map((row) => this.toRecorded(row));
   }
 
   private toRecorded([position, eventId, stream, streamVersion, type, storedVersion, json, metadata]: EventRow): RecordedEvent {
