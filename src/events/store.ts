@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { interval, merge, Observable, Subject } from 'rxjs';
+import { interval, map, merge, Observable, Subject } from 'rxjs';
 import { migrate } from '../db/migrate';
 import { StatementCache } from '../db/statement-cache';
 import { openDatabase, type Synchronous } from '../db/sqlite';
@@ -98,8 +98,11 @@ export function deriveEventId(commandId: string, stream: string, index: number):
 const DEFAULT_BATCH = 1000;
 
 export class EventStore {
-  private readonly commits = new Subject<void>();
+  /** Each outermost commit that appended: what it appended, when that is all the log gained (see committedEvents). */
+  private readonly commits = new Subject<CommittedEvents | undefined>();
   private appendedSinceCommit = false;
+  /** The rows the open outermost transaction appended, as stored; undefined outside one. */
+  private appended: EventRow[] | undefined;
   private committed = 0;
   /** Writes waiting for the next transaction to carry them, by key. */
   private readonly riders = new Map<string, () => void>();
@@ -139,7 +142,16 @@ export class EventStore {
    * work. Subscribers hear of new events only after the outermost commit.
    */
   transaction<T>(fn: () => T): T {
-    if (this.db.inTransaction) return this.runInTransaction(fn) as T;
+    if (this.db.inTransaction) {
+      const kept = this.appended?.length;
+      try {
+        return this.runInTransaction(fn) as T;
+      } catch (error) {
+        // The savepoint's rows are gone: the next append takes their positions.
+        if (kept !== undefined) this.appended!.length = kept;
+        throw error;
+      }
+    }
     const participant = this.participant;
     return this.commitOutermost(fn, (work) => (participant ? this.runWith(participant, work) : (this.runInTransaction.immediate(work) as T)));
   }
@@ -179,9 +191,13 @@ export class EventStore {
   private commitOutermost<T>(fn: () => T, run: (work: () => T) => T): T {
     // Taken now: a rider queued while fn runs is carried by the next transaction instead.
     const riding = [...this.riders];
+    const appended: EventRow[] = [];
     let result: T;
     try {
       result = run(() => {
+        // Run again from the start when a participant retries: nothing of an earlier attempt stands.
+        appended.length = 0;
+        this.appended = appended;
         for (const [, write] of riding) write();
         return fn();
       });
@@ -189,14 +205,28 @@ export class EventStore {
       // The riders rolled back with the rest: they stay queued for the next transaction.
       this.appendedSinceCommit = false;
       throw error;
+    } finally {
+      this.appended = undefined;
     }
     for (const [key, write] of riding) if (this.riders.get(key) === write) this.riders.delete(key);
     this.committed++;
     if (this.appendedSinceCommit) {
       this.appendedSinceCommit = false;
-      this.commits.next();
+      this.commits.next(this.committedEvents(appended));
     }
     return result;
+  }
+
+  /**
+   * The rows a commit appended, for subscribers to take without reading them back: only
+   * when they are, in order and without a gap, everything up to the log's end now. Rows of a
+   * savepoint rolled back outside transaction() (their positions taken again), or another
+   * process's commit since, fail that check: subscribers then read the log.
+   */
+  private committedEvents(rows: EventRow[]): CommittedEvents | undefined {
+    for (let i = 1; i < rows.length; i++) if (rows[i]![0] !== rows[i - 1]![0] + 1) return undefined;
+    if (rows.length === 0 || rows.at(-1)![0] !== this.lastPosition()) return undefined;
+    return new CommittedEvents(rows, (row) => this.toRecorded(row));
   }
 
   /**
@@ -270,15 +300,14 @@ export class EventStore {
       const data = definition.schema.parse(raw);
       const eventId = deriveEventId(metadata.commandId, stream, i);
       version += 1;
+      const json = JSON.stringify(data);
       let position: number;
       try {
-        position = Number(
-          this.insertEvent.run(eventId, stream, version, type, definition.version, JSON.stringify(data), metadataJson)
-            .lastInsertRowid,
-        );
+        position = Number(this.insertEvent.run(eventId, stream, version, type, definition.version, json, metadataJson).lastInsertRowid);
       } catch (error) {
         throw translateConstraint(error, { eventId, commandId: metadata.commandId, stream, expected, actual });
       }
+      this.appended?.push([position, eventId, stream, version, type, definition.version, json, metadataJson]);
       recorded.push({ position, eventId, stream, streamVersion: version, type, schemaVersion: definition.version, data, metadata });
     }
     if (recorded.length > 0) this.appendedSinceCommit = true;
@@ -327,15 +356,52 @@ export class EventStore {
    * Committed events after a position: first the ones already in the log (catch-up),
    * then new ones as they commit, in this process or another. Each is delivered exactly
    * once and in order, because every read resumes after the last position delivered.
+   * What a commit in this process appended is handed over as it was written, not read
+   * back: one read per subscriber per commit was most of what a commit cost after its fsync.
    */
   subscribe(options: SubscribeOptions = {}): Observable<RecordedEvent> {
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
     const pollIntervalMs = options.pollIntervalMs ?? 200;
+    const types = options.type === undefined ? undefined : new Set(typeof options.type === 'string' ? [options.type] : options.type);
     return new Observable<RecordedEvent>((subscriber) => {
       let last = options.after ?? 0;
       let draining = false;
       let pending = false;
-      const drain = () => {
+      /** Delivers what a commit appended, when it holds everything after `last`; false when the log must be read instead. */
+      const takeCommitted = (committed: CommittedEvents | undefined): boolean => {
+        if (committed === undefined || !committed.follows(last)) return false;
+        for (const event of committed.after(last)) {
+          if (subscriber.closed) return true;
+          if (types && !types.has(event.type)) continue;
+          last = event.position;
+          subscriber.next(event);
+        }
+        if (committed.last > last && !subscriber.closed) {
+          last = committed.last;
+          options.onReadThrough?.(committed.last);
+        }
+        return true;
+      };
+      const readLog = () => {
+        for (;;) {
+          // Taken before the read: everything committed up to it is in what the read sees.
+          const end = options.onReadThrough ? this.lastPosition() : 0;
+          const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
+          for (const event of batch) {
+            if (subscriber.closed) return;
+            last = event.position;
+            subscriber.next(event);
+          }
+          if (batch.length < batchSize) {
+            if (end > last && !subscriber.closed) {
+              last = end;
+              options.onReadThrough?.(end);
+            }
+            return;
+          }
+        }
+      };
+      const drain = (committed?: CommittedEvents) => {
         // An observer that appends while handling an event re-enters here; it is picked
         // up by the loop below instead of reading concurrently.
         // Reading through this connection inside an open transaction would see rows that
@@ -346,33 +412,20 @@ export class EventStore {
         }
         draining = true;
         try {
-          do {
+          // Set, not overwritten, by an observer's commit during the hand-over.
+          pending = false;
+          if (!takeCommitted(committed)) pending = true;
+          while (pending && !subscriber.closed) {
             pending = false;
-            for (;;) {
-              // Taken before the read: everything committed up to it is in what the read sees.
-              const end = options.onReadThrough ? this.lastPosition() : 0;
-              const batch = this.readBatch(last, batchSize, options.type === undefined ? {} : { type: options.type });
-              for (const event of batch) {
-                if (subscriber.closed) return;
-                last = event.position;
-                subscriber.next(event);
-              }
-              if (batch.length < batchSize) {
-                if (end > last && !subscriber.closed) {
-                  last = end;
-                  options.onReadThrough?.(end);
-                }
-                break;
-              }
-            }
-          } while (pending && !subscriber.closed);
+            readLog();
+          }
         } catch (error) {
           subscriber.error(error);
         } finally {
           draining = false;
         }
       };
-      const wakeups = merge(this.commits, interval(pollIntervalMs)).subscribe(drain);
+      const wakeups = merge(this.commits, interval(pollIntervalMs).pipe(map(() => undefined))).subscribe(drain);
       drain();
       return () => wakeups.unsubscribe();
     });
@@ -388,7 +441,9 @@ export class EventStore {
       .get('INSERT INTO events (position, event_id, stream, stream_version, type, schema_version, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(row.position, row.eventId, row.stream, row.streamVersion, row.type, row.schemaVersion, row.data, row.metadata);
     this.appendedSinceCommit = true;
-    return this.toRecorded([row.position, row.eventId, row.stream, row.streamVersion, row.type, row.schemaVersion, row.data, row.metadata]);
+    const stored: EventRow = [row.position, row.eventId, row.stream, row.streamVersion, row.type, row.schemaVersion, row.data, row.metadata];
+    this.appended?.push(stored);
+    return this.toRecorded(stored);
   }
 
   /** Up to `limit` rows after a position exactly as stored, for copying the log elsewhere. */
@@ -434,6 +489,35 @@ export class EventStore {
     return { position, eventId, stream, streamVersion, type, schemaVersion, data, metadata: JSON.parse(metadata) as EventMetadata };
   }
 
+}
+
+/** The rows one outermost transaction appended, the newest of the log, read back only once someone asks. */
+class CommittedEvents {
+  private events: RecordedEvent[] | undefined;
+
+  constructor(
+    private readonly rows: readonly EventRow[],
+    private readonly toRecorded: (row: EventRow) => RecordedEvent,
+  ) {}
+
+  get first(): number {
+    return this.rows[0]![0];
+  }
+
+  get last(): number {
+    return this.rows.at(-1)![0];
+  }
+
+  /** Whether these are all the log holds after `position`. */
+  follows(position: number): boolean {
+    return position >= this.first - 1;
+  }
+
+  /** The events after `position`, parsed once for every subscriber. */
+  after(position: number): readonly RecordedEvent[] {
+    this.events ??= this.rows.map(this.toRecorded);
+    return position < this.first ? this.events : this.events.slice(position - this.first + 1);
+  }
 }
 
 export function versionMatches(expected: ExpectedVersion, actual: number): boolean {

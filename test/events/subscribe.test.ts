@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { take, type Observable, type Subscription } from 'rxjs';
 import type { RecordedEvent } from '../../src/events/define';
 import { EventStore } from '../../src/events/store';
@@ -254,6 +255,74 @@ describe('EventStore.subscribe', () => {
         [1, 'seed'],
         [2, 'kept'],
       ]);
+    });
+  });
+
+  describe("a commit's events handed over", () => {
+    /** A store on the same file whose every statement is recorded: what it read shows. */
+    function tracedStore(): { traced: EventStore; statements: string[] } {
+      const statements: string[] = [];
+      const db = new Database(path, { verbose: (sql) => statements.push(String(sql)) });
+      db.pragma('journal_mode = WAL');
+      return { traced: new EventStore(db, testRegistry), statements };
+    }
+    const logReads = (statements: readonly string[]) => statements.filter((sql) => /FROM events WHERE position >/.test(sql));
+
+    it('given live subscribers, when this process commits, then they get its events without the log being read back', () => {
+      const { traced, statements } = tracedStore();
+      try {
+        const all = collect(traced.subscribe({ pollIntervalMs: NO_POLL }));
+        const readThrough: number[] = [];
+        const filtered = collect(traced.subscribe({ type: 'Other', pollIntervalMs: NO_POLL, onReadThrough: (position) => readThrough.push(position) }));
+        statements.length = 0;
+        traced.append('live', 'any', testEvents('live-1', 2), testMetadata('live-1'));
+        traced.transaction(() => {
+          traced.append('live', 'any', testEvents('live-2', 1), testMetadata('live-2'));
+          traced.append('other', 'any', testEvents('live-2', 1, 1), testMetadata('live-2'));
+        });
+        expect(logReads(statements)).toEqual([]);
+        expect(all.events.map((event) => [event.position, event.metadata.commandId, event.data])).toEqual([
+          [1, 'live-1', { command: 'live-1', index: 0 }],
+          [2, 'live-1', { command: 'live-1', index: 1 }],
+          [3, 'live-2', { command: 'live-2', index: 0 }],
+          [4, 'live-2', { command: 'live-2', index: 1 }],
+        ]);
+        // The type filter holds: nothing of another type, and the position read through is told.
+        expect(filtered.events).toEqual([]);
+        expect(readThrough).toEqual([2, 4]);
+      } finally {
+        traced.close();
+      }
+    });
+
+    it('given a savepoint rolled back outside transaction(), when the commit reuses its positions, then subscribers read the log and get only what committed', () => {
+      const { traced, statements } = tracedStore();
+      try {
+        const collector = collect(traced.subscribe({ pollIntervalMs: NO_POLL }));
+        statements.length = 0;
+        traced.transaction(() => {
+          traced.db.exec('SAVEPOINT raw');
+          traced.append('doomed', 'any', testEvents('doomed', 2), testMetadata('doomed'));
+          traced.db.exec('ROLLBACK TO raw');
+          traced.db.exec('RELEASE raw');
+          traced.append('kept', 'any', testEvents('kept', 1), testMetadata('kept'));
+        });
+        expect(collector.events.map((event) => [event.position, event.metadata.commandId])).toEqual([[1, 'kept']]);
+        expect(logReads(statements)).toHaveLength(1);
+      } finally {
+        traced.close();
+      }
+    });
+
+    it('given a subscriber that has not seen another process\'s events, when this process commits after them, then it reads the log and misses nothing', async () => {
+      append('seed', 'seed', 2);
+      const collector = collect(store.subscribe({ pollIntervalMs: NO_POLL }));
+      const child = startFixture('append-once', [path, 'from-child', '5']);
+      children.push(child);
+      await expect(child.exited).resolves.toEqual({ code: 0, signal: null });
+      expect(positionsOf(collector.events)).toEqual([1, 2]);
+      append('local', 'local-after');
+      expect(positionsOf(collector.events)).toEqual(range(1, 8));
     });
   });
 
