@@ -149,7 +149,7 @@ function rawWriter(path: string, rows: CommandRows[], chunkSize: number): Writer
 }
 
 function busWriter(path: string, envelopes: CommandEnvelope[], chunkSize: number): Writer {
-  const { bus, store, close } = openCore(path, { synchronous: 'FULL' });
+  const { bus, store, close } = openCore(path, { synchronous: 'FULL', verifyDecided: false });
   // One command per transaction goes through dispatch(), as a caller with one command would.
   const commit = (chunk: CommandEnvelope[]) => (chunkSize === 1 ? [bus.dispatch(chunk[0])] : bus.dispatchBatch(chunk));
   const work = chunks(envelopes, chunkSize);

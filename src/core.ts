@@ -36,6 +36,8 @@ export interface CoreOptions {
    * are served by the replica as it stands.
    */
   store?: string;
+  /** See EventStoreOptions.verifyDecided: on unless the host turns it off. */
+  verifyDecided?: boolean;
 }
 
 /** A database an older switchyard wrote: a read-only open does not migrate it. */
@@ -69,7 +71,7 @@ export function openCore(path: string, options: CoreOptions = {}): Core {
     }
   }
   const applied = options.readonly ? [] : migrate(db);
-  const store = new EventStore(db, eventRegistry);
+  const store = new EventStore(db, eventRegistry, { verifyDecided: options.verifyDecided ?? true });
   const runner = new ProjectionRunner(store.db, projections);
   // A migration may bring a new read model (or reshape one) on a log that already has
   // history: derive it from the log now rather than serve it empty.

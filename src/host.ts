@@ -147,7 +147,7 @@ export class Host {
   /** Starts each part and registers its stop; the stops run in reverse, so the order here is also stop's. */
   private static async assemble(config: Config, options: HostOptions, teardown: Teardown): Promise<Host> {
     const logger = options.logger;
-    const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger, ...(config.store !== undefined && { store: config.store }) });
+    const core = openDataDir(config.dataDir, { synchronous: config.synchronous, logger, verifyDecided: false, ...(config.store !== undefined && { store: config.store }) });
     teardown.add('store', () => core.close());
     if (core.replica) teardown.add('replica follower', await core.replica.follow());
     const component = (name: string) => logger.child({ component: name });

@@ -314,7 +314,7 @@ export class CommandBus {
     }
     const recorded: RecordedEvent[] = [];
     for (const [stream, streamEvents] of byStream) {
-      for (const event of this.store.appendInTransaction(stream, 'any', streamEvents, metadata)) {
+      for (const event of this.store.appendDecided(stream, streamEvents, metadata)) {
         this.projections.apply(event);
         recorded.push(event);
       }

@@ -57,6 +57,7 @@ export const ScheduleTask = defineCommand(
         channelType: command.channelType ?? chat?.channel_type ?? null,
         threadId: command.threadId ?? session.thread_id,
         previousMessageId: null,
+        paused: false,
       }),
     ];
   },
@@ -89,7 +90,7 @@ export function nextOccurrenceOf(views: Views, sessionId: string, previousMessag
       threadId: task.thread_id,
       previousMessageId,
       // Still re-armed, so that resuming finds an occurrence to run, whichever state its run ended in.
-      ...(task.status === 'paused' && { paused: true }),
+      paused: task.status === 'paused',
     }),
   ];
 }

@@ -44,8 +44,11 @@ export interface EventDefinition<Type extends string = string, Schema extends z.
   readonly upcasters: Readonly<Record<number, Upcaster>>;
   /** The stream an event of this type belongs to, derived from its data. */
   streamOf(data: z.output<Schema>): string;
-  /** Builds a pending event; the store validates it against the schema on append. */
-  create(data: z.input<Schema>): PendingEvent<Type, z.input<Schema>>;
+  /**
+   * Builds a pending event from data as its schema outputs it (defaults spelled out): the
+   * bus appends a decider's events as built (see EventStoreOptions.verifyDecided).
+   */
+  create(data: z.output<Schema>): PendingEvent<Type, z.output<Schema>>;
   /** Narrows a recorded event to this type. */
   is(event: RecordedEvent): event is RecordedEvent<Type, z.output<Schema>>;
 }
@@ -68,7 +71,7 @@ export function defineEvent<Type extends string, Schema extends z.ZodType>(spec:
     upcasters,
     streamOf: spec.stream,
     create(data) {
-      return { stream: spec.stream(data as z.output<Schema>), type: spec.type, schemaVersion: spec.version, data };
+      return { stream: spec.stream(data), type: spec.type, schemaVersion: spec.version, data };
     },
     is(event): event is RecordedEvent<Type, z.output<Schema>> {
       return event.type === spec.type;

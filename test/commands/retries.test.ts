@@ -21,7 +21,7 @@ const abandoned = { sessionId: 'sess-1', messageId: 'msg-1', incarnationId: 'inc
 const task = (messageId: string, recurrence: string | null) =>
   TaskScheduled.create({
     sessionId: 'sess-1', messageId, taskId: 'task-1', prompt: 'the hourly report', script: null, processAfter: '2026-11-24T11:00:00.000Z', recurrence,
-    platformId: '-1001', channelType: 'telegram', threadId: null, previousMessageId: null,
+    platformId: '-1001', channelType: 'telegram', threadId: null, previousMessageId: null, paused: false,
   });
 
 describe('RetryAbandonedMessage', () => {
@@ -92,7 +92,7 @@ describe('ScheduleNextOccurrence', () => {
       .then(
         TaskScheduled.create({
           sessionId: 'sess-1', messageId: idFor('task'), taskId: 'task-1', prompt: 'the hourly report', script: null, processAfter: '2026-11-24T13:00:00.000Z',
-          recurrence: '0 * * * *', platformId: '-1001', channelType: 'telegram', threadId: null, previousMessageId: 'task-occ-1',
+          recurrence: '0 * * * *', platformId: '-1001', channelType: 'telegram', threadId: null, previousMessageId: 'task-occ-1', paused: false,
         }),
       );
   });

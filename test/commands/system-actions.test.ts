@@ -170,7 +170,7 @@ describe('schedule_task: every request ends in a task or a recorded refusal the 
 describe('cancel_task, pause_task, resume_task: a task of the agent\'s own session', () => {
   const scheduled = TaskScheduled.create({
     sessionId: 'sess-andy', messageId: 'task-1', taskId: 'task-1', prompt: 'the hourly report', script: null, processAfter: '2026-11-24T11:00:00.000Z', recurrence: '0 * * * *',
-    platformId: null, channelType: null, threadId: null, previousMessageId: null,
+    platformId: null, channelType: null, threadId: null, previousMessageId: null, paused: false,
   });
   const change = { sessionId: 'sess-andy', taskId: 'task-1', messageId: 'task-1' };
   const accepted = (action: string) => expect.objectContaining({ type: 'SystemActionAccepted', data: expect.objectContaining({ action, result: { taskId: 'task-1' } }) });

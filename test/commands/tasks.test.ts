@@ -11,7 +11,7 @@ const scene = [agentGroupCreated('ag-andy'), sessionOf('sess-1'), sessionOf('ses
 const occurrence = (messageId: string, previousMessageId: string | null = null, sessionId = 'sess-1', taskId = 'task-1') =>
   TaskScheduled.create({
     sessionId, messageId, taskId, prompt: 'the hourly report', script: null, processAfter: '2026-11-24T11:00:00.000Z', recurrence: '0 * * * *',
-    platformId: null, channelType: null, threadId: null, previousMessageId,
+    platformId: null, channelType: null, threadId: null, previousMessageId, paused: false,
   });
 const change = { sessionId: 'sess-1', taskId: 'task-1', messageId: 'occ-2' };
 const recurring = [...scene, occurrence('occ-1'), occurrence('occ-2', 'occ-1')];

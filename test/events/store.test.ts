@@ -229,6 +229,45 @@ describe('EventStore', () => {
     });
   });
 
+  describe("a decider's events (appendDecided)", () => {
+    /** A test-only type with a default, as some of the host's have. */
+    const Flagged = defineEvent({ type: 'Flagged', version: 1, schema: z.object({ name: z.string(), paused: z.boolean().default(false) }), stream: () => 'flags' });
+    const decided = (data: unknown) => [{ stream: 'flags', type: Flagged.type, schemaVersion: 1, data }];
+    const withFlagged = (verifyDecided: boolean) => {
+      store.close();
+      store = EventStore.open(join(dir, 'events.db'), new EventRegistry([Flagged]), { verifyDecided });
+    };
+    const stored = () => store.db.prepare('SELECT data FROM events').pluck().all().map((json) => JSON.parse(json as string) as unknown);
+
+    it.each<[string, unknown, RegExp]>([
+      ['a default left to fill', { name: 'a' }, /Flagged as its decider built it is not what its schema stores.*"paused":false/],
+      ['a key the schema strips', { name: 'a', paused: false, extra: 1 }, /Flagged as its decider built it is not what its schema stores.*"extra":1/],
+    ])('given the check on (the default), when a decider built an event with %s, then the append fails naming it and nothing is appended', (_name, data, message) => {
+      withFlagged(true);
+      expect(() => store.transaction(() => store.appendDecided('flags', decided(data), testMetadata('cmd-1')))).toThrow(message);
+      expect(rawCount()).toBe(0);
+    });
+
+    it('given the check on, when a decider built an event its schema would refuse, then the append fails as any invalid append does', () => {
+      withFlagged(true);
+      expect(() => store.transaction(() => store.appendDecided('flags', decided({ name: 7, paused: false }), testMetadata('cmd-1')))).toThrow(z.ZodError);
+      expect(rawCount()).toBe(0);
+    });
+
+    it('given the check off (the host), when a decider built its event whole, then it is stored as built and its schema is not run again', () => {
+      withFlagged(false);
+      const parse = jest.spyOn(Flagged.schema, 'parse');
+      try {
+        const [recorded] = store.transaction(() => store.appendDecided('flags', decided({ name: 'a', paused: true }), testMetadata('cmd-1')));
+        expect(parse).not.toHaveBeenCalled();
+        expect(recorded!.data).toEqual({ name: 'a', paused: true });
+        expect(stored()).toEqual([{ name: 'a', paused: true }]);
+      } finally {
+        parse.mockRestore();
+      }
+    });
+  });
+
   describe('readAll', () => {
     /** 10 events: positions 1..10, streams a/b alternating by command, types TestAppended and PersonNamed. */
     const seedMixed = () => {
