@@ -36,7 +36,7 @@ export interface CoreOptions {
    * are served by the replica as it stands.
    */
   store?: string;
-  /** See EventStoreOptions.verifyDecided: on unless the host turns it off. */
+  /** See EventStoreOptions.verifyDecided: on unless the caller (the host) turns it off. */
   verifyDecided?: boolean;
 }
 
@@ -71,7 +71,7 @@ export function openCore(path: string, options: CoreOptions = {}): Core {
     }
   }
   const applied = options.readonly ? [] : migrate(db);
-  const store = new EventStore(db, eventRegistry, { verifyDecided: options.verifyDecided ?? true });
+  const store = new EventStore(db, eventRegistry, options);
   const runner = new ProjectionRunner(store.db, projections);
   // A migration may bring a new read model (or reshape one) on a log that already has
   // history: derive it from the log now rather than serve it empty.

@@ -322,7 +322,7 @@ export class EventStore {
     metadata: EventMetadata,
     shape: (definition: EventDefinition, data: unknown) => unknown,
   ): RecordedEvent[] {
-    if (!this.db.inTransaction) throw new Error('appendInTransaction needs an open transaction: use append()');
+    if (!this.db.inTransaction) throw new Error('appendInTransaction and appendDecided need an open transaction: use append()');
     const actual = this.streamVersion(stream);
     if (!versionMatches(expected, actual)) throw new WrongExpectedVersionError(stream, expected, actual);
     const metadataJson = JSON.stringify(metadata);
